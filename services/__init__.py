@@ -1,0 +1,1 @@
+"""The three Lodestar services; none imports another."""

@@ -1,0 +1,1 @@
+"""alerts: rules, evaluation, the alert lifecycle and the alert topic."""

@@ -1,0 +1,1 @@
+"""goals: cycles, teams, objectives, key results, check-ins, scoring; issues API keys."""

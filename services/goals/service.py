@@ -1,0 +1,78 @@
+"""Use cases of the goals service. Never commits.
+
+The goals service issues API keys: each issue or revocation is stored here and announced on
+the compacted `tenants` topic (through the outbox), from which the other services learn it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals import repository
+from services.goals.errors import ApiKeyNotFound
+from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
+from shared.auth import generate_key, parse_scopes, upsert_api_key
+from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
+from shared.outbox import enqueue
+from shared.settings import ServiceSettings
+
+
+async def _announce(session: AsyncSession, key: ApiKeyV1, settings: ServiceSettings) -> None:
+    await upsert_api_key(session, key)
+    event = new_event(
+        type=API_KEY_V1,
+        source=f"lodestar/{settings.service_name}",
+        tenant=key.tenant,
+        subject=f"key/{key.key_id}",
+        data=key,
+    )
+    await enqueue(session, settings.topics.name(settings.topics.tenants), event)
+
+
+async def issue_api_key(
+    session: AsyncSession, tenant: str, body: ApiKeyCreate, settings: ServiceSettings
+) -> ApiKeyIssued:
+    full_key, key_id, secret_hash = generate_key()
+    record = ApiKeyV1(
+        key_id=key_id,
+        tenant=tenant,
+        name=body.name,
+        secret_hash=secret_hash,
+        scopes=sorted(set(body.scopes)),
+    )
+    await _announce(session, record, settings)
+    row = await repository.get_api_key(session, tenant, key_id)
+    assert row is not None
+    return ApiKeyIssued(
+        key=full_key,
+        key_id=key_id,
+        name=body.name,
+        scopes=sorted(parse_scopes(row.scopes)),
+        created_at=row.created_at,
+        revoked_at=None,
+    )
+
+
+async def revoke_api_key(
+    session: AsyncSession, tenant: str, key_id: str, settings: ServiceSettings
+) -> ApiKeyRead:
+    row = await repository.get_api_key(session, tenant, key_id)
+    if row is None:
+        raise ApiKeyNotFound(f"no API key '{key_id}'")
+    revoked_at = row.revoked_at or utcnow()
+    record = ApiKeyV1(
+        key_id=key_id,
+        tenant=tenant,
+        name=row.name,
+        secret_hash=row.secret_hash,
+        scopes=sorted(parse_scopes(row.scopes)),
+        revoked_at=revoked_at,
+    )
+    await _announce(session, record, settings)
+    return ApiKeyRead(
+        key_id=key_id,
+        name=row.name,
+        scopes=record.scopes,
+        created_at=row.created_at,
+        revoked_at=revoked_at,
+    )

@@ -1,0 +1,1 @@
+"""metrics: KPI definitions, measurement ingestion, rollups, queries."""

@@ -1,0 +1,1 @@
+"""The metrics service's pure core: values in, decisions out; no I/O, `now` is a parameter."""

@@ -1,0 +1,36 @@
+"""KPI periods: which period an observation falls in, and where that period ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+
+class Period(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+def period_start(at: datetime, period: Period) -> datetime:
+    """The UTC start of the period containing `at` (weeks start on Monday, ISO 8601)."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.DAY:
+        return day
+    if period is Period.WEEK:
+        return day - timedelta(days=day.weekday())
+    if period is Period.MONTH:
+        return day.replace(day=1)
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
+def period_end(start: datetime, period: Period) -> datetime:
+    """The exclusive end of the period that begins at `start`."""
+    if period is Period.DAY:
+        return start + timedelta(days=1)
+    if period is Period.WEEK:
+        return start + timedelta(days=7)
+    months = 1 if period is Period.MONTH else 3
+    month_index = start.month - 1 + months
+    return start.replace(year=start.year + month_index // 12, month=month_index % 12 + 1)

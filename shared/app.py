@@ -1,0 +1,49 @@
+"""The FastAPI app every service is: problem+json errors, operations endpoints, its routers,
+and a lifespan that starts and stops the service's `Runtime`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from shared.errors import install_problem_handlers
+from shared.logging import configure_logging
+from shared.observability import health_router
+from shared.runtime import ConsumerSpec, Runtime
+from shared.settings import ServiceSettings
+
+ConsumersFactory = Callable[[Runtime], Sequence[ConsumerSpec]]
+
+
+def build_service_app(
+    *,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    migrations: Path,
+    consumers: ConsumersFactory = lambda _runtime: (),
+    identity: bool = True,
+) -> FastAPI:
+    """Assemble one service; `consumers` builds its consumer specs once the runtime exists."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        runtime = Runtime(settings, migrations=migrations)
+        app.state.runtime = runtime
+        try:
+            await runtime.start(consumers(runtime), identity=identity)
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router, prefix="/v1")
+    return app

@@ -1,0 +1,262 @@
+"""The consume loop: batches from Kafka, one database transaction each, offsets after it.
+
+    getmany → decode each record (bad → DLQ) → handler(events) in ONE db transaction
+            → rejected records → DLQ (awaited) → offsets committed (not awaited by the next fetch)
+
+Offsets are committed only after the handler's transaction committed and the DLQ acknowledged,
+so a crash anywhere re-delivers the batch; handlers are idempotent on event identity, so the
+re-delivery changes nothing. A handler that raises (database down, a bug) makes the loop seek
+back and retry the same batch with backoff: the consumer never skips a record it could not store.
+Revocation waits for the batch in hand, so a rebalance never splits one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import BaseModel, ValidationError
+
+from shared.events import PAYLOADS, CloudEvent
+from shared.producer import EventProducer
+
+log = structlog.get_logger(__name__)
+
+REASON_HEADER = "lodestar.dlq.reason"
+
+
+class InvalidEvent(Exception):
+    """A record that can never be processed; its message is the DLQ reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One decoded record: the envelope, and its typed payload when the type is known."""
+
+    record: ConsumerRecord[bytes, bytes]
+    event: CloudEvent
+    payload: BaseModel | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+
+
+class BatchHandler(Protocol):
+    """Stores a batch in one transaction; returns the records it refused, with reasons."""
+
+    async def __call__(self, batch: Sequence[Inbound]) -> Sequence[Rejection]: ...
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """A one-line summary of a pydantic error, for DLQ headers and logs."""
+    parts = []
+    for error in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in error["loc"]) or "(record)"
+        parts.append(f"{loc}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def decode_record(record: ConsumerRecord[bytes, bytes], max_bytes: int) -> Inbound:
+    """Validate one record as a CloudEvent (and its payload, for the types Lodestar knows)."""
+    if record.value is None:
+        raise InvalidEvent("empty record")
+    if len(record.value) > max_bytes:
+        raise InvalidEvent(f"payload too large: {len(record.value)} bytes > {max_bytes}")
+    try:
+        event = CloudEvent.model_validate_json(record.value)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid CloudEvent: {validation_reason(exc)}") from exc
+    payload_type = PAYLOADS.get(event.type)
+    payload = None
+    if payload_type is not None:
+        try:
+            payload = payload_type.model_validate(event.data)
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid data for {event.type}: {validation_reason(exc)}") from exc
+    return Inbound(record, event, payload)
+
+
+Decoder = Callable[[ConsumerRecord[bytes, bytes]], Inbound]
+
+
+class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a revocation until the batch in hand is stored and its offsets committed."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._runner.batch_lock:
+            await self._runner.flush_commit()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions_assigned", loop=self._runner.name, partitions=len(assigned))
+
+
+class ConsumerRunner:
+    """One consumer group member running `handler` over `topics` until told to stop."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        producer: EventProducer,
+        dlq_for: Callable[[str], str],
+        batch_max: int = 2000,
+        poll_timeout_ms: int = 200,
+        max_event_bytes: int = 64 * 1024,
+        decoder: Decoder | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._handler = handler
+        self._producer = producer
+        self._dlq_for = dlq_for
+        self._batch_max = batch_max
+        self._poll_timeout_ms = poll_timeout_ms
+        self._decode: Decoder = decoder or (lambda r: decode_record(r, max_event_bytes))
+        self._on_batch = on_batch
+        self._stopping = asyncio.Event()
+        self._pending_commit: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self.batch_lock = asyncio.Lock()
+        self.assigned = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `request_stop()`; the last batch is stored and committed first."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            client_id=f"{self._group_id}-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._batch_max,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        consumer.subscribe(self._topics, listener=_WaitForBatch(self))
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            while not self._stopping.is_set():
+                async with self.batch_lock:
+                    fetched = await consumer.getmany(
+                        timeout_ms=self._poll_timeout_ms, max_records=self._batch_max
+                    )
+                    if consumer.assignment():
+                        self.assigned.set()
+                    if fetched:
+                        await self._process(consumer, fetched)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.flush_commit()
+            self._consumer = None
+            await consumer.stop()
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._store(fetched)
+                break
+            except Exception:
+                # Nothing of this batch is committed: retry it rather than skip it.
+                log.exception("batch_failed", loop=self.name, retry_in_s=backoff)
+                if self._stopping.is_set():
+                    for tp, records in fetched.items():
+                        consumer.seek(tp, records[0].offset)
+                    raise
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        await self.flush_commit()
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in fetched.items()
+        }
+        self._pending_commit = asyncio.create_task(self._commit(consumer, offsets))
+
+    async def _store(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        good: list[Inbound] = []
+        bad: list[Rejection] = []
+        for records in fetched.values():
+            for record in records:
+                try:
+                    good.append(self._decode(record))
+                except InvalidEvent as exc:
+                    bad.append(Rejection(record, str(exc)))
+        if good:
+            bad.extend(await self._handler(good))
+        if bad:
+            await self._dead_letter(bad)
+        if self._on_batch is not None:
+            self._on_batch(len(good) + len(bad), len(bad))
+
+    async def _dead_letter(self, rejections: Sequence[Rejection]) -> None:
+        deliveries = []
+        for rejection in rejections:
+            record = rejection.record
+            log.warning(
+                "dead_lettered",
+                loop=self.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=rejection.reason,
+            )
+            headers = [
+                *(record.headers or ()),
+                (REASON_HEADER, rejection.reason.encode()),
+                ("lodestar.dlq.topic", record.topic.encode()),
+                ("lodestar.dlq.partition", str(record.partition).encode()),
+                ("lodestar.dlq.offset", str(record.offset).encode()),
+                ("lodestar.dlq.at", datetime.now(UTC).isoformat().encode()),
+            ]
+            deliveries.append(
+                await self._producer.send(
+                    self._dlq_for(record.topic),
+                    record.value or b"",
+                    key=record.key.decode(errors="replace") if record.key else None,
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*deliveries)
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:
+            # A lost commit only means a re-delivery, which the handlers absorb.
+            log.warning("offset_commit_failed", loop=self.name, error=str(exc))
+
+    async def flush_commit(self) -> None:
+        """Wait for the offset commit in flight, if any."""
+        pending, self._pending_commit = self._pending_commit, None
+        if pending is not None:
+            await pending

@@ -1,0 +1,102 @@
+"""The async database: engine, sessions and the write discipline of each backend.
+
+SQLite (aiosqlite) is the embedded default, PostgreSQL (asyncpg) the production one. SQLite has
+one writer at a time, so every writer in the process (API, consumer, outbox relay) goes through
+`Database.transaction()`, which serialises them; PostgreSQL needs no such lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # FULL makes "offsets committed after the DB commit" mean "nothing lost" on power loss;
+    # measured free at batch sizes of 1,000 (DESIGN.md).
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA wal_autocheckpoint=10000",
+)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url`, with SQLite set up for durability and one writer."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """One service's database: an engine, a session factory and the writer lock."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_kwargs)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.after_commit: list[Callable[[], None]] = []
+
+    @contextlib.asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; it never commits."""
+        async with self.sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction: committed on exit, rolled back on error.
+
+        This is the boundary that commits (the request, the consumer's batch, the relay);
+        code below it adds and flushes but never commits. After a commit the `after_commit`
+        callbacks run (the outbox relay's wake-up) unless `notify` is false.
+        """
+        async with self.write_lock(), self.sessions() as session, session.begin():
+            yield session
+        if notify:
+            for callback in self.after_commit:
+                callback()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

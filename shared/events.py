@@ -1,0 +1,214 @@
+"""The CloudEvents 1.0 envelope and the payloads of every event Lodestar speaks (DESIGN.md).
+
+Every record on every topic is one structured-mode CloudEvent in JSON. (`tenant`, `source`,
+`id`) is its identity: consumers deduplicate on it. Payload classes are named after their type:
+`KpiValueV1` is the `data` of `lodestar.kpi.value.v1`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MEASUREMENT_V1 = "lodestar.kpi.measurement.v1"
+KPI_VALUE_V1 = "lodestar.kpi.value.v1"
+KR_PROGRESS_V1 = "lodestar.kr.progress.v1"
+KR_GRADUATED_V1 = "lodestar.kr.graduated.v1"
+OBJECTIVE_CHANGED_V1 = "lodestar.objective.changed.v1"
+ALERT_FIRING_V1 = "lodestar.alert.firing.v1"
+ALERT_RESOLVED_V1 = "lodestar.alert.resolved.v1"
+TENANT_V1 = "lodestar.tenant.v1"
+API_KEY_V1 = "lodestar.apikey.v1"
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+"""Tenant slugs and KPI keys: lower-case, URL- and record-key-safe."""
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (RFC 3339)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("value must be a finite number")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CloudEvent(BaseModel):
+    """A structured-mode CloudEvent with Lodestar's `tenant` extension."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    time: Annotated[UtcDatetime, Field(strict=False)]
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    tenant: Slug
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The record key: one subject's events stay in one partition, in order."""
+        return f"{self.tenant}/{self.subject}"
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def new_event(
+    *,
+    type: str,
+    source: str,
+    tenant: str,
+    subject: str,
+    data: BaseModel,
+    time: datetime | None = None,
+    id: str | None = None,
+) -> CloudEvent:
+    """A new event of ours: a fresh UUID id, `time` now unless given."""
+    return CloudEvent(
+        specversion="1.0",
+        id=id or str(uuid.uuid4()),
+        source=source,
+        type=type,
+        time=time or utcnow(),
+        subject=subject,
+        tenant=tenant,
+        data=data.model_dump(mode="json", by_alias=True),
+    )
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+
+
+class MeasurementV1(_Payload):
+    """`lodestar.kpi.measurement.v1`: one observed value of the KPI named by `subject`."""
+
+    value: FiniteFloat
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class KpiValueV1(_Payload):
+    """`lodestar.kpi.value.v1`: the new aggregate of one KPI period, with its health."""
+
+    kpi: str
+    period: str = Field(description="day, week, month or quarter")
+    period_start: Annotated[UtcDatetime, Field(strict=False)]
+    period_end: Annotated[UtcDatetime, Field(strict=False)]
+    aggregation: str
+    value: float
+    count: int
+    last_value: float
+    last_at: Annotated[UtcDatetime, Field(strict=False)]
+    health: str = Field(description="green, amber, red, no_data or unknown")
+    direction: str = "higher"
+    tags: list[str] = Field(default_factory=list)
+
+
+class KrProgressV1(_Payload):
+    """`lodestar.kr.progress.v1`: a key result's progress or status changed."""
+
+    key_result_id: str
+    objective_id: str
+    cycle_id: str
+    title: str
+    kind: str
+    current: float | None
+    progress: float
+    raw_progress: float
+    expected: float | None
+    status: str
+    previous_status: str | None = None
+    kpi: str | None = None
+    source: str = "manual"
+
+
+class KrGraduatedV1(_Payload):
+    """`lodestar.kr.graduated.v1`: a KPI-linked KR met its target long enough to become a
+    guardrail; metrics sets the KPI's health band from it."""
+
+    key_result_id: str
+    kpi: str
+    kind: str
+    target: float
+    bound_low: float | None = None
+    bound_high: float | None = None
+    periods_met: int
+
+
+class ObjectiveChangedV1(_Payload):
+    """`lodestar.objective.changed.v1`: an objective's progress, status or state changed."""
+
+    objective_id: str
+    cycle_id: str
+    title: str
+    progress: float
+    status: str
+    previous_status: str | None = None
+    state: str
+
+
+class AlertV1(_Payload):
+    """`lodestar.alert.firing.v1` / `...resolved.v1`: one alert in Alertmanager's shape."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: Annotated[UtcDatetime, Field(strict=False, alias="startsAt")]
+    ends_at: Annotated[UtcDatetime | None, Field(strict=False, alias="endsAt")] = None
+    generator_url: Annotated[str, Field(alias="generatorURL")]
+    fingerprint: str
+    value: float | None = None
+    subject: str
+
+
+class TenantV1(_Payload):
+    """`lodestar.tenant.v1` on the compacted `tenants` topic."""
+
+    slug: Slug
+    name: str
+    timezone: str = "UTC"
+
+
+class ApiKeyV1(_Payload):
+    """`lodestar.apikey.v1` on the compacted `tenants` topic: a key's hash, never the key."""
+
+    key_id: str
+    tenant: Slug
+    name: str
+    secret_hash: str
+    scopes: list[str]
+    revoked_at: Annotated[UtcDatetime | None, Field(strict=False)] = None
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    MEASUREMENT_V1: MeasurementV1,
+    KPI_VALUE_V1: KpiValueV1,
+    KR_PROGRESS_V1: KrProgressV1,
+    KR_GRADUATED_V1: KrGraduatedV1,
+    OBJECTIVE_CHANGED_V1: ObjectiveChangedV1,
+    ALERT_FIRING_V1: AlertV1,
+    ALERT_RESOLVED_V1: AlertV1,
+    TENANT_V1: TenantV1,
+    API_KEY_V1: ApiKeyV1,
+}

@@ -1,0 +1,67 @@
+"""Alembic, driven from code: each service upgrades its own database at start-up.
+
+A service's `migrations/env.py` calls `run_env(target_metadata)`; the connection comes from
+`upgrade()` (or `autogenerate()` when a developer writes a new revision), never from an ini
+file, so one code path serves the app, the tests and the CLI.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+
+from shared.db import Database
+
+
+def _config(script_location: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    return config
+
+
+def run_env(target_metadata: list[MetaData]) -> None:
+    """The body of every service's `env.py`."""
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copy
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def upgrade(db: Database, script_location: Path) -> None:
+    """Bring the database up to the newest revision."""
+    config = _config(script_location)
+
+    def _upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with db.write_lock(), db.engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+async def autogenerate(script_location: Path, message: str, **kwargs: Any) -> None:
+    """Write a new revision from the difference between the tables and the migrations."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite+aiosqlite:///{tmp}/autogen.db")
+        try:
+            await upgrade(db, script_location)
+            config = _config(script_location)
+
+            def _revision(connection: Connection) -> None:
+                config.attributes["connection"] = connection
+                command.revision(config, message=message, autogenerate=True, **kwargs)
+
+            async with db.engine.begin() as conn:
+                await conn.run_sync(_revision)
+        finally:
+            await db.dispose()

@@ -1,0 +1,129 @@
+"""What a running service holds: database, producer, outbox relay, consumers, supervisor.
+
+Built in each app's lifespan (never at import time) and handed to routes as
+`request.app.state.runtime`. Start-up order: database and migrations, bootstrap key,
+producer, relay, consumers; shutdown runs it backwards, draining each loop first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from shared.auth import install_bootstrap_key
+from shared.consumer import BatchHandler, ConsumerRunner
+from shared.db import Database
+from shared.identity import identity_handler
+from shared.migrations import upgrade
+from shared.observability import Metrics
+from shared.outbox import OutboxRelay
+from shared.producer import EventProducer
+from shared.settings import ServiceSettings
+from shared.supervisor import Supervisor
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer a service runs: its name, the topics (unprefixed) and the batch handler."""
+
+    name: str
+    topics: Sequence[str]
+    handler: BatchHandler
+
+
+class Runtime:
+    def __init__(self, settings: ServiceSettings, *, migrations: Path) -> None:
+        self.settings = settings
+        self.migrations = migrations
+        self.db = Database(settings.database_url)
+        self.metrics = Metrics(settings.service_name)
+        self.producer = EventProducer(
+            settings.kafka_bootstrap,
+            client_id=f"lodestar-{settings.service_name}",
+            max_in_flight=settings.producer_max_in_flight,
+        )
+        self.relay = OutboxRelay(
+            self.db,
+            self.producer,
+            batch_max=settings.outbox_batch_max,
+            poll_interval_s=settings.outbox_poll_interval_s,
+        )
+        self.supervisor = Supervisor()
+        self.consumers: dict[str, ConsumerRunner] = {}
+
+    def topic(self, name: str) -> str:
+        return self.settings.topics.name(name)
+
+    async def start(self, consumers: Sequence[ConsumerSpec] = (), *, identity: bool = True) -> None:
+        """Migrate, install the bootstrap key, connect to Kafka and start the loops.
+
+        `identity` subscribes to the `tenants` topic (every service but the issuer needs it).
+        """
+        await upgrade(self.db, self.migrations)
+        await self._install_bootstrap_key()
+        await self._start_producer()
+        self.supervisor.start("outbox-relay", self.relay.run)
+        specs = list(consumers)
+        if identity:
+            specs.append(
+                ConsumerSpec("identity", [self.settings.topics.tenants], identity_handler(self.db))
+            )
+        for spec in specs:
+            runner = ConsumerRunner(
+                name=spec.name,
+                bootstrap=self.settings.kafka_bootstrap,
+                group_id=f"{self.settings.group_id}.{spec.name}",
+                topics=[self.topic(t) for t in spec.topics],
+                handler=spec.handler,
+                producer=self.producer,
+                dlq_for=self.settings.topics.dlq_for,
+                batch_max=self.settings.consumer_batch_max,
+                poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
+                max_event_bytes=self.settings.max_event_bytes,
+                on_batch=self.metrics.on_batch,
+            )
+            self.consumers[spec.name] = runner
+            self.supervisor.start(f"consumer:{spec.name}", runner.run)
+
+    async def _install_bootstrap_key(self) -> None:
+        key = self.settings.bootstrap_admin_key
+        if key is None:
+            return
+        async with self.db.transaction() as session:
+            await install_bootstrap_key(
+                session, self.settings.bootstrap_tenant, key.get_secret_value()
+            )
+
+    async def _start_producer(self, deadline_s: float = 60.0) -> None:
+        """Connect to Kafka, waiting for a broker that is still starting."""
+        until = time.monotonic() + deadline_s
+        while True:
+            try:
+                await self.producer.start()
+                return
+            except Exception as exc:
+                if time.monotonic() > until:
+                    raise
+                log.warning("kafka_unavailable", error=str(exc), retry_in_s=1)
+                await asyncio.sleep(1)
+
+    async def wait_assigned(self, timeout_s: float = 30.0) -> None:
+        """Wait until every consumer has partitions (tests and the demo need a joined group)."""
+        async with asyncio.timeout(timeout_s):
+            for runner in self.consumers.values():
+                await runner.assigned.wait()
+
+    async def stop(self) -> None:
+        for runner in self.consumers.values():
+            runner.request_stop()
+        self.relay.request_stop()
+        await self.supervisor.stop(timeout_s=15)
+        await self.producer.stop()
+        await self.db.dispose()

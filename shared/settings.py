@@ -1,0 +1,62 @@
+"""Settings every service shares, read from `LODESTAR_*` environment variables.
+
+Each service subclasses `ServiceSettings` to add its own fields and default database file;
+tests build settings objects directly instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseModel):
+    """Kafka topic names; `prefix` lets several deployments (or tests) share one broker."""
+
+    prefix: str = ""
+    measurements: str = "kpi.measurements"
+    measurements_dlq: str = "kpi.measurements.dlq"
+    kpi_values: str = "kpi.values"
+    okr_events: str = "okr.events"
+    alerts: str = "alerts"
+    tenants: str = "tenants"
+    dlq_suffix: str = ".dlq"
+
+    def name(self, topic: str) -> str:
+        """The full name of a topic, with the deployment prefix."""
+        return f"{self.prefix}{topic}"
+
+    def dlq_for(self, topic: str) -> str:
+        """The dead-letter topic for records that failed on `topic` (already prefixed)."""
+        if topic == self.name(self.measurements):
+            return self.name(self.measurements_dlq)
+        return f"{topic}{self.dlq_suffix}"
+
+
+class ServiceSettings(BaseSettings):
+    """What each of the three services needs to run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LODESTAR_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    service_name: str = "lodestar"
+    database_url: str = "sqlite+aiosqlite:///var/lodestar.db"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topics: Topics = Topics()
+    consumer_group: str | None = None
+    consumer_batch_max: int = 2000
+    consumer_poll_timeout_ms: int = 200
+    outbox_batch_max: int = 1000
+    outbox_poll_interval_s: float = 1.0
+    producer_max_in_flight: int = 10_000
+    max_event_bytes: int = 64 * 1024
+    public_url: str = "http://127.0.0.1:8000"
+    bootstrap_tenant: str = "demo"
+    bootstrap_admin_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def group_id(self) -> str:
+        return self.consumer_group or f"{self.topics.prefix}lodestar-{self.service_name}"

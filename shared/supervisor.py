@@ -1,0 +1,81 @@
+"""Background loops that restart when they crash and say so in `/readyz`.
+
+A loop that dies silently while the service looks healthy is the worst failure a consumer
+can have; each loop here is restarted with exponential backoff, logs each distinct error once,
+and reports `failing` until it runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+LoopFactory = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class LoopState:
+    name: str
+    running: bool = False
+    restarts: int = 0
+    last_error: str | None = None
+    seen_errors: set[str] = field(default_factory=set)
+
+
+class Supervisor:
+    def __init__(self, *, min_backoff_s: float = 0.2, max_backoff_s: float = 15.0) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.states: dict[str, LoopState] = {}
+        self._min_backoff = min_backoff_s
+        self._max_backoff = max_backoff_s
+
+    def start(self, name: str, factory: LoopFactory) -> None:
+        """Run `factory()` until the supervisor stops, restarting it whenever it raises."""
+        state = self.states[name] = LoopState(name)
+        self._tasks[name] = asyncio.create_task(self._supervise(state, factory), name=name)
+
+    async def _supervise(self, state: LoopState, factory: LoopFactory) -> None:
+        backoff = self._min_backoff
+        while True:
+            state.running = True
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                state.running = False
+                state.restarts += 1
+                signature = f"{type(exc).__name__}: {exc}"
+                state.last_error = signature
+                if signature not in state.seen_errors:
+                    state.seen_errors.add(signature)
+                    log.exception("loop_crashed", loop=state.name, restart_in_s=backoff)
+                else:
+                    log.debug("loop_crashed_again", loop=state.name, error=signature)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            finally:
+                state.running = False
+
+    def failing(self) -> list[str]:
+        """Names of the loops that are not running (crashed and waiting to restart)."""
+        return [name for name, state in self.states.items() if not state.running]
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Wait for loops already told to stop to finish, then cancel what is left."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*pending, return_exceptions=True)

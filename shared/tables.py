@@ -1,0 +1,94 @@
+"""Tables every service has in its own database: the outbox, the processed-event record,
+and the tenants and API keys it knows of.
+
+They live on `infra_metadata` (SQLAlchemy Core) so each service's migrations include them
+beside its own SQLModel tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+infra_metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    infra_metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+processed_events = Table(
+    "processed_events",
+    infra_metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(512), primary_key=True),
+    Column("event_id", String(256), primary_key=True),
+    Column("processed_at", UtcDateTime, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    infra_metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    infra_metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("scopes", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index("ix_api_keys_tenant", "tenant"),
+)

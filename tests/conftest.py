@@ -1,0 +1,103 @@
+"""Session fixtures: one real broker, the real databases, unique topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.auth import generate_key
+from shared.settings import Topics
+from tests.support import infra
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return infra.kafka_bootstrap()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return infra.postgres_url()
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """Topic names no other test uses, on the shared broker."""
+    return Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+
+
+@pytest.fixture
+def admin_key() -> str:
+    return generate_key()[0]
+
+
+async def _fresh_postgres_database(server_url: str) -> tuple[str, str]:
+    url = make_url(server_url)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres_database(server_url: str, name: str) -> None:
+    url = make_url(server_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+class DatabaseFactory:
+    """Fresh, empty databases of one backend, one per call."""
+
+    def __init__(self, backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.backend = backend
+        self._tmp_path = tmp_path
+        self._request = request
+        self._created: list[str] = []
+
+    async def new(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite+aiosqlite:///{self._tmp_path}/{uuid.uuid4().hex[:8]}.db"
+        server = self._request.getfixturevalue("postgres_server")
+        url, name = await _fresh_postgres_database(server)
+        self._created.append(name)
+        return url
+
+    async def cleanup(self) -> None:
+        if self._created:
+            server = self._request.getfixturevalue("postgres_server")
+            for name in self._created:
+                await _drop_postgres_database(server, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def databases(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[DatabaseFactory]:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    factory = DatabaseFactory(request.param, tmp_path, request)
+    yield factory
+    await factory.cleanup()
+
+
+@pytest.fixture
+async def sqlite_databases(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory("sqlite", tmp_path, request)
+    yield factory
+    await factory.cleanup()

@@ -1,0 +1,1 @@
+"""Test helpers: the real broker, the real databases, apps run in-process."""

@@ -1,0 +1,58 @@
+"""Run a service app in-process, lifespan entered, behind an httpx client."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from shared.runtime import Runtime
+from shared.settings import ServiceSettings, Topics
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def service_settings(
+    cls: type[S], *, bootstrap: str, topics: Topics, database_url: str, admin_key: str
+) -> S:
+    """Settings for an in-process service on the test's topics and database, tenant `acme`."""
+    return cls(
+        kafka_bootstrap=bootstrap,
+        topics=topics,
+        database_url=database_url,
+        bootstrap_tenant="acme",
+        bootstrap_admin_key=SecretStr(admin_key),
+        outbox_poll_interval_s=0.5,
+        consumer_poll_timeout_ms=50,
+        log_json=False,
+    )
+
+
+@dataclass
+class RunningApp:
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, api_key: str | None = None) -> AsyncIterator[RunningApp]:
+    """Enter the app's lifespan, wait for its consumers to join, and hand out a client."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        await runtime.wait_assigned()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as client:
+            yield RunningApp(app, client)
