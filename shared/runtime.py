@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 
 from shared.auth import install_bootstrap_key
-from shared.consumer import BatchHandler, ConsumerRunner
+from shared.consumer import BatchHandler, ConsumerRunner, Decoder
 from shared.db import Database
 from shared.identity import identity_handler
 from shared.migrations import upgrade
@@ -36,6 +36,7 @@ class ConsumerSpec:
     name: str
     topics: Sequence[str]
     handler: BatchHandler
+    decoder: Decoder | None = None
 
 
 class Runtime:
@@ -88,6 +89,7 @@ class Runtime:
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
                 max_event_bytes=self.settings.max_event_bytes,
                 on_batch=self.metrics.on_batch,
+                decoder=spec.decoder,
             )
             self.consumers[spec.name] = runner
             self.supervisor.start(f"consumer:{spec.name}", runner.run)
