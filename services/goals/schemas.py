@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from shared.auth import Scope
 
@@ -13,7 +14,8 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1, strict=False)
+    # Enums arrive as strings: strict models need them lax, per field.
+    scopes: list[Annotated[Scope, Strict(False)]] = Field(min_length=1)
 
 
 class ApiKeyRead(BaseModel):
