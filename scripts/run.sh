@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The first command: set everything up and run Lodestar locally — the Kafka broker, the
+# three services as separate processes on SQLite (var/*.db), a demo tenant with its admin
+# key, demo data, and a live producer. Ctrl-C stops the services (the broker keeps running;
+# `make kafka-down` stops it).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+bash scripts/setup.sh
+BOOTSTRAP="$(bash deploy/kafka/kafka.sh start)"
+mkdir -p var/log
+
+# One admin key for the demo tenant, kept across runs so a dashboard keeps working.
+if [[ ! -f var/demo.env ]]; then
+  echo "LODESTAR_BOOTSTRAP_ADMIN_KEY=$(.venv/bin/lodestar new-key)" > var/demo.env
+fi
+# shellcheck disable=SC1091
+source var/demo.env
+export LODESTAR_BOOTSTRAP_ADMIN_KEY LODESTAR_KAFKA_BOOTSTRAP="$BOOTSTRAP"
+export LODESTAR_BOOTSTRAP_TENANT="${LODESTAR_BOOTSTRAP_TENANT:-demo}"
+
+declare -A PORTS=([goals]="${GOALS_PORT:-8001}" [metrics]="${METRICS_PORT:-8002}" [alerts]="${ALERTS_PORT:-8003}")
+pids=()
+stop_services() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_services EXIT INT TERM
+
+for service in goals metrics alerts; do
+  port="${PORTS[$service]}"
+  LODESTAR_DATABASE_URL="sqlite+aiosqlite:///var/$service.db" \
+  LODESTAR_PUBLIC_URL="http://127.0.0.1:$port" \
+    .venv/bin/uvicorn "services.$service.app:create_app" --factory \
+      --host 127.0.0.1 --port "$port" --no-access-log >"var/log/$service.log" 2>&1 &
+  pids+=($!)
+  echo "run: $service starting on http://127.0.0.1:$port (log var/log/$service.log)" >&2
+done
+
+.venv/bin/python scripts/demo.py \
+  --goals "http://127.0.0.1:${PORTS[goals]}" \
+  --metrics "http://127.0.0.1:${PORTS[metrics]}" \
+  --alerts "http://127.0.0.1:${PORTS[alerts]}" \
+  --kafka "$BOOTSTRAP" --tenant "$LODESTAR_BOOTSTRAP_TENANT" --key "$LODESTAR_BOOTSTRAP_ADMIN_KEY" \
+  "$@"
