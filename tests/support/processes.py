@@ -1,0 +1,117 @@
+"""The three services as separate uvicorn processes, as users run them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.settings import Topics
+from tests.support.infra import ROOT
+
+SERVICES = ("goals", "metrics", "alerts")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM (graceful: drain, commit, stop), SIGKILL if it overstays."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Platform:
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+
+def start_service(
+    name: str, *, env: dict[str, str], database_url: str, log_dir: Path
+) -> ServiceProcess:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = log_dir / f"{name}.log"
+    command = [
+        sys.executable, "-m", "uvicorn", f"services.{name}.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
+    child_env = {**os.environ, **env, "LODESTAR_DATABASE_URL": database_url,
+                 "LODESTAR_PUBLIC_URL": url}  # fmt: skip
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=child_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return ServiceProcess(name, url, process, log)
+
+
+def wait_ready(service: ServiceProcess, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited:\n{service.log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{service.name} not ready:\n{service.log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def platform(
+    *,
+    bootstrap: str,
+    topics: Topics,
+    admin_key: str,
+    database_urls: dict[str, str],
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Platform]:
+    """Start goals, metrics and alerts as processes on one broker; stop them on exit."""
+    env = {
+        "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+        "LODESTAR_TOPICS__PREFIX": topics.prefix,
+        "LODESTAR_BOOTSTRAP_TENANT": "acme",
+        "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
+        **(extra_env or {}),
+    }
+    running = Platform()
+    try:
+        for name in SERVICES:
+            running.services[name] = start_service(
+                name, env=env, database_url=database_urls[name], log_dir=log_dir
+            )
+        for service in running.services.values():
+            wait_ready(service)
+        yield running
+    finally:
+        for service in running.services.values():
+            service.stop()
