@@ -123,9 +123,12 @@ class Runtime:
                 await runner.assigned.wait()
 
     async def stop(self) -> None:
+        """Drain the consumers first, then the relay, so the events their last batches wrote
+        to the outbox are published before the producer closes."""
         for runner in self.consumers.values():
             runner.request_stop()
+        await self.supervisor.stop([f"consumer:{name}" for name in self.consumers], timeout_s=15)
         self.relay.request_stop()
-        await self.supervisor.stop(timeout_s=15)
+        await self.supervisor.stop(timeout_s=10)
         await self.producer.stop()
         await self.db.dispose()

@@ -68,10 +68,11 @@ class Supervisor:
         """Names of the loops that are not running (crashed and waiting to restart)."""
         return [name for name, state in self.states.items() if not state.running]
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Wait for loops already told to stop to finish, then cancel what is left."""
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
+    async def stop(self, names: list[str] | None = None, timeout_s: float = 10.0) -> None:
+        """Wait for loops already told to stop (all, or `names`) to finish, then cancel what
+        is left of them."""
+        chosen = list(self._tasks) if names is None else [n for n in names if n in self._tasks]
+        tasks = [self._tasks.pop(name) for name in chosen]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=timeout_s)
