@@ -1,0 +1,116 @@
+"""Label matchers, silences and inhibition, with Alertmanager's semantics.
+
+A matcher compares one label (absent reads as "") with `=`, `!=`, `=~` or `!~`; regexes are
+anchored at both ends, as in Alertmanager. A silence mutes the alerts all its matchers match
+while `starts_at <= now < ends_at`. An inhibition rule mutes a target alert while a firing
+source alert exists with the same values of the `equal` labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class MatchOp(StrEnum):
+    EQ = "="
+    NE = "!="
+    RE = "=~"
+    NRE = "!~"
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    name: str
+    op: MatchOp
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op is MatchOp.EQ:
+            return actual == self.value
+        if self.op is MatchOp.NE:
+            return actual != self.value
+        found = re.fullmatch(self.value, actual) is not None
+        return found if self.op is MatchOp.RE else not found
+
+
+def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def silences(self, labels: Mapping[str, str], now: datetime) -> bool:
+        return self.active(now) and matches_all(self.matchers, labels)
+
+
+def silenced_by(silences: Iterable[Silence], labels: Mapping[str, str], now: datetime) -> list[str]:
+    """The ids of the active silences that mute an alert with `labels`."""
+    return [s.id for s in silences if s.silences(labels, now)]
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitRule:
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...]
+
+
+# A key result's alert is inhibited while the alert of the KPI it is linked to fires: the KPI
+# alert is the cause, the KR alert a consequence (KR alerts carry their linked `kpi` label).
+DEFAULT_INHIBIT_RULES = (
+    InhibitRule(
+        source=(Matcher("kpi", MatchOp.RE, ".+"), Matcher("key_result", MatchOp.EQ, "")),
+        target=(Matcher("key_result", MatchOp.RE, ".+"), Matcher("kpi", MatchOp.RE, ".+")),
+        equal=("tenant", "kpi"),
+    ),
+)
+
+
+def inhibited(
+    target: Mapping[str, str],
+    firing: Iterable[Mapping[str, str]],
+    rules: Sequence[InhibitRule] = DEFAULT_INHIBIT_RULES,
+) -> bool:
+    """Whether an alert with labels `target` is inhibited by one of the `firing` alerts."""
+    sources = list(firing)
+    for rule in rules:
+        if not matches_all(rule.target, target):
+            continue
+        for source in sources:
+            if source == target or not matches_all(rule.source, source):
+                continue
+            if all(source.get(n, "") == target.get(n, "") for n in rule.equal):
+                return True
+    return False
+
+
+def parse_matcher(text: str) -> Matcher:
+    """`name=value`, `name!=value`, `name=~regex`, `name!~regex` (as in amtool); raises
+    ValueError on anything else or on an invalid regex."""
+    m = re.fullmatch(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", text)
+    if m is None:
+        raise ValueError(f"not a matcher: {text!r} (expected name=value, !=, =~ or !~)")
+    matcher = Matcher(m.group(1), MatchOp(m.group(2)), m.group(3).strip('"'))
+    validate(matcher)
+    return matcher
+
+
+def validate(matcher: Matcher) -> None:
+    if matcher.op in (MatchOp.RE, MatchOp.NRE):
+        try:
+            re.compile(matcher.value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {matcher.value!r}: {exc}") from exc

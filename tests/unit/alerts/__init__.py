@@ -1,0 +1,1 @@
+"""Unit tests of the alerts service's pure core."""
