@@ -166,6 +166,13 @@ class ObjectiveChangedV1(_Payload):
     status: str
     previous_status: str | None = None
     state: str
+    rollup_progress: float | None = Field(
+        default=None, description="Progress including aligned child objectives"
+    )
+    rollup_status: str | None = None
+    score: float | None = Field(default=None, description="0.0-1.0, once the cycle closed")
+    parent_id: str | None = None
+    team_id: str | None = None
 
 
 class AlertV1(_Payload):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.goals.routes import api_keys
+from services.goals.routes import api_keys, cycles, initiatives, key_results, objectives, teams
 from services.goals.settings import GoalsSettings
 from shared.app import build_service_app
 
@@ -20,7 +20,14 @@ def create_app(settings: GoalsSettings | None = None) -> FastAPI:
         title="Lodestar goals",
         description="Cycles, teams, objectives, key results, check-ins and scoring.",
         settings=settings,
-        routers=[api_keys.router],
+        routers=[
+            cycles.router,
+            teams.router,
+            objectives.router,
+            key_results.router,
+            initiatives.router,
+            api_keys.router,
+        ],
         migrations=Path(__file__).parent / "migrations",
         # goals issues the keys the others learn from `tenants`; it needs no copy of them.
         identity=False,

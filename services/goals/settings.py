@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from services.goals.domain.progress import Thresholds
 from shared.settings import ServiceSettings
 
 
 class GoalsSettings(ServiceSettings):
     service_name: str = "goals"
     database_url: str = "sqlite+aiosqlite:///var/goals.db"
+    # Status from pace (DESIGN.md): on track from 0.7 x expected, at risk from 0.5 x, and no
+    # judgement in the first 10 % of a KR's window.
+    status_on_track: float = Field(default=0.7, gt=0, le=1)
+    status_at_risk: float = Field(default=0.5, ge=0, le=1)
+    status_too_early: float = Field(default=0.1, ge=0, lt=1)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            on_track=self.status_on_track,
+            at_risk=self.status_at_risk,
+            too_early=self.status_too_early,
+        )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.goals import repository, service
 from services.goals.deps import Admin, ReadSession, RuntimeDep, WriteSession
 from services.goals.errors import ApiKeyNotFound
+from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
+from services.goals.service import api_keys as service
 from shared.auth import parse_scopes
 from shared.errors import problem_responses
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.goals import repository
 from services.goals.errors import ApiKeyNotFound
+from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from shared.auth import generate_key, parse_scopes, upsert_api_key
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow

@@ -1,0 +1,56 @@
+"""Queries on cycles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.goals.repository.paging import Sort, keyset_page
+from services.goals.tables import Cycle
+
+CYCLE_SORTS = {
+    "starts_at": Sort("starts_at", col(Cycle.starts_at)),  # type: ignore[arg-type]
+    "-starts_at": Sort("-starts_at", col(Cycle.starts_at), descending=True),  # type: ignore[arg-type]
+    "name": Sort("name", col(Cycle.name)),  # type: ignore[arg-type]
+}
+
+
+async def get(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle | None:
+    result = await session.execute(
+        select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.id) == cycle_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def by_name(session: AsyncSession, tenant: str, name: str) -> Cycle | None:
+    result = await session.execute(
+        select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.name) == name)
+    )
+    return result.scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    state: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Cycle], str | None]:
+    stmt = select(Cycle).where(col(Cycle.tenant) == tenant)
+    if state is not None:
+        stmt = stmt.where(col(Cycle.state) == state)
+    return await keyset_page(
+        session,
+        stmt,
+        model=Cycle,
+        sort=CYCLE_SORTS[sort],
+        id_column=col(Cycle.id),  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        datetime_sort=sort.endswith("starts_at"),
+    )

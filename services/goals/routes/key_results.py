@@ -1,0 +1,131 @@
+"""/v1/key-results: read and edit, check in (the history), grade, attach initiatives."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from services.goals.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
+from services.goals.repository import key_results as repo
+from services.goals.schemas import (
+    CheckInCreate,
+    CheckInRead,
+    InitiativeCreate,
+    InitiativeRead,
+    KeyResultRead,
+    KeyResultUpdate,
+    ScoreOverride,
+)
+from services.goals.service import key_results as service
+from services.goals.service.cycles import kr_read
+from shared.errors import problem_responses
+from shared.pagination import CursorQuery, LimitQuery, Page
+
+router = APIRouter(
+    prefix="/key-results", tags=["key results"], responses=problem_responses(401, 403)
+)
+
+
+@router.get("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404))
+async def get_key_result(kr_id: str, caller: Reader, session: ReadSession) -> KeyResultRead:
+    return kr_read(await service.load(session, caller.tenant, kr_id))
+
+
+@router.patch("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404, 409, 422))
+async def update_key_result(
+    kr_id: str,
+    body: KeyResultUpdate,
+    caller: Writer,
+    session: WriteSession,
+    settings: SettingsDep,
+    now: Now,
+) -> KeyResultRead:
+    """Edit numbers, weight, dates or confidence (not in a closed cycle: 409)."""
+    return await service.update(session, caller.tenant, kr_id, body, settings, now)
+
+
+@router.post(
+    "/{kr_id}/check-ins",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CheckInRead,
+    responses=problem_responses(404, 409, 422),
+)
+async def check_in(
+    kr_id: str,
+    body: CheckInCreate,
+    caller: Writer,
+    session: WriteSession,
+    settings: SettingsDep,
+    now: Now,
+) -> CheckInRead:
+    """A new value (`done` for a milestone): moves progress and status, and emits
+    `lodestar.kr.progress.v1` on `okr.events` when either changes."""
+    return await service.check_in(session, caller.tenant, kr_id, body, caller.key_id, settings, now)
+
+
+@router.get(
+    "/{kr_id}/check-ins",
+    response_model=Page[CheckInRead],
+    responses=problem_responses(400, 404, 422),
+)
+async def check_in_history(
+    kr_id: str,
+    caller: Reader,
+    session: ReadSession,
+    sort: Annotated[Literal["-at", "at"], Query()] = "-at",
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[CheckInRead]:
+    """The KR's history, newest first by default."""
+    kr = await service.load(session, caller.tenant, kr_id)
+    rows, next_cursor = await repo.check_in_page(
+        session, caller.tenant, kr.id, sort=sort, limit=limit, cursor=cursor
+    )
+    return Page(
+        items=[CheckInRead.model_validate(c, from_attributes=True) for c in rows],
+        next_cursor=next_cursor,
+    )
+
+
+@router.put(
+    "/{kr_id}/score", response_model=KeyResultRead, responses=problem_responses(404, 409, 422)
+)
+async def override_key_result_score(
+    kr_id: str,
+    body: ScoreOverride,
+    caller: Writer,
+    session: WriteSession,
+    settings: SettingsDep,
+    now: Now,
+) -> KeyResultRead:
+    """Grade by hand once the cycle is closed; the objective's suggested score follows."""
+    return await service.override_score(session, caller.tenant, kr_id, body, settings, now)
+
+
+@router.post(
+    "/{kr_id}/initiatives",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InitiativeRead,
+    responses=problem_responses(404, 409, 422),
+    tags=["initiatives"],
+)
+async def add_initiative(
+    kr_id: str, body: InitiativeCreate, caller: Writer, session: WriteSession, now: Now
+) -> InitiativeRead:
+    return await service.add_initiative(session, caller.tenant, kr_id, body, now)
+
+
+@router.get(
+    "/{kr_id}/initiatives",
+    response_model=list[InitiativeRead],
+    responses=problem_responses(404),
+    tags=["initiatives"],
+)
+async def list_initiatives(
+    kr_id: str, caller: Reader, session: ReadSession
+) -> list[InitiativeRead]:
+    kr = await service.load(session, caller.tenant, kr_id)
+    return [
+        service.initiative_read(i) for i in await repo.initiatives(session, caller.tenant, kr.id)
+    ]

@@ -1,0 +1,204 @@
+"""Cycles: planning → active → closed. Closing freezes progress into scores; a closed cycle
+takes no more edits (409), only score overrides. Also the cycle-wide views: the alignment tree
+and the retrospective."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals.domain import scoring
+from services.goals.errors import (
+    CycleClosed,
+    CycleNotFound,
+    CycleTransition,
+    InvalidCycle,
+    NameTaken,
+    NotClosed,
+    WindowOutsideCycle,
+)
+from services.goals.repository import cycles as repo
+from services.goals.repository import key_results as kr_repo
+from services.goals.repository import objectives as objective_repo
+from services.goals.schemas import (
+    AlignmentNode,
+    AlignmentTree,
+    CycleCreate,
+    CycleRead,
+    CycleUpdate,
+    KeyResultRead,
+    ObjectiveRead,
+    RetroObjective,
+    Retrospective,
+)
+from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.settings import GoalsSettings
+from services.goals.tables import Cycle, KeyResult, Objective
+
+_NEXT = {"planning": "active", "active": "closed"}
+
+
+def read(cycle: Cycle) -> CycleRead:
+    return CycleRead.model_validate(cycle, from_attributes=True)
+
+
+async def load(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
+    cycle = await repo.get(session, tenant, cycle_id)
+    if cycle is None:
+        raise CycleNotFound(f"no cycle '{cycle_id}'")
+    return cycle
+
+
+async def load_open(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
+    """The cycle, refusing (409) if it is closed: nothing in a closed cycle may change."""
+    cycle = await load(session, tenant, cycle_id)
+    if cycle.state == "closed":
+        raise CycleClosed(f"cycle '{cycle.name}' is closed; its objectives can no longer change")
+    return cycle
+
+
+def _check_window(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise InvalidCycle("a cycle must end after it starts (ends_at > starts_at)")
+
+
+async def create(session: AsyncSession, tenant: str, body: CycleCreate, now: datetime) -> CycleRead:
+    _check_window(body.starts_at, body.ends_at)
+    if await repo.by_name(session, tenant, body.name) is not None:
+        raise NameTaken(f"a cycle named '{body.name}' exists")
+    cycle = Cycle(
+        id=new_id(),
+        tenant=tenant,
+        name=body.name,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        state="planning",
+        created_at=now,
+    )
+    session.add(cycle)
+    await session.flush()
+    return read(cycle)
+
+
+async def update(
+    session: AsyncSession,
+    tenant: str,
+    cycle_id: str,
+    body: CycleUpdate,
+    settings: GoalsSettings,
+    now: datetime,
+) -> CycleRead:
+    cycle = await load_open(session, tenant, cycle_id)
+    if body.name is not None and body.name != cycle.name:
+        if await repo.by_name(session, tenant, body.name) is not None:
+            raise NameTaken(f"a cycle named '{body.name}' exists")
+        cycle.name = body.name
+    starts_at = body.starts_at or cycle.starts_at
+    ends_at = body.ends_at or cycle.ends_at
+    _check_window(starts_at, ends_at)
+    if (starts_at, ends_at) != (cycle.starts_at, cycle.ends_at):
+        for kr in await kr_repo.in_cycle(session, tenant, cycle.id):
+            if kr.starts_at < starts_at or kr.due_at > ends_at:
+                raise WindowOutsideCycle(
+                    f"key result '{kr.title}' runs {kr.starts_at.isoformat()} to "
+                    f"{kr.due_at.isoformat()}, outside the new dates; move it first"
+                )
+        cycle.starts_at, cycle.ends_at = starts_at, ends_at
+        await reevaluate(session, settings, cycle, now)
+    await session.flush()
+    return read(cycle)
+
+
+async def transition(
+    session: AsyncSession,
+    tenant: str,
+    cycle_id: str,
+    to: str,
+    settings: GoalsSettings,
+    now: datetime,
+) -> CycleRead:
+    """planning → active → closed, one step at a time; closing scores every KR and objective."""
+    cycle = await load(session, tenant, cycle_id)
+    if _NEXT.get(cycle.state) != to:
+        raise CycleTransition(f"cycle '{cycle.name}' is {cycle.state}; it cannot become {to}")
+    if to == "closed":
+        cycle.closed_at = now
+        await reevaluate(session, settings, cycle, now, closing=True)
+    cycle.state = to
+    await session.flush()
+    if to == "active":
+        await reevaluate(session, settings, cycle, now)
+    return read(cycle)
+
+
+async def refresh(
+    session: AsyncSession, tenant: str, cycle_id: str, settings: GoalsSettings, now: datetime
+) -> CycleRead:
+    """Re-judge every status against the pace at `now` (time alone moves a status)."""
+    cycle = await load_open(session, tenant, cycle_id)
+    await reevaluate(session, settings, cycle, now)
+    return read(cycle)
+
+
+def objective_read(o: Objective) -> ObjectiveRead:
+    return ObjectiveRead.model_validate(o, from_attributes=True)
+
+
+def kr_read(kr: KeyResult) -> KeyResultRead:
+    return KeyResultRead.model_validate(kr, from_attributes=True)
+
+
+async def alignment(session: AsyncSession, tenant: str, cycle_id: str) -> AlignmentTree:
+    """The cycle's objectives as a forest: roots are those without a parent in the cycle."""
+    cycle = await load(session, tenant, cycle_id)
+    objectives = await objective_repo.in_cycle(session, tenant, cycle.id)
+    ids = {o.id for o in objectives}
+    kids: dict[str | None, list[Objective]] = {}
+    for o in objectives:
+        parent = o.parent_id if o.parent_id in ids else None
+        kids.setdefault(parent, []).append(o)
+
+    def node(o: Objective, path: frozenset[str]) -> AlignmentNode:
+        below = [c for c in kids.get(o.id, []) if c.id not in path]
+        return AlignmentNode(
+            objective=objective_read(o), children=[node(c, path | {o.id}) for c in below]
+        )
+
+    return AlignmentTree(
+        cycle_id=cycle.id, roots=[node(o, frozenset()) for o in kids.get(None, [])]
+    )
+
+
+async def retrospective(session: AsyncSession, tenant: str, cycle_id: str) -> Retrospective:
+    """Achieved / missed / carried over, by each objective's score against its stretch line.
+
+    Before the cycle closes the scores are not frozen yet: the view then reads 409.
+    """
+    cycle = await load(session, tenant, cycle_id)
+    if cycle.state != "closed":
+        raise NotClosed(f"cycle '{cycle.name}' is {cycle.state}; close it to see its retrospective")
+    objectives = await objective_repo.in_cycle(session, tenant, cycle.id)
+    krs = await kr_repo.of_objectives(session, tenant, [o.id for o in objectives])
+    groups: dict[str, list[RetroObjective]] = {o.value: [] for o in scoring.Outcome}
+    scores = []
+    for o in objectives:
+        commitment = scoring.Commitment(o.commitment)
+        score = o.score if o.score is not None else 0.0
+        scores.append(score)
+        result = scoring.outcome(score, commitment, carried_over=o.carried_to_id is not None)
+        groups[result.value].append(
+            RetroObjective(
+                objective=objective_read(o),
+                stretch_line=scoring.STRETCH_LINE[commitment],
+                outcome=result.value,
+                key_results=[kr_read(k) for k in krs if k.objective_id == o.id],
+            )
+        )
+    return Retrospective(
+        cycle=read(cycle),
+        achieved=groups["achieved"],
+        missed=groups["missed"],
+        carried_over=groups["carried_over"],
+        average_score=round(sum(scores) / len(scores), 2) if scores else None,
+    )

@@ -1,0 +1,227 @@
+"""Key results, their check-ins and initiatives. A KR's numbers must fit its kind (422) and its
+window must lie inside its cycle (422); nothing changes in a closed cycle (409) but scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals.domain import progress as p
+from services.goals.errors import (
+    InitiativeNotFound,
+    InvalidKeyResult,
+    KeyResultNotFound,
+    NotClosed,
+    WindowOutsideCycle,
+)
+from services.goals.repository import key_results as repo
+from services.goals.schemas import (
+    CheckInCreate,
+    CheckInRead,
+    InitiativeCreate,
+    InitiativeRead,
+    InitiativeUpdate,
+    KeyResultCreate,
+    KeyResultRead,
+    KeyResultUpdate,
+    ScoreOverride,
+)
+from services.goals.service.cycles import kr_read, load_open
+from services.goals.service.cycles import load as load_cycle
+from services.goals.service.evaluation import new_id, reevaluate, spec_of
+from services.goals.service.objectives import load as load_objective
+from services.goals.settings import GoalsSettings
+from services.goals.tables import CheckIn, Cycle, Initiative, KeyResult
+
+
+async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
+    kr = await repo.get(session, tenant, kr_id)
+    if kr is None:
+        raise KeyResultNotFound(f"no key result '{kr_id}'")
+    return kr
+
+
+def _check(kr: KeyResult, cycle: Cycle) -> None:
+    error = p.definition_error(spec_of(kr))
+    if error is not None:
+        raise InvalidKeyResult(error)
+    if kr.starts_at > kr.due_at:
+        raise InvalidKeyResult("starts_at must not be after due_at")
+    if kr.starts_at < cycle.starts_at or kr.due_at > cycle.ends_at:
+        raise WindowOutsideCycle(
+            f"a key result's dates must lie inside its cycle '{cycle.name}' "
+            f"({cycle.starts_at.isoformat()} to {cycle.ends_at.isoformat()})"
+        )
+
+
+async def create(
+    session: AsyncSession,
+    tenant: str,
+    objective_id: str,
+    body: KeyResultCreate,
+    settings: GoalsSettings,
+    now: datetime,
+) -> KeyResultRead:
+    objective = await load_objective(session, tenant, objective_id)
+    cycle = await load_open(session, tenant, objective.cycle_id)
+    kr = KeyResult(
+        id=new_id(),
+        tenant=tenant,
+        objective_id=objective.id,
+        cycle_id=cycle.id,
+        title=body.title,
+        description=body.description,
+        kind=body.kind,
+        unit=body.unit,
+        start=body.start,
+        target=body.target,
+        bound_low=body.bound_low,
+        bound_high=body.bound_high,
+        weight=body.weight,
+        owner=body.owner,
+        starts_at=body.starts_at or cycle.starts_at,
+        due_at=body.due_at or cycle.ends_at,
+        confidence=body.confidence,
+        kpi=body.kpi,
+        kpi_aggregation=body.kpi_aggregation,
+        status=p.Status.NOT_STARTED.value,
+        created_at=now,
+        updated_at=now,
+    )
+    _check(kr, cycle)
+    session.add(kr)
+    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
+    return kr_read(kr)
+
+
+async def update(
+    session: AsyncSession,
+    tenant: str,
+    kr_id: str,
+    body: KeyResultUpdate,
+    settings: GoalsSettings,
+    now: datetime,
+) -> KeyResultRead:
+    kr = await load(session, tenant, kr_id)
+    cycle = await load_open(session, tenant, kr.cycle_id)
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        # Numbers and links may be cleared with an explicit null; the rest only replaced.
+        if value is not None or name in {"start", "target", "bound_low", "bound_high", "kpi"}:
+            setattr(kr, name, value)
+    if "kpi" in body.model_fields_set and body.kpi is None:
+        kr.kpi_aggregation = None
+    _check(kr, cycle)
+    await reevaluate(session, settings, cycle, now, force={kr.id})
+    return kr_read(kr)
+
+
+async def check_in(
+    session: AsyncSession,
+    tenant: str,
+    kr_id: str,
+    body: CheckInCreate,
+    author: str,
+    settings: GoalsSettings,
+    now: datetime,
+) -> CheckInRead:
+    """Record a new value: the KR's current value (or done) moves, and with it progress,
+    status and the objective's roll-up, each change announced on `okr.events`."""
+    kr = await load(session, tenant, kr_id)
+    cycle = await load_open(session, tenant, kr.cycle_id)
+    if kr.kind == p.KrKind.MILESTONE:
+        if body.done is None or body.value is not None:
+            raise InvalidKeyResult("a milestone check-in sends done (true/false), not value")
+        kr.done = body.done
+    else:
+        if body.value is None or body.done is not None:
+            raise InvalidKeyResult(f"a '{kr.kind}' check-in sends value, not done")
+        kr.current = body.value
+    if body.confidence is not None:
+        kr.confidence = body.confidence
+    await reevaluate(session, settings, cycle, now, kr_source="manual")
+    entry = CheckIn(
+        id=new_id(),
+        tenant=tenant,
+        key_result_id=kr.id,
+        value=body.value,
+        done=body.done,
+        confidence=body.confidence,
+        note=body.note,
+        author=body.author or author,
+        source="manual",
+        at=now,
+        progress=kr.progress,
+        raw_progress=kr.raw_progress,
+        status=kr.status,
+    )
+    session.add(entry)
+    await session.flush()
+    return CheckInRead.model_validate(entry, from_attributes=True)
+
+
+async def override_score(
+    session: AsyncSession,
+    tenant: str,
+    kr_id: str,
+    body: ScoreOverride,
+    settings: GoalsSettings,
+    now: datetime,
+) -> KeyResultRead:
+    kr = await load(session, tenant, kr_id)
+    cycle = await load_cycle(session, tenant, kr.cycle_id)
+    if cycle.state != "closed":
+        raise NotClosed("scores are set when the cycle closes; close it first")
+    kr.score, kr.score_note, kr.score_overridden = round(body.score, 2), body.note, True
+    kr.updated_at = now
+    await reevaluate(session, settings, cycle, now)
+    return kr_read(kr)
+
+
+def initiative_read(initiative: Initiative) -> InitiativeRead:
+    return InitiativeRead.model_validate(initiative, from_attributes=True)
+
+
+async def add_initiative(
+    session: AsyncSession, tenant: str, kr_id: str, body: InitiativeCreate, now: datetime
+) -> InitiativeRead:
+    kr = await load(session, tenant, kr_id)
+    await load_open(session, tenant, kr.cycle_id)
+    initiative = Initiative(
+        id=new_id(),
+        tenant=tenant,
+        key_result_id=kr.id,
+        title=body.title,
+        description=body.description,
+        owner=body.owner,
+        status=body.status,
+        due_at=body.due_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(initiative)
+    await session.flush()
+    return initiative_read(initiative)
+
+
+async def load_initiative(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative:
+    initiative = await repo.get_initiative(session, tenant, initiative_id)
+    if initiative is None:
+        raise InitiativeNotFound(f"no initiative '{initiative_id}'")
+    return initiative
+
+
+async def update_initiative(
+    session: AsyncSession, tenant: str, initiative_id: str, body: InitiativeUpdate, now: datetime
+) -> InitiativeRead:
+    initiative = await load_initiative(session, tenant, initiative_id)
+    kr = await load(session, tenant, initiative.key_result_id)
+    await load_open(session, tenant, kr.cycle_id)
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is not None or name in {"owner", "due_at"}:
+            setattr(initiative, name, value)
+    initiative.updated_at = now
+    await session.flush()
+    return initiative_read(initiative)

@@ -1,0 +1,244 @@
+"""Objectives: create and edit (not in a closed cycle), align under a parent (no loops), grade
+after close, carry into the next cycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals.domain.alignment import creates_cycle
+from services.goals.errors import (
+    AlignmentCycle,
+    AlreadyCarried,
+    InvalidAlignment,
+    NotClosed,
+    ObjectiveNotFound,
+)
+from services.goals.repository import key_results as kr_repo
+from services.goals.repository import objectives as repo
+from services.goals.repository import teams as team_repo
+from services.goals.schemas import (
+    CarryOver,
+    ObjectiveCreate,
+    ObjectiveDetail,
+    ObjectiveRead,
+    ObjectiveUpdate,
+    ScoreOverride,
+)
+from services.goals.service.cycles import kr_read, load_open, objective_read
+from services.goals.service.cycles import load as load_cycle
+from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.settings import GoalsSettings
+from services.goals.tables import KeyResult, Objective
+
+
+async def load(session: AsyncSession, tenant: str, objective_id: str) -> Objective:
+    objective = await repo.get(session, tenant, objective_id)
+    if objective is None:
+        raise ObjectiveNotFound(f"no objective '{objective_id}'")
+    return objective
+
+
+async def detail(session: AsyncSession, tenant: str, objective_id: str) -> ObjectiveDetail:
+    objective = await load(session, tenant, objective_id)
+    krs = await kr_repo.of_objectives(session, tenant, [objective.id])
+    return ObjectiveDetail(
+        **objective_read(objective).model_dump(), key_results=[kr_read(k) for k in krs]
+    )
+
+
+async def _team_of(
+    session: AsyncSession, tenant: str, owner_type: str, owner: str, team_id: str | None
+) -> str | None:
+    """The objective's team: the owner when a team owns it, else the optional `team_id`."""
+    if owner_type == "team":
+        if team_id is not None and team_id != owner:
+            raise InvalidAlignment("a team-owned objective belongs to its owner team")
+        team_id = owner
+    if team_id is not None and await team_repo.get(session, tenant, team_id) is None:
+        raise InvalidAlignment(f"no team '{team_id}'")
+    return team_id
+
+
+async def _check_parent(
+    session: AsyncSession, tenant: str, objective_id: str, cycle_id: str, parent_id: str | None
+) -> None:
+    if parent_id is None:
+        return
+    parent = await repo.get(session, tenant, parent_id)
+    if parent is None:
+        raise InvalidAlignment(f"no parent objective '{parent_id}'")
+    if parent.cycle_id != cycle_id:
+        raise InvalidAlignment("an objective aligns under an objective of the same cycle")
+    links = {o.id: o.parent_id for o in await repo.in_cycle(session, tenant, cycle_id)}
+    if creates_cycle(objective_id, parent_id, links.get):
+        raise AlignmentCycle("an objective cannot align under itself or one of its descendants")
+
+
+async def create(
+    session: AsyncSession,
+    tenant: str,
+    body: ObjectiveCreate,
+    settings: GoalsSettings,
+    now: datetime,
+) -> ObjectiveRead:
+    cycle = await load_open(session, tenant, body.cycle_id)
+    objective_id = new_id()
+    team_id = await _team_of(session, tenant, body.owner_type, body.owner, body.team_id)
+    await _check_parent(session, tenant, objective_id, cycle.id, body.parent_id)
+    objective = Objective(
+        id=objective_id,
+        tenant=tenant,
+        cycle_id=cycle.id,
+        title=body.title,
+        description=body.description,
+        owner_type=body.owner_type,
+        owner=body.owner,
+        team_id=team_id,
+        level=body.level,
+        parent_id=body.parent_id,
+        commitment=body.commitment,
+        state="open",
+        status="not_started",
+        rollup_status="not_started",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(objective)
+    await reevaluate(
+        session,
+        settings,
+        cycle,
+        now,
+        changed_objectives={objective_id: None},
+        force={objective_id},
+    )
+    return objective_read(objective)
+
+
+async def update(
+    session: AsyncSession,
+    tenant: str,
+    objective_id: str,
+    body: ObjectiveUpdate,
+    settings: GoalsSettings,
+    now: datetime,
+) -> ObjectiveRead:
+    objective = await load(session, tenant, objective_id)
+    cycle = await load_open(session, tenant, objective.cycle_id)
+    fields = body.model_fields_set
+    for name in ("title", "description", "level", "commitment"):
+        value = getattr(body, name)
+        if name in fields and value is not None:
+            setattr(objective, name, value)
+    if fields & {"owner_type", "owner", "team_id"}:
+        owner_type = body.owner_type or objective.owner_type
+        owner = body.owner or objective.owner
+        wanted_team = body.team_id if "team_id" in fields else None
+        objective.team_id = await _team_of(session, tenant, owner_type, owner, wanted_team)
+        objective.owner_type, objective.owner = owner_type, owner
+    if "parent_id" in fields and body.parent_id != objective.parent_id:
+        await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
+        objective.parent_id = body.parent_id
+    objective.updated_at = now
+    await reevaluate(session, settings, cycle, now, force={objective.id})
+    return objective_read(objective)
+
+
+async def override_score(
+    session: AsyncSession,
+    tenant: str,
+    objective_id: str,
+    body: ScoreOverride,
+    settings: GoalsSettings,
+    now: datetime,
+) -> ObjectiveRead:
+    """Grade an objective of a closed cycle by hand; the note says why."""
+    objective = await load(session, tenant, objective_id)
+    cycle = await load_cycle(session, tenant, objective.cycle_id)
+    if cycle.state != "closed":
+        raise NotClosed("scores are set when the cycle closes; close it first")
+    objective.score, objective.score_note = round(body.score, 2), body.note
+    objective.score_overridden = True
+    await reevaluate(session, settings, cycle, now, force={objective.id})
+    return objective_read(objective)
+
+
+async def carry_over(
+    session: AsyncSession,
+    tenant: str,
+    objective_id: str,
+    body: CarryOver,
+    settings: GoalsSettings,
+    now: datetime,
+) -> ObjectiveDetail:
+    """Copy an objective and its KRs into another (open) cycle, keeping where each KR got to;
+    the KRs take the new cycle's dates. The copy remembers where it came from."""
+    source = await load(session, tenant, objective_id)
+    target = await load_open(session, tenant, body.cycle_id)
+    if target.id == source.cycle_id:
+        raise InvalidAlignment("carry an objective into another cycle")
+    if source.carried_to_id is not None:
+        raise AlreadyCarried(f"already carried over as objective '{source.carried_to_id}'")
+    copy = Objective(
+        id=new_id(),
+        tenant=tenant,
+        cycle_id=target.id,
+        title=source.title,
+        description=source.description,
+        owner_type=source.owner_type,
+        owner=source.owner,
+        team_id=source.team_id,
+        level=source.level,
+        parent_id=None,
+        commitment=source.commitment,
+        state="open",
+        status="not_started",
+        rollup_status="not_started",
+        carried_from_id=source.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(copy)
+    source.carried_to_id = copy.id
+    new_krs: dict[str, tuple[object, ...] | None] = {}
+    for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
+        clone = KeyResult(
+            id=new_id(),
+            tenant=tenant,
+            objective_id=copy.id,
+            cycle_id=target.id,
+            title=kr.title,
+            description=kr.description,
+            kind=kr.kind,
+            unit=kr.unit,
+            start=kr.start,
+            target=kr.target,
+            bound_low=kr.bound_low,
+            bound_high=kr.bound_high,
+            current=kr.current,
+            done=kr.done,
+            weight=kr.weight,
+            owner=kr.owner,
+            starts_at=target.starts_at,
+            due_at=target.ends_at,
+            confidence=kr.confidence,
+            kpi=kr.kpi,
+            kpi_aggregation=kr.kpi_aggregation,
+            status="not_started",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(clone)
+        new_krs[clone.id] = None
+    await reevaluate(
+        session,
+        settings,
+        target,
+        now,
+        changed_krs=new_krs,
+        changed_objectives={copy.id: None},
+        force={copy.id, *new_krs},
+    )
+    return await detail(session, tenant, copy.id)

@@ -1,0 +1,150 @@
+"""Teams: a hierarchy (company → department → team) with members, and a team's scorecard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals.domain import progress as p
+from services.goals.domain.alignment import creates_cycle
+from services.goals.errors import AlignmentCycle, InvalidAlignment, NameTaken, TeamNotFound
+from services.goals.repository import objectives as objective_repo
+from services.goals.repository import teams as repo
+from services.goals.schemas import (
+    MemberPut,
+    MemberRead,
+    Scorecard,
+    TeamCreate,
+    TeamRead,
+    TeamUpdate,
+)
+from services.goals.service.cycles import load as load_cycle
+from services.goals.service.cycles import objective_read
+from services.goals.service.evaluation import new_id
+from services.goals.tables import Team, TeamMember
+
+
+def read(team: Team) -> TeamRead:
+    return TeamRead.model_validate(team, from_attributes=True)
+
+
+async def load(session: AsyncSession, tenant: str, team_id: str) -> Team:
+    team = await repo.get(session, tenant, team_id)
+    if team is None:
+        raise TeamNotFound(f"no team '{team_id}'")
+    return team
+
+
+async def _check_parent(
+    session: AsyncSession, tenant: str, team_id: str, parent_id: str | None
+) -> None:
+    if parent_id is None:
+        return
+    if await repo.get(session, tenant, parent_id) is None:
+        raise InvalidAlignment(f"no parent team '{parent_id}'")
+    links = await repo.parent_links(session, tenant)
+    if creates_cycle(team_id, parent_id, links.get):
+        raise AlignmentCycle("a team cannot sit below itself or one of its sub-teams")
+
+
+async def create(session: AsyncSession, tenant: str, body: TeamCreate, now: datetime) -> TeamRead:
+    if await repo.by_name(session, tenant, body.name) is not None:
+        raise NameTaken(f"a team named '{body.name}' exists")
+    team_id = new_id()
+    await _check_parent(session, tenant, team_id, body.parent_id)
+    team = Team(
+        id=team_id,
+        tenant=tenant,
+        name=body.name,
+        kind=body.kind,
+        parent_id=body.parent_id,
+        created_at=now,
+    )
+    session.add(team)
+    await session.flush()
+    return read(team)
+
+
+async def update(session: AsyncSession, tenant: str, team_id: str, body: TeamUpdate) -> TeamRead:
+    team = await load(session, tenant, team_id)
+    if body.name is not None and body.name != team.name:
+        if await repo.by_name(session, tenant, body.name) is not None:
+            raise NameTaken(f"a team named '{body.name}' exists")
+        team.name = body.name
+    if body.kind is not None:
+        team.kind = body.kind
+    if "parent_id" in body.model_fields_set:
+        await _check_parent(session, tenant, team.id, body.parent_id)
+        team.parent_id = body.parent_id
+    await session.flush()
+    return read(team)
+
+
+async def put_member(
+    session: AsyncSession, tenant: str, team_id: str, person: str, body: MemberPut, now: datetime
+) -> MemberRead:
+    await load(session, tenant, team_id)
+    member = await repo.get_member(session, tenant, team_id, person)
+    if member is None:
+        member = TeamMember(tenant=tenant, team_id=team_id, person=person, added_at=now)
+        session.add(member)
+    member.role = body.role
+    await session.flush()
+    return MemberRead.model_validate(member, from_attributes=True)
+
+
+async def remove_member(session: AsyncSession, tenant: str, team_id: str, person: str) -> None:
+    await load(session, tenant, team_id)
+    if not await repo.remove_member(session, tenant, team_id, person):
+        raise TeamNotFound(f"'{person}' is not a member of team '{team_id}'")
+
+
+async def members(session: AsyncSession, tenant: str, team_id: str) -> list[MemberRead]:
+    await load(session, tenant, team_id)
+    return [
+        MemberRead.model_validate(m, from_attributes=True)
+        for m in await repo.members(session, tenant, team_id)
+    ]
+
+
+def subtree(team_id: str, links: dict[str, str | None]) -> list[str]:
+    """The team and every team below it, breadth first."""
+    below: dict[str, list[str]] = {}
+    for child, parent in links.items():
+        if parent is not None:
+            below.setdefault(parent, []).append(child)
+    order, queue, seen = [], [team_id], {team_id}
+    while queue:
+        current = queue.pop(0)
+        order.append(current)
+        for child in sorted(below.get(current, [])):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return order
+
+
+async def scorecard(session: AsyncSession, tenant: str, team_id: str, cycle_id: str) -> Scorecard:
+    """The team's objectives in a cycle, with its sub-teams' (roll-up to teams)."""
+    team = await load(session, tenant, team_id)
+    cycle = await load_cycle(session, tenant, cycle_id)
+    links = await repo.parent_links(session, tenant)
+    ids = subtree(team.id, links)
+    objectives = await objective_repo.of_teams(session, tenant, cycle.id, ids)
+    counts: dict[str, int] = {s.value: 0 for s in p.Status}
+    for o in objectives:
+        counts[o.rollup_status] = counts.get(o.rollup_status, 0) + 1
+    # A parent objective's roll-up already includes its aligned children: count each subtree
+    # once, from its top-most objective inside this scorecard.
+    in_card = {o.id for o in objectives}
+    tops = [o for o in objectives if o.parent_id not in in_card]
+    return Scorecard(
+        team=read(team),
+        cycle_id=cycle.id,
+        progress=p.team_progress([o.rollup_progress for o in tops]),
+        status=p.objective_status([p.Status(o.rollup_status) for o in tops]).value,
+        status_counts=counts,
+        objectives=[objective_read(o) for o in objectives],
+        sub_teams=[read(t) for t in await repo.all_of(session, tenant, ids[1:])],
+    )
