@@ -3,6 +3,10 @@
     getmany → decode each record (bad → DLQ) → handler(events) in ONE db transaction
             → rejected records → DLQ (awaited) → offsets committed (not awaited by the next fetch)
 
+Pipelined: while batch k is being stored (the handler awaits its database work), batch k+1 is
+fetched and decoded; it is handed to the handler only once batch k is stored, so batches are
+stored one at a time and in order, and their offsets are committed in order.
+
 Offsets are committed only after the handler's transaction committed and the DLQ acknowledged,
 so a crash anywhere re-delivers the batch; handlers are idempotent on event identity, so the
 re-delivery changes nothing. A handler that raises (database down, a bug) makes the loop seek
@@ -97,7 +101,10 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._runner.batch_lock:
-            await self._runner.flush_commit()
+            try:
+                await self._runner.drain()
+            except Exception as exc:
+                log.warning("drain_on_revoke_failed", loop=self._runner.name, error=str(exc))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions_assigned", loop=self._runner.name, partitions=len(assigned))
@@ -135,6 +142,7 @@ class ConsumerRunner:
         self._on_batch = on_batch
         self._stopping = asyncio.Event()
         self._pending_commit: asyncio.Task[None] | None = None
+        self._in_flight: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
@@ -158,30 +166,66 @@ class ConsumerRunner:
         await consumer.start()
         self._consumer = consumer
         try:
-            while not self._stopping.is_set():
-                async with self.batch_lock:
-                    fetched = await consumer.getmany(
-                        timeout_ms=self._poll_timeout_ms, max_records=self._batch_max
-                    )
-                    if consumer.assignment():
-                        self.assigned.set()
-                    if fetched:
-                        await self._process(consumer, fetched)
+            try:
+                while not self._stopping.is_set():
+                    async with self.batch_lock:
+                        fetched = await consumer.getmany(
+                            timeout_ms=self._poll_timeout_ms, max_records=self._batch_max
+                        )
+                        if consumer.assignment():
+                            self.assigned.set()
+                        if not fetched:
+                            continue
+                        # Decoded while the previous batch is still being stored (pipelining).
+                        decoded = self._decode_all(fetched)
+                        await self._finish_in_flight()
+                        self._in_flight = asyncio.create_task(
+                            self._process(consumer, fetched, decoded)
+                        )
+            finally:
+                # The batch in hand is stored (or, stopping on a failure, sought back) first.
+                await self._finish_in_flight()
         finally:
             with contextlib.suppress(Exception):
                 await self.flush_commit()
             self._consumer = None
             await consumer.stop()
 
+    async def _finish_in_flight(self) -> None:
+        """Wait until the batch being stored is stored and its offset commit is scheduled."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            await in_flight
+
+    async def drain(self) -> None:
+        """Store the batch in hand and wait for its offsets to be committed."""
+        await self._finish_in_flight()
+        await self.flush_commit()
+
+    def _decode_all(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> tuple[list[Inbound], list[Rejection]]:
+        good: list[Inbound] = []
+        bad: list[Rejection] = []
+        decode = self._decode
+        for records in fetched.values():
+            for record in records:
+                try:
+                    good.append(decode(record))
+                except InvalidEvent as exc:
+                    bad.append(Rejection(record, str(exc)))
+        return good, bad
+
     async def _process(
         self,
         consumer: AIOKafkaConsumer,
         fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        decoded: tuple[list[Inbound], list[Rejection]],
     ) -> None:
         backoff = 0.2
         while True:
             try:
-                await self._store(fetched)
+                await self._store(*decoded)
                 break
             except Exception:
                 # Nothing of this batch is committed: retry it rather than skip it.
@@ -198,17 +242,8 @@ class ConsumerRunner:
         }
         self._pending_commit = asyncio.create_task(self._commit(consumer, offsets))
 
-    async def _store(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> None:
-        good: list[Inbound] = []
-        bad: list[Rejection] = []
-        for records in fetched.values():
-            for record in records:
-                try:
-                    good.append(self._decode(record))
-                except InvalidEvent as exc:
-                    bad.append(Rejection(record, str(exc)))
+    async def _store(self, good: list[Inbound], rejected: list[Rejection]) -> None:
+        bad = list(rejected)
         if good:
             bad.extend(await self._handler(good))
         if bad:

@@ -1,16 +1,21 @@
-"""The metrics service: KPI definitions over REST, measurements from `kpi.measurements`.
+"""The metrics service: KPI definitions, queries and HTTP ingest over REST; measurements from
+`kpi.measurements` stored by the hot path in `ingest/`.
 
 Run it: `uvicorn services.metrics.app:create_app --factory`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.metrics.handlers import measurements_handler
-from services.metrics.routes import kpis
+from services.metrics.codec import measurement_decoder
+from services.metrics.handlers import measurements_handler, open_writer
+from services.metrics.ingest import MeasurementWriter
+from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
 from shared.app import build_service_app
 from shared.runtime import ConsumerSpec, Runtime
@@ -18,19 +23,39 @@ from shared.runtime import ConsumerSpec, Runtime
 
 def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     settings = settings or MetricsSettings()
+    writers: list[MeasurementWriter] = []
 
     def consumers(runtime: Runtime) -> list[ConsumerSpec]:
+        writer = open_writer(runtime)
+        writers.append(writer)
         return [
             ConsumerSpec(
-                "measurements", [settings.topics.measurements], measurements_handler(runtime)
+                "measurements",
+                [settings.topics.measurements],
+                measurements_handler(runtime, writer),
+                decoder=measurement_decoder(settings.max_event_bytes),
             )
         ]
 
-    return build_service_app(
+    app = build_service_app(
         title="Lodestar metrics",
-        description="KPI definitions, measurement ingestion, rollups and queries.",
+        description="KPI definitions, measurement ingestion, rollups, queries and dashboard.",
         settings=settings,
-        routers=[kpis.router],
+        routers=[kpis.router, measurements.router, dashboard.router],
         migrations=Path(__file__).parent / "migrations",
         consumers=consumers,
     )
+    runtime_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with runtime_lifespan(app):
+                yield
+        finally:
+            # After the runtime stopped its consumers: no batch is using the writer any more.
+            while writers:
+                await writers.pop().close()
+
+    app.router.lifespan_context = lifespan
+    return app

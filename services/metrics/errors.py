@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
 class KpiNotFound(NotFound):
@@ -11,3 +11,15 @@ class KpiNotFound(NotFound):
 
 class KpiConflict(Conflict):
     slug, title = "kpi-exists", "A KPI with this key already exists"
+
+
+class SeriesInvalid(Unprocessable):
+    slug, title = "series-invalid", "The series cannot be drawn as asked"
+
+
+class UnknownKpis(Unprocessable):
+    slug, title = "unknown-kpi", "A measurement names a KPI this tenant does not have"
+
+
+class KpiPeriodLocked(Conflict):
+    slug, title = "kpi-period-locked", "The period of a KPI with data cannot change"

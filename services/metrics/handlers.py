@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.metrics import service
+from sqlalchemy.engine import make_url
+
+from services.metrics.ingest import MeasurementWriter
+from services.metrics.ingest.postgres import PostgresWriter
+from services.metrics.ingest.sqlite import SqliteWriter
 from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.runtime import Runtime
 
 
-def measurements_handler(runtime: Runtime) -> BatchHandler:
+def open_writer(runtime: Runtime) -> MeasurementWriter:
+    """The hot-path writer for the service's database (connects on first use)."""
+    settings = runtime.settings
+    topic = settings.topics.name(settings.topics.kpi_values)
+    source = f"lodestar/{settings.service_name}"
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("the metrics service needs a SQLite file, not an in-memory database")
+        return SqliteWriter(url.database, topic=topic, source=source)
+    return PostgresWriter(settings.database_url, topic=topic, source=source)
+
+
+def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHandler:
+    """Stores each batch in one transaction; the outbox relay is woken after the commit."""
+
     async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
-        async with runtime.db.transaction() as session:
-            return await service.ingest(session, batch, runtime.settings)
+        # SQLite has one writer: the API and the relay wait for the batch, not the reverse.
+        async with runtime.db.write_lock():
+            rejected = await writer.store(batch)
+        for callback in runtime.db.after_commit:
+            callback()
+        return rejected
 
     return handle

@@ -1,17 +1,18 @@
-"""Every query of the metrics service; the caller passes the session and owns the commit."""
+"""Every ORM query of the metrics service; the caller passes the session and owns the commit.
+
+(The ingest hot path writes with raw SQL in `ingest/`; these queries read what it wrote.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metrics.tables import Kpi, Measurement, Rollup
-from shared.sql import dialect_insert
 
 measurements = Measurement.__table__  # type: ignore[attr-defined]
 rollups = Rollup.__table__  # type: ignore[attr-defined]
@@ -21,49 +22,76 @@ async def get_kpi(session: AsyncSession, tenant: str, key: str) -> Kpi | None:
     return await session.get(Kpi, (tenant, key))
 
 
-async def list_kpis(session: AsyncSession, tenant: str) -> Sequence[Kpi]:
+async def list_kpis(
+    session: AsyncSession, tenant: str, *, after: str | None = None, limit: int | None = None
+) -> Sequence[Kpi]:
+    stmt = select(Kpi).where(col(Kpi.tenant) == tenant).order_by(col(Kpi.key))
+    if after is not None:
+        stmt = stmt.where(col(Kpi.key) > after)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def existing_kpi_keys(session: AsyncSession, tenant: str, keys: set[str]) -> set[str]:
     result = await session.execute(
-        select(Kpi).where(col(Kpi.tenant) == tenant).order_by(col(Kpi.key))
+        select(col(Kpi.key)).where(col(Kpi.tenant) == tenant, col(Kpi.key).in_(keys))
+    )
+    return set(result.scalars())
+
+
+async def has_measurements(session: AsyncSession, tenant: str, key: str) -> bool:
+    result = await session.execute(
+        select(rollups.c.kpi).where(rollups.c.tenant == tenant, rollups.c.kpi == key).limit(1)
+    )
+    return result.first() is not None
+
+
+async def delete_kpi(session: AsyncSession, kpi: Kpi) -> None:
+    """The definition, its points and its rollups."""
+    for table in (measurements, rollups):
+        await session.execute(
+            delete(table).where(table.c.tenant == kpi.tenant, table.c.kpi == kpi.key)
+        )
+    await session.delete(kpi)
+
+
+async def latest_rollup(
+    session: AsyncSession, tenant: str, kpi: str, *, before: datetime
+) -> Rollup | None:
+    """The rollup of the latest period starting before `before`."""
+    result = await session.execute(
+        select(Rollup)
+        .where(
+            col(Rollup.tenant) == tenant,
+            col(Rollup.kpi) == kpi,
+            col(Rollup.period_start) < before,
+        )
+        .order_by(col(Rollup.period_start).desc())
+        .limit(1)
+    )
+    return result.scalars().first()
+
+
+async def rollup_at(session: AsyncSession, tenant: str, kpi: str, start: datetime) -> Rollup | None:
+    return await session.get(Rollup, (tenant, kpi, start))
+
+
+async def rollups_between(
+    session: AsyncSession, tenant: str, kpis: Sequence[str], start: datetime, end: datetime
+) -> Sequence[Rollup]:
+    """Rollups of the periods starting in [start, end), by KPI then time."""
+    result = await session.execute(
+        select(Rollup)
+        .where(
+            col(Rollup.tenant) == tenant,
+            col(Rollup.kpi).in_(kpis),
+            col(Rollup.period_start) >= start,
+            col(Rollup.period_start) < end,
+        )
+        .order_by(col(Rollup.kpi), col(Rollup.period_start))
     )
     return result.scalars().all()
-
-
-async def kpis_by_key(
-    session: AsyncSession, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Kpi]:
-    wanted = list(set(pairs))
-    if not wanted:
-        return {}
-    result = await session.execute(select(Kpi).where(tuple_(Kpi.tenant, Kpi.key).in_(wanted)))
-    return {(k.tenant, k.key): k for k in result.scalars()}
-
-
-async def insert_new_measurements(
-    session: AsyncSession, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Insert rows, skipping event identities already stored; returns the rows that were new."""
-    if not rows:
-        return []
-    stmt = (
-        dialect_insert(session, measurements)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"])
-        .returning(measurements.c.tenant, measurements.c.source, measurements.c.event_id)
-    )
-    inserted = {tuple(r) for r in (await session.execute(stmt)).all()}
-    return [r for r in rows if (r["tenant"], r["source"], r["event_id"]) in inserted]
-
-
-async def get_rollups(
-    session: AsyncSession, keys: Iterable[tuple[str, str, datetime]]
-) -> dict[tuple[str, str, datetime], Rollup]:
-    wanted = list(set(keys))
-    if not wanted:
-        return {}
-    result = await session.execute(
-        select(Rollup).where(tuple_(Rollup.tenant, Rollup.kpi, Rollup.period_start).in_(wanted))
-    )
-    return {(r.tenant, r.kpi, r.period_start): r for r in result.scalars()}
 
 
 async def count_measurements(session: AsyncSession, tenant: str, kpi: str) -> int:

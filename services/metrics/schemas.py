@@ -1,43 +1,91 @@
-"""API shapes of the metrics service."""
+"""API shapes of the metrics service. Request models are strict: JSON `false` is not a number."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.metrics.domain.health import Aggregation, Direction
+from services.metrics.domain.health import Aggregation, Direction, Health, Movement
 from services.metrics.domain.periods import Period
-from shared.events import Slug
+from shared.events import FiniteFloat, Slug, UtcDatetime
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Cadence = Annotated[
+    timedelta,
+    Field(
+        strict=False,
+        description="How often the KPI is expected to report, as an ISO 8601 duration "
+        "(`PT1H`, `P1D`) or seconds; health is `no_data` when nothing arrived within it",
+    ),
+]
+Threshold = Annotated[float, Field(allow_inf_nan=False)]
+
+MAX_MEASUREMENTS_PER_REQUEST = 1000
 
 
-class KpiCreate(BaseModel):
+def check_bands(green: float | None, amber: float | None, direction: Direction) -> None:
+    """Raise ValueError unless the thresholds are in order for the KPI's direction."""
+    if amber is not None and green is None:
+        raise ValueError("an amber threshold needs a green one")
+    if green is not None and amber is not None:
+        wrong = amber > green if direction is Direction.HIGHER else amber < green
+        if wrong:
+            raise ValueError("the amber threshold must be on the far side of green")
+
+
+class _KpiFields(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    key: Slug
     name: str = Field(min_length=1, max_length=200)
     unit: str = Field(default="", max_length=32)
     description: str = Field(default="", max_length=4000)
+    what: str = Field(default="", max_length=4000, description="What it measures")
+    why: str = Field(default="", max_length=4000, description="Why it matters")
+    how: str = Field(default="", max_length=4000, description="How it is measured")
+    owner: str = Field(default="", max_length=200, description="Who answers for it")
+    cadence: Cadence | None = None
     aggregation: Aggregation = Field(default=Aggregation.SUM, strict=False)
     period: Period = Field(default=Period.DAY, strict=False)
     direction: Direction = Field(default=Direction.HIGHER, strict=False)
-    green: float | None = Field(default=None, description="Green at or beyond this (inclusive)")
-    amber: float | None = Field(default=None, description="Amber at or beyond this (inclusive)")
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    green: Threshold | None = Field(default=None, description="Green at or beyond this (inclusive)")
+    amber: Threshold | None = Field(
+        default=None, description="Amber at or beyond this (inclusive); red past it"
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class KpiCreate(_KpiFields):
+    key: Slug
 
     @model_validator(mode="after")
-    def _bands_in_order(self) -> KpiCreate:
-        if self.amber is not None and self.green is None:
-            raise ValueError("an amber threshold needs a green one")
-        if self.green is not None and self.amber is not None:
-            wrong = (
-                self.amber > self.green
-                if self.direction is Direction.HIGHER
-                else (self.amber < self.green)
-            )
-            if wrong:
-                raise ValueError("the amber threshold must be on the far side of green")
+    def _valid(self) -> KpiCreate:
+        check_bands(self.green, self.amber, self.direction)
+        if self.cadence is not None and self.cadence <= timedelta(0):
+            raise ValueError("cadence must be positive")
         return self
+
+
+class KpiUpdate(BaseModel):
+    """Fields to change; absent fields stay. `null` clears cadence and thresholds."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    unit: str | None = Field(default=None, max_length=32)
+    description: str | None = Field(default=None, max_length=4000)
+    what: str | None = Field(default=None, max_length=4000)
+    why: str | None = Field(default=None, max_length=4000)
+    how: str | None = Field(default=None, max_length=4000)
+    owner: str | None = Field(default=None, max_length=200)
+    cadence: Cadence | None = None
+    aggregation: Aggregation | None = Field(default=None, strict=False)
+    period: Period | None = Field(default=None, strict=False)
+    direction: Direction | None = Field(default=None, strict=False)
+    green: Threshold | None = None
+    amber: Threshold | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
 
 
 class KpiRead(BaseModel):
@@ -45,6 +93,11 @@ class KpiRead(BaseModel):
     name: str
     unit: str
     description: str
+    what: str
+    why: str
+    how: str
+    owner: str
+    cadence: timedelta | None
     aggregation: Aggregation
     period: Period
     direction: Direction
@@ -52,3 +105,83 @@ class KpiRead(BaseModel):
     amber: float | None
     tags: list[str]
     created_at: datetime
+    updated_at: datetime
+
+
+class TrendRead(BaseModel):
+    previous: float = Field(description="The previous period's value")
+    delta: float
+    delta_pct: float | None = Field(description="Change relative to |previous|, in percent")
+    movement: Movement
+    improving: bool | None = Field(description="Moved the way the KPI's direction calls good")
+
+
+class KpiValueRead(BaseModel):
+    """A KPI's current value: its latest period with data, its health now, and its trend."""
+
+    kpi: str
+    period: Period
+    aggregation: Aggregation
+    period_start: datetime | None
+    period_end: datetime | None
+    value: float | None
+    count: int
+    last_value: float | None
+    last_at: datetime | None
+    health: Health
+    trend: TrendRead | None
+
+
+class SeriesPoint(BaseModel):
+    start: datetime
+    end: datetime
+    value: float | None = Field(description="null for a bucket without data")
+    count: int
+
+
+class SeriesRead(BaseModel):
+    kpi: str
+    bucket: Period
+    aggregation: Aggregation
+    points: list[SeriesPoint]
+
+
+class DashboardTile(BaseModel):
+    kpi: KpiRead
+    current: KpiValueRead
+    sparkline: list[SeriesPoint] = Field(description="The last periods, oldest first")
+
+
+class DashboardRead(BaseModel):
+    generated_at: datetime
+    tiles: list[DashboardTile]
+
+
+class MeasurementIn(BaseModel):
+    """One measurement over HTTP: the fields of the event, without the envelope."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    kpi: Slug
+    value: FiniteFloat
+    time: Annotated[UtcDatetime, Field(strict=False, description="When it was observed")]
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Unique per source; a new UUID when absent. Resending an id is a no-op",
+    )
+    source: str | None = Field(
+        default=None, min_length=1, max_length=512, description="Defaults to `http/<key id>`"
+    )
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=32)
+
+
+MeasurementBatch = Annotated[
+    list[MeasurementIn], Field(min_length=1, max_length=MAX_MEASUREMENTS_PER_REQUEST)
+]
+
+
+class MeasurementsAccepted(BaseModel):
+    ids: list[str] = Field(description="The event ids, in the order of the request")
+    source: str | None = Field(default=None, description="The source, when all share one")

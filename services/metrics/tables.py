@@ -1,14 +1,50 @@
-"""The metrics service's tables: KPI definitions, raw measurements, per-period rollups."""
+"""The metrics service's tables: KPI definitions, raw measurements, per-period rollups.
+
+Times of measurements and rollups are stored as integer microseconds since the Unix epoch
+(`EpochMicros`), not as `UtcDateTime`: the ingest hot path writes them with raw SQL on both
+SQLite and PostgreSQL, and an integer is the one representation both store, compare and index
+the same way without per-value conversion. The ORM still sees aware UTC datetimes.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, BigInteger, Column, Dialect, TypeDecorator
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.tables import UtcDateTime, infra_metadata
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(value: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    return (value - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+class EpochMicros(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as BIGINT microseconds since the Unix epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_micros(int(value))
 
 
 class MetricsTable(SQLModel, registry=registry()):
@@ -23,6 +59,11 @@ class Kpi(MetricsTable, table=True):
     name: str = Field(max_length=200)
     unit: str = Field(default="", max_length=32)
     description: str = Field(default="")
+    what: str = Field(default="")
+    why: str = Field(default="")
+    how: str = Field(default="")
+    owner: str = Field(default="", max_length=200)
+    cadence_s: int | None = Field(default=None, sa_type=BigInteger)
     aggregation: str = Field(max_length=16)
     period: str = Field(max_length=16)
     direction: str = Field(max_length=16)
@@ -30,37 +71,44 @@ class Kpi(MetricsTable, table=True):
     amber: float | None = None
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class Measurement(MetricsTable, table=True):
-    """One stored datapoint; (tenant, source, event_id) is the CloudEvent identity."""
+    """One stored datapoint; (tenant, source, event_id) is the CloudEvent identity.
+
+    On SQLite the implicit rowid grows with every insert, which is how the hot path finds the
+    rows a batch newly inserted (rowid above the batch's starting high-water mark)."""
 
     __tablename__ = "measurements"
-    __table_args__ = (Index("ix_measurements_kpi_time", "tenant", "kpi", "observed_at"),)
 
     tenant: str = Field(primary_key=True, max_length=64)
     source: str = Field(primary_key=True, max_length=512)
     event_id: str = Field(primary_key=True, max_length=256)
     kpi: str = Field(max_length=64)
-    observed_at: datetime = Field(sa_type=UtcDateTime)
-    period_start: datetime = Field(sa_type=UtcDateTime)
+    observed_at: datetime = Field(sa_type=EpochMicros)
+    period_start: datetime = Field(sa_type=EpochMicros)
     value: float
+    dimensions: str | None = Field(default=None, description="JSON object, when given")
 
 
 class Rollup(MetricsTable, table=True):
-    """A KPI period's aggregate, maintained from the newly stored points only."""
+    """A KPI period's aggregate, maintained from the newly stored points only.
+
+    `last_value` is the value of the latest observation; between observations at the same
+    instant the larger value wins, so the rollup does not depend on arrival order."""
 
     __tablename__ = "rollups"
 
     tenant: str = Field(primary_key=True, max_length=64)
     kpi: str = Field(primary_key=True, max_length=64)
-    period_start: datetime = Field(primary_key=True, sa_type=UtcDateTime)
-    count: int
+    period_start: datetime = Field(primary_key=True, sa_type=EpochMicros)
+    count: int = Field(sa_type=BigInteger)
     total: float
     minimum: float
     maximum: float
     last_value: float
-    last_at: datetime = Field(sa_type=UtcDateTime)
+    last_at: datetime = Field(sa_type=EpochMicros)
 
 
 metadata = [MetricsTable.metadata, infra_metadata]

@@ -34,3 +34,30 @@ def period_end(start: datetime, period: Period) -> datetime:
     months = 1 if period is Period.MONTH else 3
     month_index = start.month - 1 + months
     return start.replace(year=start.year + month_index // 12, month=month_index % 12 + 1)
+
+
+_ORDER = {Period.DAY: 0, Period.WEEK: 1, Period.MONTH: 2, Period.QUARTER: 3}
+
+
+def nests_in(period: Period, bucket: Period) -> bool:
+    """Whether every `period` lies wholly inside one `bucket` (weeks only nest in weeks)."""
+    if period is bucket or period is Period.DAY:
+        return True
+    if period is Period.WEEK:
+        return False
+    return bucket is not Period.WEEK and _ORDER[bucket] >= _ORDER[period]
+
+
+def previous_start(start: datetime, period: Period) -> datetime:
+    """The start of the period before the one that begins at `start`."""
+    return period_start(start - timedelta(microseconds=1), period)
+
+
+def bucket_starts(start: datetime, end: datetime, bucket: Period) -> list[datetime]:
+    """The starts of the buckets that overlap [start, end), in order."""
+    starts: list[datetime] = []
+    at = period_start(start, bucket)
+    while at < end:
+        starts.append(at)
+        at = period_end(at, bucket)
+    return starts

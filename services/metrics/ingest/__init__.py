@@ -1,0 +1,26 @@
+"""The ingest hot path: a batch of decoded measurement events stored in one transaction.
+
+    refuse unknown tenants and KPIs → insert new points (idempotent on tenant, source, id)
+    → roll up only the points this batch newly inserted (in SQL) → one `kpi.values` outbox
+    row per touched KPI period → commit
+
+It bypasses the ORM for each engine's fastest honest means: on SQLite, raw `executemany` in one
+dedicated thread (the event loop keeps fetching and decoding the next batch meanwhile); on
+PostgreSQL, COPY into a temporary staging table and one statement. Both write the same tables
+the ORM reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from shared.consumer import Inbound, Rejection
+
+
+class MeasurementWriter(Protocol):
+    async def store(self, batch: Sequence[Inbound]) -> list[Rejection]:
+        """Store a batch in one committed transaction; return the records refused."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,172 @@
+"""From decoded events to rows, and from touched rollups to `kpi.values` outbox rows.
+
+Shared by the SQLite and PostgreSQL writers; plain Python, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from services.metrics.domain.health import Aggregation, Bands, Direction, aggregate, health
+from services.metrics.domain.periods import Period, period_end, period_start
+from services.metrics.domain.rollups import Aggregate
+from services.metrics.tables import from_micros, to_micros
+from shared.consumer import Inbound, Rejection
+from shared.events import KPI_VALUE_V1, MeasurementV1
+
+DAY_US = 86_400_000_000
+
+Row = tuple[str, str, str, str, int, int, float, str | None]
+"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions JSON)"""
+
+TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
+"""(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
+
+KPI_COLUMNS = "tenant, key, period, aggregation, direction, green, amber, tags"
+
+
+@dataclass(frozen=True, slots=True)
+class KpiDef:
+    period: Period
+    aggregation: Aggregation
+    direction: Direction
+    bands: Bands
+    tags: list[str]
+
+
+def kpi_defs(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], KpiDef]:
+    """KPI definitions from `SELECT {KPI_COLUMNS} FROM kpis` rows."""
+    defs = {}
+    for tenant, key, period, agg, direction, green, amber, tags in rows:
+        parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
+        defs[(tenant, key)] = KpiDef(
+            Period(period), Aggregation(agg), Direction(direction), Bands(green, amber), parsed
+        )
+    return defs
+
+
+class _PeriodStarts:
+    """Period starts in µs, computed once per (period, UTC day) seen."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[Period, int], int] = {}
+
+    def __call__(self, period: Period, at_us: int) -> int:
+        day = at_us - at_us % DAY_US
+        if period is Period.DAY:
+            return day
+        key = (period, day)
+        start = self._memo.get(key)
+        if start is None:
+            start = self._memo[key] = to_micros(period_start(from_micros(day), period))
+        return start
+
+
+_encode = msgspec.json.encode
+
+
+def prepare(
+    batch: Sequence[Inbound], kpis: dict[tuple[str, str], KpiDef], tenants: set[str]
+) -> tuple[list[Row], list[Rejection]]:
+    """Rows to insert, and the records refused: unknown tenant, unknown KPI, wrong type."""
+    rows: list[Row] = []
+    rejected: list[Rejection] = []
+    starts = _PeriodStarts()
+    for item in batch:
+        event, payload = item.event, item.payload
+        if not isinstance(payload, MeasurementV1):
+            rejected.append(Rejection(item.record, f"unexpected event type {event.type}"))
+            continue
+        tenant, key = event.tenant, event.subject
+        if tenant not in tenants:
+            rejected.append(Rejection(item.record, f"unknown tenant '{tenant}'"))
+            continue
+        kpi = kpis.get((tenant, key))
+        if kpi is None:
+            reason = f"unknown KPI '{key}' for tenant '{tenant}'"
+            rejected.append(Rejection(item.record, reason))
+            continue
+        at = to_micros(event.time)
+        dims = payload.dimensions
+        rows.append(
+            (
+                tenant,
+                event.source,
+                event.id,
+                key,
+                at,
+                starts(kpi.period, at),
+                payload.value,
+                _encode(dims).decode() if dims else None,
+            )
+        )
+    return rows, rejected
+
+
+def value_event(
+    kpi: str,
+    tenant: str,
+    kpi_def: KpiDef,
+    rollup: Aggregate,
+    start: datetime,
+    *,
+    source: str,
+    now: datetime,
+) -> tuple[str, bytes]:
+    """The `lodestar.kpi.value.v1` CloudEvent announcing a period's new aggregate: its id and
+    its JSON (the same shape `CloudEvent.to_json()` gives)."""
+    value = aggregate(rollup, kpi_def.aggregation)
+    data = {
+        "kpi": kpi,
+        "period": str(kpi_def.period),
+        "period_start": start,
+        "period_end": period_end(start, kpi_def.period),
+        "aggregation": str(kpi_def.aggregation),
+        "value": value,
+        "count": rollup.count,
+        "last_value": rollup.last_value,
+        "last_at": rollup.last_at,
+        "health": str(health(value, kpi_def.bands, kpi_def.direction)),
+        "direction": str(kpi_def.direction),
+        "tags": kpi_def.tags,
+    }
+    event_id = str(uuid.uuid4())
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": KPI_VALUE_V1,
+        "time": now,
+        "subject": kpi,
+        "tenant": tenant,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    return event_id, _encode(event)
+
+
+def outbox_rows(
+    touched: Iterable[Sequence[Any]],
+    kpis: dict[tuple[str, str], KpiDef],
+    *,
+    topic: str,
+    source: str,
+    created_at: Any,
+) -> list[tuple[str, str, str, bytes, Any]]:
+    """(event_id, topic, key, payload, created_at) for each touched rollup row."""
+    now = datetime.now(UTC)
+    out = []
+    for tenant, kpi, start, count, total, lo, hi, last_value, last_at in touched:
+        rollup = Aggregate(int(count), total, lo, hi, last_value, from_micros(last_at))
+        event_id, payload = value_event(
+            kpi, tenant, kpis[(tenant, kpi)], rollup, from_micros(start), source=source, now=now
+        )
+        out.append((event_id, topic, f"{tenant}/{kpi}", payload, created_at))
+    return out
