@@ -162,8 +162,8 @@ def status(
       track while the bound holds, off track while it does not; achieved only when the cycle
       is `closed` with the bound held.
     - INCREASE/DECREASE: achieved when progress ≥ 1 (at any time); otherwise not started
-      before the window opens or while less than `too_early` of it has elapsed; then on track
-      when progress ≥ on_track x expected, at risk from at_risk x expected, off track below.
+      before the first value, before the window opens, or while less than `too_early` of the
+      window has elapsed; then on track when progress ≥ on_track x expected, at risk from at_risk x expected, off track below.
       Once the cycle is `closed`, a KR short of its target is off track.
     - `stale` (a KPI-linked KR whose KPI went quiet longer than its cadence) replaces any
       status but achieved and not started: stale is never shown as on track.
@@ -184,7 +184,11 @@ def status(
     if closed:
         return Status.OFF_TRACK
     share = expected(window_start, window_end, now)
-    if now < window_start or (window_end > window_start and share < thresholds.too_early):
+    if (
+        kr.current is None
+        or now < window_start
+        or (window_end > window_start and share < thresholds.too_early)
+    ):
         return Status.NOT_STARTED
     if stale:
         return Status.STALE

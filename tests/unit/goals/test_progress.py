@@ -193,6 +193,10 @@ class TestStatusFromPace:
     def test_default_thresholds(self, current: float, day: float, want: Status) -> None:
         assert status(inc(current), T0, T100, at(day)) is want
 
+    def test_no_value_yet_is_not_started_until_the_close(self) -> None:
+        assert status(inc(None), T0, T100, at(60)) is Status.NOT_STARTED
+        assert status(inc(None), T0, T100, at(100), closed=True) is Status.OFF_TRACK
+
     def test_decreasing_kr_uses_the_same_pace(self) -> None:
         # 10 → 2; at day 50 expected 0.5; current 7 is 3/8 = 0.375 done ≥ 0.35: on track
         assert status(dec(7.0), T0, T100, at(50)) is Status.ON_TRACK
