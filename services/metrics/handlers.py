@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prometheus_client import Gauge
 from sqlalchemy.engine import make_url
 
 from services.metrics.ingest import MeasurementWriter
@@ -28,13 +29,30 @@ def open_writer(runtime: Runtime) -> MeasurementWriter:
 
 def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHandler:
     """Stores each batch in one transaction; the outbox relay is woken after the commit."""
+    registry = runtime.metrics.registry
+    first_batch = Gauge(
+        "lodestar_metrics_first_batch_timestamp_seconds",
+        "When this process received its first measurement batch (Unix time)",
+        registry=registry,
+    )
+    last_batch = Gauge(
+        "lodestar_metrics_last_batch_timestamp_seconds",
+        "When this process last stored a measurement batch (Unix time)",
+        registry=registry,
+    )
+    started = False
 
     async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
+        nonlocal started
+        if not started:
+            started = True
+            first_batch.set_to_current_time()
         # SQLite has one writer: the API and the relay wait for the batch, not the reverse.
         async with runtime.db.write_lock():
             rejected = await writer.store(batch)
         for callback in runtime.db.after_commit:
             callback()
+        last_batch.set_to_current_time()
         return rejected
 
     return handle
