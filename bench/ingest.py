@@ -363,8 +363,9 @@ async def lodestar(
             if line.startswith("lodestar_metrics_first_batch_timestamp_seconds ")
         )
         # Let the relay publish the last kpi.values events, then read the peak RSS.
-        outbox_deadline = time.monotonic() + 60
-        while await outbox_rows(database_url) and time.monotonic() < outbox_deadline:
+        for _ in range(600):
+            if not await outbox_rows(database_url):
+                break
             await asyncio.sleep(0.1)
         rss = service.peak_rss_mb()
     finally:
