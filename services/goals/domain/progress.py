@@ -163,8 +163,9 @@ def status(
       is `closed` with the bound held.
     - INCREASE/DECREASE: achieved when progress ≥ 1 (at any time); otherwise not started
       before the first value, before the window opens, or while less than `too_early` of the
-      window has elapsed; then on track when progress ≥ on_track x expected, at risk from at_risk x expected, off track below.
-      Once the cycle is `closed`, a KR short of its target is off track.
+      window has elapsed; then on track when progress ≥ on_track x expected, at risk from
+      at_risk x expected, off track below. Once the cycle is `closed`, a KR short of its
+      target is off track.
     - `stale` (a KPI-linked KR whose KPI went quiet longer than its cadence) replaces any
       status but achieved and not started: stale is never shown as on track.
     """

@@ -461,3 +461,24 @@ class TestTenantIsolation:
             headers=headers,
         )
         problem(denied, 403)
+
+
+async def test_openapi_documents_every_family_and_its_problems(goals: Goals) -> None:
+    spec = await goals.get("/openapi.json")
+    paths = spec["paths"]
+    for path in (
+        "/v1/cycles",
+        "/v1/cycles/{cycle_id}/close",
+        "/v1/cycles/{cycle_id}/alignment",
+        "/v1/cycles/{cycle_id}/retrospective",
+        "/v1/teams/{team_id}/scorecard",
+        "/v1/objectives",
+        "/v1/objectives/{objective_id}/key-results",
+        "/v1/key-results/{kr_id}/check-ins",
+        "/v1/initiatives/{initiative_id}",
+        "/v1/api-keys",
+    ):
+        assert path in paths, path
+    create_kr = paths["/v1/objectives/{objective_id}/key-results"]["post"]
+    assert {"404", "409", "422"} <= set(create_kr["responses"])
+    assert "INCLUSIVE" in create_kr["description"]
