@@ -1,16 +1,21 @@
-"""The alerts service: rules over REST, evaluation of `kpi.values`, alerts on `alerts`.
+"""The alerts service: rules over REST, evaluation of `kpi.values` and `okr.events`, alerts on
+`alerts`, webhooks.
 
 Run it: `uvicorn services.alerts.app:create_app --factory`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.alerts.handlers import kpi_values_handler
-from services.alerts.routes import alerts, rules
+from services.alerts.handlers import evaluation_handler
+from services.alerts.loops import Ticker, WebhookSender
+from services.alerts.routes import alerts, deliveries, rules, silences
+from services.alerts.routes import settings as settings_routes
 from services.alerts.settings import AlertsSettings
 from shared.app import build_service_app
 from shared.runtime import ConsumerSpec, Runtime
@@ -18,17 +23,47 @@ from shared.runtime import ConsumerSpec, Runtime
 
 def create_app(settings: AlertsSettings | None = None) -> FastAPI:
     settings = settings or AlertsSettings()
+    topics = settings.topics
 
     def consumers(runtime: Runtime) -> list[ConsumerSpec]:
-        return [
-            ConsumerSpec("kpi-values", [settings.topics.kpi_values], kpi_values_handler(runtime))
-        ]
+        handler = evaluation_handler(runtime.db, settings)
+        return [ConsumerSpec("evaluation", [topics.kpi_values, topics.okr_events], handler)]
 
-    return build_service_app(
+    app = build_service_app(
         title="Lodestar alerts",
-        description="Alert rules, evaluation, the alert lifecycle and the `alerts` topic.",
+        description=(
+            "Alert rules, evaluation, the alert lifecycle (Alertmanager's shapes), silences, "
+            "acknowledgements, webhooks and the `alerts` topic."
+        ),
         settings=settings,
-        routers=[rules.router, alerts.router],
+        routers=[
+            rules.router,
+            alerts.router,
+            silences.router,
+            deliveries.router,
+            settings_routes.router,
+        ],
         migrations=Path(__file__).parent / "migrations",
         consumers=consumers,
     )
+    shared_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The shared lifespan migrates and starts the consumers; the timer and the webhook
+        # sender start after it, under the same supervisor (so /readyz reports them).
+        async with shared_lifespan(app):
+            runtime: Runtime = app.state.runtime
+            ticker = Ticker(runtime.db, settings)
+            sender = WebhookSender(runtime.db, settings)
+            app.state.ticker, app.state.webhooks = ticker, sender
+            runtime.supervisor.start("alert-timer", ticker.run)
+            runtime.supervisor.start("webhooks", sender.run)
+            try:
+                yield
+            finally:
+                ticker.request_stop()
+                sender.request_stop()
+
+    app.router.lifespan_context = lifespan
+    return app

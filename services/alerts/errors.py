@@ -1,9 +1,29 @@
-"""Errors of the alerts service, each with its status and problem type."""
+"""Errors of the alerts service, each with its status and problem type.
+
+RuleNotFound      404   AlertNotFound    404   SilenceNotFound   404
+DeliveryNotFound  404   AlertNotActive   409
+"""
 
 from __future__ import annotations
 
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 
 
 class RuleNotFound(NotFound):
     slug, title = "rule-not-found", "Alert rule not found"
+
+
+class AlertNotFound(NotFound):
+    slug, title = "alert-not-found", "Alert not found"
+
+
+class SilenceNotFound(NotFound):
+    slug, title = "silence-not-found", "Silence not found"
+
+
+class DeliveryNotFound(NotFound):
+    slug, title = "delivery-not-found", "Webhook delivery not found"
+
+
+class AlertNotActive(Conflict):
+    slug, title = "alert-not-active", "The alert is not active"

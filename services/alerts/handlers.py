@@ -1,28 +1,35 @@
-"""Inbound events of the alerts service: KPI values from `kpi.values`."""
+"""Inbound events of the alerts service: KPI values (`kpi.values`), KR progress and objective
+changes (`okr.events`). Types it does not evaluate are skipped, not dead-lettered: those topics
+carry other services' events too."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.alerts import service
+from services.alerts.service.evaluate import Evaluator
+from services.alerts.settings import AlertsSettings
 from shared.consumer import BatchHandler, Inbound, Rejection
-from shared.events import KpiValueV1
+from shared.db import Database
+from shared.events import KpiValueV1, KrProgressV1, ObjectiveChangedV1, utcnow
 from shared.inbox import first_delivery
-from shared.runtime import Runtime
 
 
-def kpi_values_handler(runtime: Runtime) -> BatchHandler:
+def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
     async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
-        rejected: list[Rejection] = []
-        async with runtime.db.transaction() as session:
+        async with db.transaction() as session:
+            evaluator = Evaluator(session, settings, utcnow())
             for item in batch:
-                if not isinstance(item.payload, KpiValueV1):
-                    rejected.append(Rejection(item.record, f"unexpected type {item.event.type}"))
+                payload = item.payload
+                if not isinstance(payload, KpiValueV1 | KrProgressV1 | ObjectiveChangedV1):
                     continue
-                if await first_delivery(session, item.event):
-                    await service.evaluate_kpi_value(
-                        session, item.event, item.payload, runtime.settings
-                    )
-        return rejected
+                if not await first_delivery(session, item.event):
+                    continue  # a re-delivery: already evaluated
+                if isinstance(payload, KpiValueV1):
+                    await evaluator.kpi_value(item.event, payload)
+                elif isinstance(payload, KrProgressV1):
+                    await evaluator.kr_progress(item.event, payload)
+                else:
+                    await evaluator.objective_changed(item.event, payload)
+        return []
 
     return handle

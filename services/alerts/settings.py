@@ -8,3 +8,14 @@ from shared.settings import ServiceSettings
 class AlertsSettings(ServiceSettings):
     service_name: str = "alerts"
     database_url: str = "sqlite+aiosqlite:///var/alerts.db"
+    # The timer that moves pending alerts past `for`, repeats, expires silences, sees no data.
+    evaluation_interval_s: float = 5.0
+    # Where generatorURL points: the subject in the metrics (KPIs) and goals (KRs) APIs.
+    metrics_url: str = "http://127.0.0.1:8002"
+    goals_url: str = "http://127.0.0.1:8001"
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_s: float = 2.0
+    webhook_backoff_max_s: float = 600.0
+    webhook_poll_interval_s: float = 1.0
+    webhook_batch_max: int = 50

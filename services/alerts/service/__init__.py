@@ -1,0 +1,1 @@
+"""Use cases of the alerts service: load → domain → save → outbox. Never commits."""
