@@ -18,10 +18,15 @@ CYCLE_SORTS = {
 }
 
 
-async def get(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle | None:
-    result = await session.execute(
-        select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.id) == cycle_id)
-    )
+async def get(
+    session: AsyncSession, tenant: str, cycle_id: str, *, for_update: bool = False
+) -> Cycle | None:
+    """The cycle; `for_update` locks its row (PostgreSQL) so that writes in one cycle run one
+    after the other and each re-evaluation sees the previous one's result."""
+    stmt = select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.id) == cycle_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(stmt)
     return result.scalar_one_or_none()
 
 

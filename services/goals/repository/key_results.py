@@ -40,10 +40,12 @@ async def of_objectives(
 
 
 async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[KeyResult]:
+    """Every KR of the cycle, refreshed from the database (see objectives.in_cycle)."""
     result = await session.execute(
         select(KeyResult)
         .where(col(KeyResult.tenant) == tenant, col(KeyResult.cycle_id) == cycle_id)
         .order_by(col(KeyResult.created_at), col(KeyResult.id))
+        .execution_options(populate_existing=True)
     )
     return list(result.scalars().all())
 

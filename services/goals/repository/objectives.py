@@ -28,10 +28,14 @@ async def get(session: AsyncSession, tenant: str, objective_id: str) -> Objectiv
 
 
 async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Objective]:
+    """Every objective of the cycle, as stored now (pending changes are flushed first, then
+    rows read earlier in the session are refreshed, so a re-evaluation never works from a
+    stale copy)."""
     result = await session.execute(
         select(Objective)
         .where(col(Objective.tenant) == tenant, col(Objective.cycle_id) == cycle_id)
         .order_by(col(Objective.created_at), col(Objective.id))
+        .execution_options(populate_existing=True)
     )
     return list(result.scalars().all())
 

@@ -43,16 +43,19 @@ def read(cycle: Cycle) -> CycleRead:
     return CycleRead.model_validate(cycle, from_attributes=True)
 
 
-async def load(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
-    cycle = await repo.get(session, tenant, cycle_id)
+async def load(
+    session: AsyncSession, tenant: str, cycle_id: str, *, for_update: bool = False
+) -> Cycle:
+    cycle = await repo.get(session, tenant, cycle_id, for_update=for_update)
     if cycle is None:
         raise CycleNotFound(f"no cycle '{cycle_id}'")
     return cycle
 
 
 async def load_open(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
-    """The cycle, refusing (409) if it is closed: nothing in a closed cycle may change."""
-    cycle = await load(session, tenant, cycle_id)
+    """The cycle, locked for this write, refusing (409) if it is closed: nothing in a closed
+    cycle may change."""
+    cycle = await load(session, tenant, cycle_id, for_update=True)
     if cycle.state == "closed":
         raise CycleClosed(f"cycle '{cycle.name}' is closed; its objectives can no longer change")
     return cycle
@@ -119,7 +122,7 @@ async def transition(
     now: datetime,
 ) -> CycleRead:
     """planning → active → closed, one step at a time; closing scores every KR and objective."""
-    cycle = await load(session, tenant, cycle_id)
+    cycle = await load(session, tenant, cycle_id, for_update=True)
     if _NEXT.get(cycle.state) != to:
         raise CycleTransition(f"cycle '{cycle.name}' is {cycle.state}; it cannot become {to}")
     if to == "closed":

@@ -170,7 +170,7 @@ async def override_score(
     now: datetime,
 ) -> KeyResultRead:
     kr = await load(session, tenant, kr_id)
-    cycle = await load_cycle(session, tenant, kr.cycle_id)
+    cycle = await load_cycle(session, tenant, kr.cycle_id, for_update=True)
     if cycle.state != "closed":
         raise NotClosed("scores are set when the cycle closes; close it first")
     kr.score, kr.score_note, kr.score_overridden = round(body.score, 2), body.note, True

@@ -156,7 +156,7 @@ async def override_score(
 ) -> ObjectiveRead:
     """Grade an objective of a closed cycle by hand; the note says why."""
     objective = await load(session, tenant, objective_id)
-    cycle = await load_cycle(session, tenant, objective.cycle_id)
+    cycle = await load_cycle(session, tenant, objective.cycle_id, for_update=True)
     if cycle.state != "closed":
         raise NotClosed("scores are set when the cycle closes; close it first")
     objective.score, objective.score_note = round(body.score, 2), body.note

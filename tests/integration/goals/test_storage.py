@@ -3,6 +3,7 @@ sort, timestamps round-tripping in UTC, the close of a cycle, tenant filtering."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
@@ -75,3 +76,18 @@ async def test_close_scores_and_isolation(goals_db: Goals) -> None:
         assert (await other.get(f"/v1/objectives/{child['id']}")).status_code == 404
         listed = await other.get("/v1/objectives", params={"cycle_id": cycle["id"]})
         assert listed.json()["items"] == []
+
+
+async def test_concurrent_check_ins_leave_a_consistent_objective(goals_db: Goals) -> None:
+    """Check-ins on different KRs of one objective, at once: the objective's progress is the
+    mean of the values that were stored, not of a stale snapshot (writes in a cycle are
+    serialised by locking the cycle's row on PostgreSQL, by the writer lock on SQLite)."""
+    cycle = await goals_db.cycle()
+    objective = await goals_db.objective(cycle["id"])
+    krs = [await goals_db.kr(objective["id"], title=f"KR{i}") for i in range(4)]
+    await asyncio.gather(
+        *(goals_db.check_in(kr["id"], value=10.0 * (i + 1)) for i, kr in enumerate(krs))
+    )
+    detail = await goals_db.get(f"/v1/objectives/{objective['id']}")
+    assert [k["current"] for k in detail["key_results"]] == [10.0, 20.0, 30.0, 40.0]
+    assert detail["progress"] == pytest.approx(0.25)
