@@ -1,0 +1,1 @@
+"""Integration tests of the alerts service: real broker, real databases."""

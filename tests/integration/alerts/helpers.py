@@ -1,0 +1,146 @@
+"""Events as metrics and goals publish them, a real local webhook receiver, settings."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from services.alerts.settings import AlertsSettings
+from shared.settings import Topics
+from tests.support.apps import service_settings
+from tests.support.kafka import TopicReader, produce
+
+
+def alerts_settings(
+    bootstrap: str, topics: Topics, database_url: str, admin_key: str
+) -> AlertsSettings:
+    settings = service_settings(
+        AlertsSettings,
+        bootstrap=bootstrap,
+        topics=topics,
+        database_url=database_url,
+        admin_key=admin_key,
+    )
+    settings.evaluation_interval_s = 0.2
+    settings.webhook_poll_interval_s = 0.2
+    settings.webhook_backoff_base_s = 0.2
+    settings.webhook_backoff_max_s = 1.0
+    return settings
+
+
+def _envelope(tenant: str, type_: str, subject: str, data: dict[str, Any], id: str | None) -> bytes:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": id or str(uuid.uuid4()),
+            "source": "tests/upstream",
+            "type": type_,
+            "time": datetime.now(UTC).isoformat(),
+            "subject": subject,
+            "tenant": tenant,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    ).encode()
+
+
+def kpi_value(
+    kpi: str,
+    value: float,
+    *,
+    tenant: str = "acme",
+    health: str = "green",
+    tags: list[str] | None = None,
+    id: str | None = None,
+) -> bytes:
+    now = datetime.now(UTC).isoformat()
+    data = {
+        "kpi": kpi,
+        "period": "day",
+        "period_start": now,
+        "period_end": now,
+        "aggregation": "last",
+        "value": value,
+        "count": 1,
+        "last_value": value,
+        "last_at": now,
+        "health": health,
+        "tags": tags or [],
+    }
+    return _envelope(tenant, "lodestar.kpi.value.v1", kpi, data, id)
+
+
+def kr_progress(
+    key_result: str, status: str, *, kpi: str | None = None, tenant: str = "acme"
+) -> bytes:
+    data = {
+        "key_result_id": key_result,
+        "objective_id": "obj-1",
+        "cycle_id": "cyc-1",
+        "title": "Reduce churn",
+        "kind": "decrease",
+        "current": 5.0,
+        "progress": 0.2,
+        "raw_progress": 0.2,
+        "expected": 0.6,
+        "status": status,
+        "kpi": kpi,
+    }
+    return _envelope(tenant, "lodestar.kr.progress.v1", key_result, data, None)
+
+
+async def send(bootstrap: str, topic: str, *events: bytes) -> None:
+    keys = [f"{json.loads(e)['tenant']}/{json.loads(e)['subject']}" for e in events]
+    await produce(bootstrap, topic, list(events), keys=keys)
+
+
+def of_type(reader: TopicReader, suffix: str) -> list[dict[str, Any]]:
+    """The events read so far whose type ends with `suffix` (firing.v1 / resolved.v1)."""
+    return [e for e in reader.events() if e["type"].endswith(suffix)]
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records each POST and answers `statuses` in turn
+    (then 200)."""
+
+    url: str
+    statuses: list[int] = field(default_factory=list)
+    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@contextmanager
+def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+    receiver = Receiver(url="", statuses=list(statuses or []))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                receiver.posts.append((dict(self.headers.items()), body))
+                code = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
