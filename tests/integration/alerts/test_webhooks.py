@@ -1,0 +1,126 @@
+"""Webhooks to a real HTTP server on 127.0.0.1: Alertmanager's body, a signature that
+verifies, retries with backoff visible through the API, and evaluation never held back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.alerts.app import create_app
+from services.alerts.domain.webhooks import SIGNATURE_HEADER, verify
+from shared.settings import Topics
+from tests.conftest import DatabaseFactory
+from tests.integration.alerts.helpers import alerts_settings, kpi_value, send, webhook_receiver
+from tests.support.apps import running
+from tests.support.kafka import TopicReader, wait_until
+
+pytestmark = pytest.mark.kafka
+
+SECRET = "a-long-enough-shared-secret"
+
+
+def rule(url: str) -> dict[str, object]:
+    return {
+        "name": "ChurnTooHigh",
+        "kpi": "churn",
+        "threshold": 5.0,
+        "annotations": {"summary": "churn high", "runbook_url": "https://runbooks/churn"},
+        "webhook": {"url": url, "secret": SECRET},
+    }
+
+
+async def test_the_receiver_gets_a_signed_alertmanager_post(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+    with webhook_receiver() as receiver:
+        async with running(create_app(settings), admin_key) as app:
+            created = await app.client.post("/v1/rules", json=rule(receiver.url))
+            assert created.status_code == 201, created.text
+            assert created.json()["webhook"] == {"url": receiver.url, "has_secret": True}
+            assert SECRET not in created.text
+
+            await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 9.0))
+            await wait_until(lambda: receiver.posts, what="a webhook post")
+            headers, body = receiver.posts[0]
+            assert verify(SECRET, body, headers[SIGNATURE_HEADER])
+            assert not verify("some-other-secret-value", body, headers[SIGNATURE_HEADER])
+            payload = json.loads(body)
+            assert payload["version"] == "4"
+            assert payload["status"] == "firing"
+            assert payload["receiver"] == "ChurnTooHigh"
+            [alert] = payload["alerts"]
+            assert alert["labels"]["alertname"] == "ChurnTooHigh"
+            assert alert["annotations"]["runbook_url"] == "https://runbooks/churn"
+            assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+
+            await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 1.0))
+            await wait_until(lambda: len(receiver.posts) >= 2, what="the resolved post")
+            resolved = json.loads(receiver.posts[1][1])
+            assert resolved["status"] == "resolved"
+            assert resolved["alerts"][0]["fingerprint"] == alert["fingerprint"]
+
+            async def delivered() -> list[dict[str, object]] | None:
+                page = (await app.client.get("/v1/webhook-deliveries")).json()
+                items: list[dict[str, object]] = page["items"]
+                return items if all(d["status"] == "delivered" for d in items) else None
+
+            items = await wait_until(delivered, what="deliveries recorded as delivered")
+            assert len(items) == 2
+            assert {d["last_status_code"] for d in items} == {200}
+
+
+async def test_a_failing_receiver_is_retried_and_never_blocks_the_topic(
+    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    with webhook_receiver(statuses=[500, 503]) as receiver:
+        async with (
+            running(create_app(settings), admin_key) as app,
+            TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
+        ):
+            assert (await app.client.post("/v1/rules", json=rule(receiver.url))).status_code == 201
+            await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 9.0))
+            await alerts.wait_for(lambda rs: len(rs) == 1, what="the firing event")
+
+            async def failed_once() -> dict[str, object] | None:
+                items = (await app.client.get("/v1/webhook-deliveries")).json()["items"]
+                return items[0] if items and items[0]["last_status_code"] == 500 else None
+
+            failing = await wait_until(failed_once, what="a failed attempt on record")
+            assert failing["status"] == "pending"
+            assert failing["last_error"] == "HTTP 500"
+
+            async def delivered() -> dict[str, object] | None:
+                items = (await app.client.get("/v1/webhook-deliveries")).json()["items"]
+                return items[0] if items[0]["status"] == "delivered" else None
+
+            done = await wait_until(delivered, what="delivery after retries")
+            assert done["attempts"] == 3
+            assert len(receiver.posts) == 3
+            bodies = {body for _, body in receiver.posts}
+            assert len(bodies) == 1, "a retry posts the same body"
+
+
+async def test_an_unreachable_receiver_ends_failed_after_the_last_attempt(
+    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings.webhook_max_attempts = 2
+    with webhook_receiver() as receiver:
+        dead_url = receiver.url  # the server stops when this block ends: nobody listens there
+    async with running(create_app(settings), admin_key) as app:
+        assert (await app.client.post("/v1/rules", json=rule(dead_url))).status_code == 201
+        await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 9.0))
+
+        async def failed() -> dict[str, object] | None:
+            page = await app.client.get("/v1/webhook-deliveries", params={"status": "failed"})
+            items = page.json()["items"]
+            return items[0] if items else None
+
+        done = await wait_until(failed, what="a failed delivery")
+        assert done["attempts"] == 2
+        assert "ConnectError" in str(done["last_error"])
+        firing = (await app.client.get("/v1/alerts", params={"state": "firing"})).json()
+        assert len(firing["items"]) == 1
