@@ -81,7 +81,7 @@ class Goals:
         )
 
 
-async def start_goals(
+async def goals_settings(
     kafka_bootstrap: str, topics: Topics, database_url: str, admin_key: str
 ) -> GoalsSettings:
     return service_settings(
@@ -98,7 +98,9 @@ async def goals(
     kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
 ) -> AsyncIterator[Goals]:
     """The goals service on SQLite."""
-    settings = await start_goals(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings = await goals_settings(
+        kafka_bootstrap, topics, await sqlite_databases.new(), admin_key
+    )
     async with running(create_app(settings), admin_key) as app:
         yield Goals(app)
 
@@ -108,6 +110,6 @@ async def goals_db(
     kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> AsyncIterator[Goals]:
     """The goals service, once on SQLite and once on PostgreSQL."""
-    settings = await start_goals(kafka_bootstrap, topics, await databases.new(), admin_key)
+    settings = await goals_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     async with running(create_app(settings), admin_key) as app:
         yield Goals(app)
