@@ -423,6 +423,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200_000, help="events to produce")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--keep", type=Path, help="keep databases and the service log here")
     args = parser.parse_args()
 
     bootstrap = script("deploy/kafka/kafka.sh", "start")
@@ -444,7 +445,8 @@ async def main() -> int:
     assert total == args.n, (total, args.n)
 
     with tempfile.TemporaryDirectory(prefix="lodestar-bench-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         print("1/3 ceiling ...", flush=True)
         bare = await ceiling(bootstrap, topic, total)
         print("2/3 naive sink ...", flush=True)
