@@ -14,7 +14,7 @@ from shared.events import Slug, UtcDatetime
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(max_length=1024)]
 Severity = Literal["info", "warning", "critical"]
-Seconds = Annotated[float, Field(ge=0, le=366 * 86400, strict=False)]
+Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 RESERVED_LABELS = frozenset({"alertname", "tenant", "severity", "kpi", "key_result", "objective"})
 
 
@@ -47,7 +47,7 @@ class _RuleFields(_Strict):
     keep_firing_for_seconds: Seconds = Field(
         default=0.0, description="Stay firing this long after the condition cleared (anti-flap)"
     )
-    repeat_interval_seconds: Annotated[float, Field(ge=60, le=30 * 86400, strict=False)] = Field(
+    repeat_interval_seconds: Annotated[float, Field(ge=60, le=30 * 86400)] = Field(
         default=4 * 3600.0, description="Publish a still-firing alert again this often"
     )
     severity: Severity = "warning"
@@ -80,13 +80,13 @@ class RuleCreate(_RuleFields):
     selector: Selector | None = None
     condition: Annotated[ConditionKind, Field(strict=False)] = ConditionKind.THRESHOLD
     operator: Annotated[Operator, Field(strict=False)] = Operator.ABOVE
-    threshold: Annotated[float, Field(strict=False, allow_inf_nan=False)] | None = None
-    resolve_threshold: Annotated[float, Field(strict=False, allow_inf_nan=False)] | None = None
+    threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    resolve_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
     health: Literal["amber", "red"] | None = None
     status: Literal["at_risk", "off_track"] | None = None
-    window_seconds: Annotated[float, Field(gt=0, le=366 * 86400, strict=False)] | None = None
+    window_seconds: Annotated[float, Field(gt=0, le=366 * 86400)] | None = None
     change: Annotated[ChangeMode, Field(strict=False)] = ChangeMode.ABSOLUTE
-    no_data_seconds: Annotated[float, Field(gt=0, le=366 * 86400, strict=False)] | None = None
+    no_data_seconds: Annotated[float, Field(gt=0, le=366 * 86400)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -126,9 +126,7 @@ class RuleUpdate(_Strict):
 
     for_seconds: Seconds | None = None
     keep_firing_for_seconds: Seconds | None = None
-    repeat_interval_seconds: Annotated[float, Field(ge=60, le=30 * 86400, strict=False)] | None = (
-        None
-    )
+    repeat_interval_seconds: Annotated[float, Field(ge=60, le=30 * 86400)] | None = None
     severity: Severity | None = None
     labels: dict[LabelName, LabelValue] | None = None
     annotations: dict[LabelName, LabelValue] | None = None

@@ -353,7 +353,12 @@ class Evaluator:
         alert = await repository.get_alert(self.session, tenant, fp, for_update=True)
         if alert is None:
             alert = self._new_alert(rule, tenant, fp, labels, kind, subject)
+            obs = observe(alert)
+            if not _worth_tracking(rule, obs, self.now):
+                return  # each KPI and each rule would otherwise leave an inactive row
             self.session.add(alert)
+            await self._step(alert, rule, obs)
+            return
         await self._step(alert, rule, observe(alert))
 
     async def _step(self, alert: Alert, rule: RuleView, obs: Observation) -> None:
@@ -498,6 +503,17 @@ class Evaluator:
                 (True, True) if row is None else (row.kpi_red, row.kr_off_track)
             )
         return self._builtins[tenant]
+
+
+def _worth_tracking(rule: RuleView, obs: Observation, now: datetime) -> bool:
+    """A first observation that leaves an alert inactive needs no row, unless the rule keeps
+    memory between observations (samples of a change, the clock of no data)."""
+    if rule.condition.kind in (ConditionKind.CHANGE, ConditionKind.NO_DATA):
+        return True
+    if rule.policy.no_data_after is not None:
+        return True
+    new, events = step(AlertStatus(), obs, rule.policy, now)
+    return new.state is not AlertState.INACTIVE or bool(events)
 
 
 def _why(marks: Marks) -> str | None:
