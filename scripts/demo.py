@@ -77,6 +77,115 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
+def quarter(now: datetime) -> tuple[str, datetime, datetime]:
+    first_month = 3 * ((now.month - 1) // 3) + 1
+    start = datetime(now.year, first_month, 1, tzinfo=UTC)
+    end = (
+        datetime(now.year + 1, 1, 1, tzinfo=UTC)
+        if first_month == 10
+        else datetime(now.year, first_month + 3, 1, tzinfo=UTC)
+    )
+    return f"{now.year}-Q{(first_month - 1) // 3 + 1}", start, end
+
+
+async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.post(url, json=body)
+    if answer.status_code not in (200, 201):
+        raise SystemExit(f"POST {url} answered {answer.status_code}: {answer.text}")
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+async def seed_goals(client: httpx.AsyncClient, goals: str) -> None:
+    """This quarter's cycle: a company objective cascading to two team objectives, with key
+    results linked to the demo KPIs. Skipped when the cycle exists already."""
+    name, start, end = quarter(datetime.now(UTC))
+    cycles = (await client.get(f"{goals}/v1/cycles", params={"limit": 100})).json()["items"]
+    if any(c["name"] == name for c in cycles):
+        return
+    cycle = await post(
+        client,
+        f"{goals}/v1/cycles",
+        {"name": name, "starts_at": start.isoformat(), "ends_at": end.isoformat()},
+    )
+    await post(client, f"{goals}/v1/cycles/{cycle['id']}/activate", {})
+    company = await post(client, f"{goals}/v1/teams", {"name": "Acme", "kind": "company"})
+    marketing = await post(
+        client,
+        f"{goals}/v1/teams",
+        {"name": "Marketing", "kind": "team", "parent_id": company["id"]},
+    )
+    platform = await post(
+        client,
+        f"{goals}/v1/teams",
+        {"name": "Platform", "kind": "team", "parent_id": company["id"]},
+    )
+
+    async def objective(body: dict[str, Any], krs: list[dict[str, Any]]) -> dict[str, Any]:
+        created = await post(client, f"{goals}/v1/objectives", {"cycle_id": cycle["id"], **body})
+        for kr in krs:
+            await post(client, f"{goals}/v1/objectives/{created['id']}/key-results", kr)
+        return created
+
+    top = await objective(
+        {
+            "title": "Grow revenue efficiently",
+            "level": "company",
+            "owner_type": "team",
+            "owner": company["id"],
+            "commitment": "committed",
+        },
+        [
+            {
+                "title": "Keep monthly churn at or below 3 %",
+                "kind": "keep_below",
+                "target": 3.0,
+                "kpi": "churn",
+                "kpi_aggregation": "last",
+            }
+        ],
+    )
+    await objective(
+        {
+            "title": "Fill the pipeline",
+            "level": "team",
+            "owner_type": "team",
+            "owner": marketing["id"],
+            "parent_id": top["id"],
+        },
+        [
+            {
+                "title": "Reach 250 marketing-qualified leads",
+                "kind": "increase",
+                "start": 0,
+                "target": 250,
+                "kpi": "mql",
+                "kpi_aggregation": "sum",
+            },
+            {"title": "Launch the partner webinar series", "kind": "milestone"},
+        ],
+    )
+    await objective(
+        {
+            "title": "Be boringly reliable",
+            "level": "team",
+            "owner_type": "team",
+            "owner": platform["id"],
+            "parent_id": top["id"],
+            "commitment": "committed",
+        },
+        [
+            {
+                "title": "Keep API uptime at or above 99.5 %",
+                "kind": "keep_above",
+                "target": 99.5,
+                "kpi": "uptime",
+                "kpi_aggregation": "avg",
+            }
+        ],
+    )
+
+
 def sample(kpi: str, at: datetime) -> float:
     """A plausible value with a weekly rhythm and noise."""
     phase = math.sin(at.timestamp() / 86400 / 7 * 2 * math.pi)
@@ -130,7 +239,9 @@ async def main(args: argparse.Namespace) -> None:
             await wait_ready(client, url)
         for kpi in KPIS:
             await ensure(client, f"{args.metrics}/v1/kpis", kpi)
-        existing = {r["name"] for r in (await client.get(f"{args.alerts}/v1/rules")).json()}
+        await seed_goals(client, args.goals)
+        rules = (await client.get(f"{args.alerts}/v1/rules", params={"limit": 100})).json()
+        existing = {r["name"] for r in (rules["items"] if isinstance(rules, dict) else rules)}
         for rule in RULES:
             if rule["name"] not in existing:
                 await ensure(client, f"{args.alerts}/v1/rules", rule)
