@@ -1,0 +1,218 @@
+"""Rollups against a brute-force recomputation from the raw points (hypothesis), through the
+real hot-path writers on SQLite and PostgreSQL: any split into batches, duplicates within and
+across batches, late points, ties in time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.structs import ConsumerRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from services.metrics.codec import measurement_decoder
+from services.metrics.domain.periods import Period, period_start
+from services.metrics.domain.rollups import Aggregate, Point, of_points
+from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
+from services.metrics.ingest.sqlite import SqliteWriter
+from services.metrics.tables import MetricsTable, to_micros
+from shared.consumer import Inbound
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.tables import infra_metadata
+
+BASE = datetime(2026, 3, 28, tzinfo=UTC)  # a month and a quarter boundary inside 10 days
+KPIS = {"daily": Period.DAY, "weekly": Period.WEEK, "monthly": Period.MONTH}
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services/metrics/migrations"
+
+decode = measurement_decoder(64 * 1024)
+
+event = st.tuples(
+    st.sampled_from(["crm", "billing"]),  # source
+    st.integers(0, 25),  # id: small, so the same identity recurs
+    st.sampled_from(sorted(KPIS)),
+    st.integers(0, 10 * 24 * 4).map(lambda q: BASE + timedelta(minutes=15 * q)),  # ties likely
+    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+)
+deliveries = st.lists(event, max_size=60)
+cuts = st.lists(st.integers(0, 60), max_size=6)
+
+
+def record(tenant: str, offset: int, e: tuple[str, int, str, datetime, float]) -> Any:
+    source, n, kpi, at, value = e
+    body = {
+        "specversion": "1.0",
+        "type": "lodestar.kpi.measurement.v1",
+        "id": f"e{n}",
+        "source": source,
+        "time": at.isoformat(),
+        "subject": kpi,
+        "tenant": tenant,
+        "data": {"value": value},
+    }
+    value_bytes = json.dumps(body).encode()
+    return ConsumerRecord("t", 0, offset, 0, 0, None, value_bytes, None, 0, len(value_bytes), ())
+
+
+def batches(tenant: str, events: list[Any], cut_at: list[int]) -> Iterator[list[Inbound]]:
+    items = [decode(record(tenant, i, e)) for i, e in enumerate(events)]
+    bounds = sorted({0, len(items), *(c for c in cut_at if c < len(items))})
+    for lo, hi in pairwise(bounds):
+        yield items[lo:hi]
+
+
+def expected(events: list[Any]) -> dict[tuple[str, int], Aggregate]:
+    """Brute force: the first delivery of each (source, id) is the stored one."""
+    first: dict[tuple[str, int], tuple[str, datetime, float]] = {}
+    for source, n, kpi, at, value in events:
+        first.setdefault((source, n), (kpi, at, value))
+    groups: dict[tuple[str, int], list[Point]] = {}
+    for kpi, at, value in first.values():
+        key = (kpi, to_micros(period_start(at, KPIS[kpi])))
+        groups.setdefault(key, []).append(Point(at, value))
+    result = {}
+    for key, points in groups.items():
+        agg = of_points(points)
+        assert agg is not None
+        result[key] = agg
+    return result
+
+
+def check(rows: list[Any], events: list[Any]) -> None:
+    want = expected(events)
+    got = {(r[0], r[1]): r[2:] for r in rows}
+    assert set(got) == set(want)
+    for key, agg in want.items():
+        count, total, lo, hi, last_value, last_at = got[key]
+        assert count == agg.count
+        assert total == pytest.approx(agg.total, rel=1e-9, abs=1e-6)
+        assert (lo, hi) == (agg.minimum, agg.maximum)
+        assert (last_at, last_value) == (to_micros(agg.last_at), agg.last_value)
+
+
+ROLLUPS = (
+    "SELECT kpi, period_start, count, total, minimum, maximum, last_value, last_at"
+    " FROM rollups WHERE tenant = {}"
+)
+
+
+def seed_sql(tenant: str) -> list[tuple[str, tuple[Any, ...]]]:
+    now = datetime.now(UTC)
+    out: list[tuple[str, tuple[Any, ...]]] = [
+        (
+            "INSERT INTO tenants (slug, name, timezone, created_at) VALUES ({0}, {1}, 'UTC', {2})",
+            (tenant, tenant, now),
+        ),
+    ]
+    for key, period in KPIS.items():
+        out.append(
+            (
+                "INSERT INTO kpis (tenant, key, name, unit, description, what, why, how, owner,"
+                " aggregation, period, direction, tags, created_at, updated_at) VALUES"
+                " ({0}, {1}, {2}, '', '', '', '', '', '', 'sum', {3}, 'higher', '[]', {4}, {5})",
+                (tenant, key, key, str(period), now, now),
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("rollups") / "metrics.db")
+    engine = create_engine(f"sqlite:///{path}")
+    MetricsTable.metadata.create_all(engine)
+    infra_metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="module")
+def url(postgres_server: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    server = make_url(postgres_server)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(postgres_server))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await upgrade(db, MIGRATIONS)
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class TestSqlite:
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(events=deliveries, cut_at=cuts)
+    def test_rollups_equal_a_recomputation_from_the_points(
+        self, path: str, events: list[Any], cut_at: list[int]
+    ) -> None:
+        tenant = f"t{uuid.uuid4().hex[:10]}"  # each example its own tenant: no clean-up needed
+        with sqlite3.connect(path) as db:
+            for sql, args in seed_sql(tenant):
+                fixed = tuple(
+                    a.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(a, datetime) else a
+                    for a in args
+                )
+                db.execute(sql.format(*["?"] * len(fixed)), fixed)
+        writer = SqliteWriter(path, topic="values", source="tests")
+        for batch in batches(tenant, events, cut_at):
+            assert writer._store(batch) == []
+        with sqlite3.connect(path) as db:
+            rows = db.execute(ROLLUPS.format("?"), (tenant,)).fetchall()
+        check(rows, events)
+
+
+class TestPostgres:
+    @pytest.mark.postgres
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(events=deliveries, cut_at=cuts)
+    def test_rollups_equal_a_recomputation_from_the_points(
+        self, url: str, events: list[Any], cut_at: list[int]
+    ) -> None:
+        tenant = f"t{uuid.uuid4().hex[:10]}"
+
+        async def run() -> list[Any]:
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                for sql, args in seed_sql(tenant):
+                    await conn.execute(sql.format(*[f"${i + 1}" for i in range(len(args))]), *args)
+            finally:
+                await conn.close()
+            writer = PostgresWriter(url, topic="values", source="tests")
+            try:
+                for batch in batches(tenant, events, cut_at):
+                    assert await writer.store(batch) == []
+            finally:
+                await writer.close()
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                return list(await conn.fetch(ROLLUPS.format("$1"), tenant))
+            finally:
+                await conn.close()
+
+        check(asyncio.run(run()), events)
