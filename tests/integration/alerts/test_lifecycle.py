@@ -146,3 +146,21 @@ class TestLifecycle:
                 detail["active_since"]
             )
             assert held >= timedelta(seconds=2)
+
+
+async def test_a_no_data_rule_fires_on_silence_and_resolves_when_data_returns(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+    async with (
+        running(create_app(settings), admin_key) as app,
+        TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
+    ):
+        rule = {"name": "NoSignups", "kpi": "signups", "condition": "no_data", "no_data_seconds": 1}
+        assert (await app.client.post("/v1/rules", json=rule)).status_code == 201
+        # Nothing ever arrives: the timer alone fires it, a second after the rule exists.
+        await alerts.wait_for(lambda rs: len(rs) >= 1, timeout_s=10, what="the no-data alert")
+        assert alerts.events()[0]["data"]["labels"]["alertname"] == "NoSignups"
+        await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("signups", 3))
+        await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
+        assert alerts.events()[1]["type"] == "lodestar.alert.resolved.v1"
