@@ -1,0 +1,283 @@
+"""End-to-end latency of the KPI ↔ OKR loop with the three services as processes.
+
+    python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50]
+
+Starts the real broker (deploy/kafka/kafka.sh) and goals, metrics and alerts as uvicorn
+processes on SQLite, defines K KPIs, one threshold rule per KPI and one key result linked to
+each KPI, then produces measurements at a steady rate, round-robin over the KPIs, alternating
+above and below the threshold so every measurement is a transition. Each value is unique, so
+an alert on `alerts` or a KR progress event on `okr.events` that carries it is matched to its
+measurement: latency = time received minus time produced, on one clock. When two measurements of
+one KPI land in the same ingest batch, only the newer surfaces (the KR follows the latest
+value); those are counted as superseded, not timed.
+
+Baseline, measured in the same run on the same broker: a bare produce → consume hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.auth import generate_key  # noqa: E402
+from shared.settings import Topics  # noqa: E402
+from tests.support.infra import kafka_bootstrap  # noqa: E402
+from tests.support.processes import platform  # noqa: E402
+
+THRESHOLD = 1_000_000.0
+TENANT = "acme"
+
+
+def percentiles(samples: list[float]) -> str:
+    if len(samples) < 2:
+        return "n/a"
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return (
+        f"p50 {q[49] * 1000:7.1f} ms   p95 {q[94] * 1000:7.1f} ms   "
+        f"p99 {q[98] * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms"
+    )
+
+
+def measurement(kpi: str, value: float) -> bytes:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "type": "lodestar.kpi.measurement.v1",
+            "id": str(uuid.uuid4()),
+            "source": "bench/e2e",
+            "time": datetime.now(UTC).isoformat(),
+            "subject": kpi,
+            "tenant": TENANT,
+            "datacontenttype": "application/json",
+            "data": {"value": value},
+        }
+    ).encode()
+
+
+class Collector:
+    """Reads a topic from the start and stamps each record with its arrival time."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            fetched = await self._consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in fetched.values():
+                self.arrivals.extend((now, json.loads(r.value)) for r in records)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+async def kafka_hop_baseline(bootstrap: str, topic: str, rate: int, seconds: float) -> list[float]:
+    """The same produce pattern straight through the broker to a consumer."""
+    collector = Collector(bootstrap, topic)
+    await collector.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await producer.start()
+    sent: dict[str, float] = {}
+    try:
+        await pace(rate, seconds, lambda i: _send_stamp(producer, topic, i, sent))
+        await wait_for(lambda: len(collector.arrivals) >= len(sent), 30)
+    finally:
+        await producer.stop()
+        await collector.stop()
+    return [at - sent[e["i"]] for at, e in collector.arrivals if e["i"] in sent]
+
+
+async def _send_stamp(
+    producer: AIOKafkaProducer, topic: str, i: int, sent: dict[str, float]
+) -> None:
+    key = str(i)
+    sent[key] = time.perf_counter()
+    await producer.send(topic, json.dumps({"i": key}).encode(), key=key.encode())
+
+
+async def pace(rate: int, seconds: float, send: Any) -> int:
+    """Call `send(i)` at `rate` per second for `seconds`, in 10 ms ticks; returns the count."""
+    start = time.perf_counter()
+    sent = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            await send(sent)
+            sent += 1
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def wait_for(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def settle(collectors: list[Collector], quiet_s: float, deadline_s: float) -> None:
+    """Wait until no collector has received anything for `quiet_s` (or the deadline)."""
+    deadline = time.monotonic() + deadline_s
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now_seen = sum(len(c.arrivals) for c in collectors)
+        if now_seen != seen:
+            seen, quiet_since = now_seen, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def setup(client: httpx.AsyncClient, urls: dict[str, str], kpis: Iterable[str]) -> None:
+    now = datetime.now(UTC)
+    cycle = (
+        await client.post(
+            f"{urls['goals']}/v1/cycles",
+            json={
+                "name": "bench",
+                "starts_at": (now - timedelta(days=30)).isoformat(),
+                "ends_at": (now + timedelta(days=60)).isoformat(),
+            },
+        )
+    ).json()
+    await client.post(f"{urls['goals']}/v1/cycles/{cycle['id']}/activate", json={})
+    objective = (
+        await client.post(
+            f"{urls['goals']}/v1/objectives",
+            json={"cycle_id": cycle["id"], "title": "Latency", "owner": "bench"},
+        )
+    ).json()
+    for key in kpis:
+        for url, body in (
+            (f"{urls['metrics']}/v1/kpis", {"key": key, "name": key, "aggregation": "last"}),
+            (
+                f"{urls['alerts']}/v1/rules",
+                {"name": f"High_{key}", "kpi": key, "operator": "above", "threshold": THRESHOLD},
+            ),
+            (
+                f"{urls['goals']}/v1/objectives/{objective['id']}/key-results",
+                {
+                    "title": key,
+                    "kind": "increase",
+                    "start": 0,
+                    "target": 2 * THRESHOLD,
+                    "kpi": key,
+                    "kpi_aggregation": "last",
+                },
+            ),
+        ):
+            answer = await client.post(url, json=body)
+            if answer.status_code != 201:
+                raise SystemExit(f"POST {url}: {answer.status_code} {answer.text}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    bootstrap = kafka_bootstrap()
+    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    admin_key = generate_key()[0]
+    kpis = [f"k{i:03d}" for i in range(args.kpis)]
+    with tempfile.TemporaryDirectory() as tmp:
+        databases = {n: f"sqlite+aiosqlite:///{tmp}/{n}.db" for n in ("goals", "metrics", "alerts")}
+        with platform(
+            bootstrap=bootstrap,
+            topics=topics,
+            admin_key=admin_key,
+            database_urls=databases,
+            log_dir=Path(tmp),
+        ) as running:
+            urls = {n: running.url(n) for n in ("goals", "metrics", "alerts")}
+            headers = {"Authorization": f"Bearer {admin_key}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                await setup(client, urls, kpis)
+            alerts = Collector(bootstrap, topics.name(topics.alerts))
+            okr = Collector(bootstrap, topics.name(topics.okr_events))
+            await alerts.start()
+            await okr.start()
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+            await producer.start()
+            sent: dict[float, float] = {}
+            topic = topics.name(topics.measurements)
+
+            async def send(i: int) -> None:
+                # Alternate above/below the threshold per KPI; every value is unique.
+                kpi = kpis[i % len(kpis)]
+                above = (i // len(kpis)) % 2 == 0
+                value = THRESHOLD + 1 + i if above else float(i)
+                sent[value] = time.perf_counter()
+                await producer.send(topic, measurement(kpi, value), key=f"{TENANT}/{kpi}".encode())
+
+            started = time.perf_counter()
+            total = await pace(args.rate, args.seconds, send)
+            rate = total / (time.perf_counter() - started)
+            await producer.stop()
+            await settle([alerts, okr], quiet_s=2.0, deadline_s=args.drain)
+            await alerts.stop()
+            await okr.stop()
+
+    alert_lat = [
+        at - sent[e["data"]["value"]] for at, e in alerts.arrivals if e["data"].get("value") in sent
+    ]
+    kr_lat = [
+        at - sent[e["data"]["current"]]
+        for at, e in okr.arrivals
+        if e["type"] == "lodestar.kr.progress.v1" and e["data"].get("current") in sent
+    ]
+    firing = sum(1 for _, e in alerts.arrivals if e["type"] == "lodestar.alert.firing.v1")
+
+    baseline = await kafka_hop_baseline(
+        bootstrap, f"{topics.prefix}baseline", args.rate, min(args.seconds, 10)
+    )
+    print(
+        f"\nE2E latency — {total} measurements at {rate:,.0f}/s over {args.kpis} KPIs "
+        f"(2 cores, real broker, services on SQLite)"
+    )
+    print(f"{'path':<44}{'timed':>8}   latency")
+    for label, samples in (
+        ("baseline: bare Kafka produce → consume", baseline),
+        ("measurement → alert on alerts", alert_lat),
+        ("measurement → KR progress on okr.events", kr_lat),
+    ):
+        print(f"{label:<44}{len(samples):>8}   {percentiles(samples)}")
+    print(
+        f"firing alerts: {firing}; measurements superseded in a batch (not timed): "
+        f"alerts {total - len(alert_lat)}, KR {total - len(kr_lat)}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=1000, help="measurements per second")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--kpis", type=int, default=50)
+    parser.add_argument(
+        "--drain", type=float, default=60, help="most seconds to wait for stragglers"
+    )
+    asyncio.run(run(parser.parse_args()))
