@@ -74,7 +74,7 @@ async def test_keys_scopes_and_tenants(
             await install_bootstrap_key(session, "globex", globex_key)
         as_globex = {"Authorization": f"Bearer {globex_key}"}
         assert (await client.get("/v1/kpis/mql", headers=as_globex)).status_code == 404
-        assert (await client.get("/v1/kpis", headers=as_globex)).json() == []
+        assert (await client.get("/v1/kpis", headers=as_globex)).json()["items"] == []
         assert (await client.get("/v1/kpis/mql", headers=as_reader)).status_code == 200
 
         # Revoked on goals: 401 on metrics within seconds.
