@@ -22,6 +22,9 @@ export LODESTAR_BOOTSTRAP_ADMIN_KEY LODESTAR_KAFKA_BOOTSTRAP="$BOOTSTRAP"
 export LODESTAR_BOOTSTRAP_TENANT="${LODESTAR_BOOTSTRAP_TENANT:-demo}"
 
 declare -A PORTS=([goals]="${GOALS_PORT:-8001}" [metrics]="${METRICS_PORT:-8002}" [alerts]="${ALERTS_PORT:-8003}")
+for service in goals metrics alerts; do
+  export "LODESTAR_${service^^}_URL=http://127.0.0.1:${PORTS[$service]}"
+done
 pids=()
 stop_services() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

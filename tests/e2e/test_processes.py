@@ -64,4 +64,4 @@ async def test_measurement_to_alert_across_processes(
                 assert event["type"] == "lodestar.alert.firing.v1"
                 assert event["data"]["labels"]["alertname"] == "UptimeLow"
                 generator = event["data"]["generatorURL"]
-                assert generator.startswith(running.url("alerts"))
+                assert generator == f"{running.url('metrics')}/v1/kpis/uptime"

@@ -54,9 +54,8 @@ class Platform:
 
 
 def start_service(
-    name: str, *, env: dict[str, str], database_url: str, log_dir: Path
+    name: str, *, port: int, env: dict[str, str], database_url: str, log_dir: Path
 ) -> ServiceProcess:
-    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = log_dir / f"{name}.log"
     command = [
@@ -103,11 +102,16 @@ def platform(
         "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
         **(extra_env or {}),
     }
+    ports = {name: free_port() for name in SERVICES}
+    # Each service links to the others (e.g. an alert's generatorURL to its KPI in metrics).
+    env.update(
+        {f"LODESTAR_{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()}
+    )
     running = Platform()
     try:
         for name in SERVICES:
             running.services[name] = start_service(
-                name, env=env, database_url=database_urls[name], log_dir=log_dir
+                name, port=ports[name], env=env, database_url=database_urls[name], log_dir=log_dir
             )
         for service in running.services.values():
             wait_ready(service)
