@@ -197,3 +197,33 @@ async def test_offsets_are_committed_after_the_batch(
         await task
     assert len(again) == 1, "records committed before the restart are not delivered again"
     assert await count_points(db) == 6
+
+
+async def test_a_rebalance_mid_stream_loses_and_doubles_nothing(
+    kafka_bootstrap: str, topics: Topics, db: Database, producer: EventProducer
+) -> None:
+    topic = topics.name(topics.measurements)
+    first_half = [measurement("acme", f"k{i % 8}", float(i)) for i in range(1500)]
+    second_half = [measurement("acme", f"k{i % 8}", float(i)) for i in range(1500, 3000)]
+    keys = [f"acme/k{i % 8}" for i in range(1500)]  # eight keys spread over the partitions
+    await produce(kafka_bootstrap, topic, first_half, keys=keys)
+
+    seen_a: list[str] = []
+    seen_b: list[str] = []
+    a = runner(kafka_bootstrap, topics, storing_handler(db, seen_a, []), producer)
+    b = runner(kafka_bootstrap, topics, storing_handler(db, seen_b, []), producer)
+    task_a = asyncio.create_task(a.run())
+    try:
+        await wait_until(lambda: seen_a, what="the first member to start consuming")
+        # A second member joins while the first is consuming: partitions move between them.
+        task_b = asyncio.create_task(b.run())
+        await asyncio.wait_for(b.assigned.wait(), 30)
+        await produce(kafka_bootstrap, topic, second_half, keys=keys)
+        await wait_until(lambda: stored(db, 3000), timeout_s=60, what="all 3,000 stored")
+    finally:
+        a.request_stop()
+        b.request_stop()
+        await asyncio.gather(task_a, task_b)
+    assert seen_b, "the second member consumed its share"
+    assert len(set(seen_a) | set(seen_b)) == 3000, "every record reached a member"
+    assert await count_points(db) == 3000, "and is stored once"
