@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.metrics.codec import measurement_decoder
-from services.metrics.handlers import measurements_handler, open_writer
+from services.metrics.handlers import measurements_handler, okr_events_handler, open_writer
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
@@ -35,7 +35,8 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 [settings.topics.measurements],
                 measurements_handler(runtime, writer),
                 decoder=measurement_decoder(settings.max_event_bytes),
-            )
+            ),
+            ConsumerSpec("okr-events", [settings.topics.okr_events], okr_events_handler(runtime)),
         ]
 
     app = build_service_app(

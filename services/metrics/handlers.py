@@ -1,4 +1,5 @@
-"""Inbound events of the metrics service: measurements from `kpi.measurements`."""
+"""Inbound events of the metrics service: measurements from `kpi.measurements`, and graduated
+key results from `okr.events` (other OKR events are skipped: that topic is goals' to fill)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections.abc import Sequence
 from prometheus_client import Gauge
 from sqlalchemy.engine import make_url
 
+from services.metrics import service
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.ingest.postgres import PostgresWriter
 from services.metrics.ingest.sqlite import SqliteWriter
 from shared.consumer import BatchHandler, Inbound, Rejection
+from shared.events import KrGraduatedV1
+from shared.inbox import first_delivery
 from shared.runtime import Runtime
 
 
@@ -53,6 +57,28 @@ def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHa
         for callback in runtime.db.after_commit:
             callback()
         last_batch.set_to_current_time()
+        return rejected
+
+    return handle
+
+
+def okr_events_handler(runtime: Runtime) -> BatchHandler:
+    """A graduated key result sets its KPI's health bands (the KPI becomes a guardrail)."""
+
+    async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
+        graduations = [i for i in batch if isinstance(i.payload, KrGraduatedV1)]
+        rejected: list[Rejection] = []
+        if not graduations:
+            return rejected
+        async with runtime.db.transaction() as session:
+            for item in graduations:
+                assert isinstance(item.payload, KrGraduatedV1)
+                if not await first_delivery(session, item.event):
+                    continue
+                try:
+                    await service.apply_graduation(session, item.event.tenant, item.payload)
+                except ValueError as exc:  # e.g. a kind that cannot be a guardrail
+                    rejected.append(Rejection(item.record, str(exc)))
         return rejected
 
     return handle

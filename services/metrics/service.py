@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics import repository
+from services.metrics.domain.guardrails import guardrail_from_kr
 from services.metrics.domain.health import (
     Aggregation,
     Bands,
@@ -51,7 +52,7 @@ from services.metrics.schemas import (
 from services.metrics.tables import Kpi, Rollup
 from shared.auth import Principal
 from shared.errors import Unprocessable
-from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1, utcnow
+from shared.events import MEASUREMENT_V1, CloudEvent, KrGraduatedV1, MeasurementV1, utcnow
 from shared.producer import EventProducer
 
 MAX_SERIES_POINTS = 1000
@@ -328,3 +329,23 @@ async def accept_measurements(
     deliveries = [await producer.send(topic, e.to_json(), key=e.key) for e in events]
     await asyncio.gather(*deliveries)
     return events
+
+
+async def apply_graduation(session: AsyncSession, tenant: str, graduated: KrGraduatedV1) -> bool:
+    """Set the KPI's health bands from a graduated key result; false when the KPI is gone."""
+    kpi = await repository.get_kpi(session, tenant, graduated.kpi)
+    if kpi is None:
+        return False
+    rail = guardrail_from_kr(
+        graduated.kind,
+        graduated.target,
+        graduated.bound_low,
+        graduated.bound_high,
+        Direction(kpi.direction),
+        kpi.amber,
+    )
+    kpi.direction, kpi.green, kpi.amber = str(rail.direction), rail.green, rail.amber
+    kpi.updated_at = utcnow()
+    session.add(kpi)
+    await session.flush()
+    return True

@@ -1,0 +1,44 @@
+"""Graduation: a key result met long enough becomes its KPI's guardrail.
+
+The KPI's green threshold becomes the KR's target (or the bound it held), and its direction
+follows the KR: increase / keep above → higher is better, decrease / keep below → lower is
+better; for keep-between the bound on the KPI's own side of better is kept. An amber threshold
+survives only where it still lies on the far side of the new green; otherwise it is dropped, and
+anything short of green is red.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.metrics.domain.health import Direction
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    direction: Direction
+    green: float
+    amber: float | None
+
+
+def guardrail_from_kr(
+    kind: str,
+    target: float,
+    bound_low: float | None,
+    bound_high: float | None,
+    direction: Direction,
+    amber: float | None,
+) -> Guardrail:
+    """The KPI's new health bands from a graduated KR of `kind`."""
+    if kind in ("increase", "keep_above"):
+        direction, green = Direction.HIGHER, target
+    elif kind in ("decrease", "keep_below"):
+        direction, green = Direction.LOWER, target
+    elif kind == "keep_between" and bound_low is not None and bound_high is not None:
+        green = bound_low if direction is Direction.HIGHER else bound_high
+    else:
+        raise ValueError(f"a '{kind}' key result cannot become a guardrail")
+    if amber is not None:
+        still_beyond = amber < green if direction is Direction.HIGHER else amber > green
+        amber = amber if still_beyond else None
+    return Guardrail(direction, green, amber)
