@@ -1,0 +1,340 @@
+"""How fast the alerts service evaluates `kpi.values`, and its produce → alert latency.
+
+    .venv/bin/python bench/alerts_eval.py [--n 20000] [--kpis 50] [--rate 1000] [--seconds 15]
+                                          [--db sqlite|postgres]
+
+Starts the real broker (deploy/kafka/kafka.sh) and the alerts service as its own uvicorn
+process, defines one threshold rule per KPI, then produces `lodestar.kpi.value.v1` events
+round-robin over the KPIs, alternating above and below the threshold, so every event is a
+transition and publishes exactly one alert (firing or resolved). Every value is unique, so the
+alert that carries it is matched to its event on one clock.
+
+  1. throughput  N events produced as fast as the producer goes; evaluated events/s = N / (time
+                 from the first event produced to the group's committed offsets reaching the end
+                 of the topic); also alerts published/s (until the N-th alert arrived).
+                 Baseline: a bare aiokafka consumer (fresh group) reading those N events.
+  2. latency     events at a steady `--rate` for `--seconds`; produce → alert on `alerts`,
+                 p50/p95/p99. Baseline: a bare consumer reading the same topic at the same time
+                 (produce → consume of the very same events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.auth import generate_key  # noqa: E402
+from shared.settings import Topics  # noqa: E402
+from tests.support.infra import kafka_bootstrap, postgres_url  # noqa: E402
+from tests.support.processes import free_port, start_service, wait_ready  # noqa: E402
+
+THRESHOLD = 1_000_000.0
+TENANT = "acme"
+PARTITIONS = 4
+
+
+def percentiles(samples: list[float]) -> str:
+    if len(samples) < 2:
+        return "n/a"
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return (
+        f"p50 {q[49] * 1000:7.1f} ms   p95 {q[94] * 1000:7.1f} ms   "
+        f"p99 {q[98] * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms"
+    )
+
+
+def kpi_value(kpi: str, value: float, health: str = "green") -> bytes:
+    now = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "type": "lodestar.kpi.value.v1",
+            "id": str(uuid.uuid4()),
+            "source": "bench/alerts",
+            "time": now,
+            "subject": kpi,
+            "tenant": TENANT,
+            "datacontenttype": "application/json",
+            "data": {
+                "kpi": kpi,
+                "period": "day",
+                "period_start": now,
+                "period_end": now,
+                "aggregation": "last",
+                "value": value,
+                "count": 1,
+                "last_value": value,
+                "last_at": now,
+                "health": health,
+                "tags": [],
+            },
+        }
+    ).encode()
+
+
+class Workload:
+    """Event i: KPI i mod K, above the threshold on even rounds, below on odd; unique values."""
+
+    def __init__(self, kpis: list[str]) -> None:
+        self.kpis = kpis
+        self.offset = 0  # the rounds continue across phases so every event stays a transition
+
+    def event(self, i: int) -> tuple[str, float]:
+        n = self.offset + i
+        kpi = self.kpis[n % len(self.kpis)]
+        above = (n // len(self.kpis)) % 2 == 0
+        return kpi, (THRESHOLD + 1 + n if above else float(n))
+
+
+class Collector:
+    """Reads a topic from the start and stamps each record with its arrival time."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            fetched = await self._consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in fetched.values():
+                self.arrivals.extend((now, json.loads(r.value)) for r in records)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+async def wait_for(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def pace(rate: int, seconds: float, send: Any) -> int:
+    """Call `send(i)` at `rate` per second for `seconds`, in 10 ms ticks; returns the count."""
+    start = time.perf_counter()
+    sent = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            await send(sent)
+            sent += 1
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+
+
+async def end_total(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def bare_consumer(bootstrap: str, topic: str, total: int) -> float:
+    """Events/s of a bare aiokafka consumer (fresh group) reading `total` records of `topic`."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    await consumer.start()
+    try:
+        seen, first = 0, None
+        while seen < total:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for records in fetched.values():
+                if first is None:
+                    first = time.perf_counter()
+                seen += len(records)
+        assert first is not None
+        await consumer.commit()
+        return total / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+async def fresh_postgres() -> str:
+    url = make_url(postgres_url())
+    name = f"bench_alerts_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def run(args: argparse.Namespace) -> None:
+    bootstrap = kafka_bootstrap()
+    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    kpi_topic, alert_topic = topics.name(topics.kpi_values), topics.name(topics.alerts)
+    admin_key = generate_key()[0]
+    kpis = [f"k{i:03d}" for i in range(args.kpis)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    names = (kpi_topic, alert_topic, topics.name(topics.okr_events))
+    await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names])
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = (
+            await fresh_postgres() if args.db == "postgres" else f"sqlite+aiosqlite:///{tmp}/a.db"
+        )
+        env = {
+            "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+            "LODESTAR_TOPICS__PREFIX": topics.prefix,
+            "LODESTAR_BOOTSTRAP_TENANT": TENANT,
+            "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+            "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
+            "LODESTAR_LOG_LEVEL": "WARNING",
+        }
+        service = start_service(
+            "alerts", port=free_port(), env=env, database_url=database_url, log_dir=Path(tmp)
+        )
+        try:
+            wait_ready(service)
+            headers = {"Authorization": f"Bearer {admin_key}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                for key in kpis:
+                    rule = {"name": f"High_{key}", "kpi": key, "threshold": THRESHOLD}
+                    answer = await client.post(f"{service.url}/v1/rules", json=rule)
+                    if answer.status_code != 201:
+                        raise SystemExit(f"POST rule: {answer.status_code} {answer.text}")
+            print(f"service pid {service.process.pid} (py-spy record --pid ... to profile)")
+            group = f"{topics.prefix}lodestar-alerts.evaluation"
+            workload = Workload(kpis)
+            alerts = Collector(bootstrap, alert_topic)
+            await alerts.start()
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            await producer.start()
+
+            # --- 1. throughput --------------------------------------------------------------
+            started = time.perf_counter()
+            sends = []
+            for i in range(args.n):
+                kpi, value = workload.event(i)
+                sends.append(
+                    await producer.send(
+                        kpi_topic, kpi_value(kpi, value), key=f"{TENANT}/{kpi}".encode()
+                    )
+                )
+            await asyncio.gather(*sends)
+            produced_s = time.perf_counter() - started
+            workload.offset += args.n
+            end = await end_total(bootstrap, kpi_topic)
+            done = False
+            while time.perf_counter() - started < args.drain:
+                if await committed(admin, group, kpi_topic) >= end:
+                    done = True
+                    break
+                await asyncio.sleep(0.02)
+            evaluated_s = time.perf_counter() - started
+            await wait_for(lambda: len(alerts.arrivals) >= args.n, args.drain)
+            published_s = alerts.arrivals[-1][0] - started if alerts.arrivals else float("nan")
+            n_alerts = len(alerts.arrivals)
+            bare = await bare_consumer(bootstrap, kpi_topic, end)
+
+            # --- 2. latency at a steady rate ------------------------------------------------
+            sent: dict[float, float] = {}
+            bare_reader = Collector(bootstrap, kpi_topic)
+            await bare_reader.start()
+            await wait_for(lambda: len(bare_reader.arrivals) >= end, 30)
+            before = len(alerts.arrivals)
+
+            async def send(i: int) -> None:
+                kpi, value = workload.event(i)
+                sent[value] = time.perf_counter()
+                await producer.send(
+                    kpi_topic, kpi_value(kpi, value), key=f"{TENANT}/{kpi}".encode()
+                )
+
+            total = await pace(args.rate, args.seconds, send)
+            await wait_for(lambda: len(alerts.arrivals) >= before + total, args.drain)
+            await producer.stop()
+            await alerts.stop()
+            await bare_reader.stop()
+        finally:
+            service.stop()
+            await admin.close()
+
+    alert_lat = [
+        at - sent[e["data"]["value"]]
+        for at, e in alerts.arrivals[before:]
+        if e["data"].get("value") in sent
+    ]
+    bare_lat = [
+        at - sent[e["data"]["value"]]
+        for at, e in bare_reader.arrivals
+        if e["data"].get("value") in sent
+    ]
+    print(
+        f"\nalerts evaluation — {args.n} kpi.value events over {args.kpis} KPIs with rules, every "
+        f"event a transition ({args.db}, real broker, service as a process)"
+    )
+    print(f"  produced in {produced_s:.2f} s")
+    print(
+        f"  baseline bare consumer:        {bare:>10,.0f} events/s"
+        f"\n  alerts evaluated (committed):  {args.n / evaluated_s:>10,.0f} events/s"
+        f"{'' if done else '  (NOT all committed before --drain)'}"
+        f"\n  alerts published on `alerts`: {n_alerts / published_s:>10,.0f} alerts/s "
+        f"({n_alerts} of {args.n})"
+    )
+    print(f"\nlatency — {total} events at {args.rate}/s for {args.seconds:g} s")
+    print(f"  {'path':<38}{'timed':>7}   latency")
+    for label, samples in (
+        ("baseline: produce → bare consumer", bare_lat),
+        ("produce → alert on `alerts`", alert_lat),
+    ):
+        print(f"  {label:<38}{len(samples):>7}   {percentiles(samples)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="events in the throughput phase")
+    parser.add_argument("--kpis", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=1000, help="events/s in the latency phase")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--drain", type=float, default=300, help="most seconds to wait")
+    asyncio.run(run(parser.parse_args()))
