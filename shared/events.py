@@ -141,6 +141,12 @@ class KrProgressV1(_Payload):
     previous_status: str | None = None
     kpi: str | None = None
     source: str = "manual"
+    periods_met: int | None = Field(
+        default=None, description="KPI-linked KRs: consecutive recent periods met"
+    )
+    periods_elapsed: int | None = Field(
+        default=None, description="KPI-linked KRs: completed KPI periods in the KR's window"
+    )
 
 
 class KrGraduatedV1(_Payload):
@@ -154,6 +160,11 @@ class KrGraduatedV1(_Payload):
     bound_low: float | None = None
     bound_high: float | None = None
     periods_met: int
+    direction: str | None = Field(
+        default=None, description="higher or lower is better; None between two bounds"
+    )
+    objective_id: str | None = None
+    cycle_id: str | None = None
 
 
 class ObjectiveChangedV1(_Payload):

@@ -1,24 +1,39 @@
-"""The goals service: OKRs over REST; the issuer of API keys.
+"""The goals service: OKRs over REST; the issuer of API keys; the goals side of the KPI ↔ OKR
+loop (KRs linked to KPIs follow `kpi.values`, graduate, and are promoted from KPIs).
 
 Run it: `uvicorn services.goals.app:create_app --factory`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
+from services.goals.handlers import kpi_values_handler
+from services.goals.metrics_client import MetricsClient
 from services.goals.routes import api_keys, cycles, initiatives, key_results, objectives, teams
+from services.goals.service.timer import StatusTimer
 from services.goals.settings import GoalsSettings
 from shared.app import build_service_app
+from shared.events import utcnow
+from shared.runtime import Runtime
 
 
-def create_app(settings: GoalsSettings | None = None) -> FastAPI:
+def create_app(
+    settings: GoalsSettings | None = None,
+    metrics_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The app; `metrics_transport` points the metrics client elsewhere (tests pass an
+    `httpx.ASGITransport` over an in-process metrics app)."""
     settings = settings or GoalsSettings()
-    return build_service_app(
+    app = build_service_app(
         title="Lodestar goals",
-        description="Cycles, teams, objectives, key results, check-ins and scoring.",
+        description="Cycles, teams, objectives, key results, check-ins and scoring; key "
+        "results linked to KPIs, promoted from KPIs, graduated into KPI guardrails.",
         settings=settings,
         routers=[
             cycles.router,
@@ -29,6 +44,30 @@ def create_app(settings: GoalsSettings | None = None) -> FastAPI:
             api_keys.router,
         ],
         migrations=Path(__file__).parent / "migrations",
+        consumers=lambda runtime: [kpi_values_handler(runtime)],
         # goals issues the keys the others learn from `tenants`; it needs no copy of them.
         identity=False,
     )
+    runtime_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics = MetricsClient(
+            settings.metrics_url, timeout_s=settings.metrics_timeout_s, transport=metrics_transport
+        )
+        app.state.metrics = metrics
+        try:
+            async with runtime_lifespan(app):
+                runtime: Runtime = app.state.runtime
+                timer = StatusTimer(runtime.db, settings, utcnow)
+                runtime.supervisor.start("status-timer", timer.run)
+                try:
+                    yield
+                finally:
+                    # Stopped before the runtime waits for its loops, so shutdown is prompt.
+                    timer.request_stop()
+        finally:
+            await metrics.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app

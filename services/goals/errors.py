@@ -4,14 +4,16 @@ NotFound (404)        ApiKeyNotFound, CycleNotFound, TeamNotFound, ObjectiveNotF
                       KeyResultNotFound, InitiativeNotFound — absent or another tenant's
 Conflict (409)        CycleClosed (no edits of a closed cycle), CycleTransition,
                       AlignmentCycle (a loop in objectives or teams), AlreadyCarried,
-                      NameTaken, NotClosed
+                      NameTaken, NotClosed, KeyResultGraduated (closed as achieved),
+                      FollowsKpi (a linked KR's value comes from its KPI)
 Unprocessable (422)   InvalidKeyResult (target = start, bounds, kind), WindowOutsideCycle,
-                      InvalidCycle, InvalidAlignment
+                      InvalidCycle, InvalidAlignment, UnknownKpi, KpiHasNoValue
+ProblemError (503)    MetricsUnavailable — the metrics service could not answer a KPI lookup
 """
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 
 
 class ApiKeyNotFound(NotFound):
@@ -76,3 +78,23 @@ class InvalidCycle(Unprocessable):
 
 class InvalidAlignment(Unprocessable):
     slug, title = "invalid-alignment", "The parent or owner is not valid"
+
+
+class KeyResultGraduated(Conflict):
+    slug, title = "key-result-graduated", "The key result graduated and is closed as achieved"
+
+
+class FollowsKpi(Conflict):
+    slug, title = "follows-kpi", "The key result's value follows its KPI"
+
+
+class UnknownKpi(Unprocessable):
+    slug, title = "unknown-kpi", "Unknown KPI"
+
+
+class KpiHasNoValue(Unprocessable):
+    slug, title = "kpi-has-no-value", "KPI has no value yet to start from"
+
+
+class MetricsUnavailable(ProblemError):
+    status, slug, title = 503, "metrics-unavailable", "The metrics service is unavailable"

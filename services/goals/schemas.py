@@ -198,6 +198,18 @@ class ObjectiveRead(BaseModel):
 # ---------------------------------------------------------------- key results
 
 
+KpiAggregation = Literal["sum", "avg", "min", "max", "last", "count"]
+GraduationPeriods = Annotated[int, Field(ge=1, le=1000)]
+LINK_DOC = (
+    "A KPI key: the KR's current value then follows the KPI's values (checked against the "
+    "metrics service: 422 if unknown, 503 if metrics is unreachable). Not for milestones."
+)
+AGGREGATION_DOC = (
+    "How a linked KR folds the KPI's period values over its window: last (default: the "
+    "latest period), sum, avg, min, max, or count (measurements)"
+)
+
+
 class KeyResultCreate(_Request):
     """A key result. `increase`/`decrease`: `start` and `target` (target ≠ start; increase
     needs target > start, decrease target < start). `keep_above`: holds while current ≥
@@ -221,8 +233,9 @@ class KeyResultCreate(_Request):
         default=None, description="Due date, end of the window (default: the cycle's end)"
     )
     confidence: Share | None = None
-    kpi: str | None = Field(default=None, max_length=64, description="A KPI key (linking hook)")
-    kpi_aggregation: Literal["sum", "avg", "min", "max", "last", "count"] | None = None
+    kpi: str | None = Field(default=None, max_length=64, description=LINK_DOC)
+    kpi_aggregation: KpiAggregation | None = Field(default=None, description=AGGREGATION_DOC)
+    graduation_periods: GraduationPeriods | None = None
 
 
 class KeyResultUpdate(_Request):
@@ -238,8 +251,11 @@ class KeyResultUpdate(_Request):
     starts_at: Timestamp | None = None
     due_at: Timestamp | None = None
     confidence: Share | None = None
-    kpi: str | None = Field(default=None, max_length=64)
-    kpi_aggregation: Literal["sum", "avg", "min", "max", "last", "count"] | None = None
+    kpi: str | None = Field(
+        default=None, max_length=64, description=LINK_DOC + " Send null explicitly to unlink."
+    )
+    kpi_aggregation: KpiAggregation | None = Field(default=None, description=AGGREGATION_DOC)
+    graduation_periods: GraduationPeriods | None = None
 
 
 class KeyResultRead(BaseModel):
@@ -263,6 +279,26 @@ class KeyResultRead(BaseModel):
     confidence: float | None
     kpi: str | None
     kpi_aggregation: str | None
+    kpi_period: str | None = Field(description="The linked KPI's period (day, week, ...)")
+    kpi_last_at: datetime | None = Field(
+        description="When the linked KPI's latest measurement was observed"
+    )
+    periods_met: int | None = Field(
+        description="Linked KRs: consecutive most recent completed KPI periods that met the KR"
+    )
+    periods_elapsed: int | None = Field(
+        description="Linked KRs: completed KPI periods in the KR's window"
+    )
+    graduation_periods: int | None = Field(
+        description="Met periods in a row that graduate this KR (null: the service default)"
+    )
+    state: Literal["open", "graduated"] = Field(
+        description="graduated: met long enough, closed as achieved (score 1.0)"
+    )
+    graduated_at: datetime | None
+    promoted_from_kpi: str | None = Field(description="The KPI this KR was promoted from")
+    promoted_at: datetime | None
+    promoted_start: float | None = Field(description="The KPI's value when it was promoted")
     progress: float = Field(description="Clamped to 0.0-1.0")
     raw_progress: float = Field(description="Unclamped: 1.25 means 125 % (over-achieved)")
     expected: float | None = Field(description="Elapsed share of the window at the last change")
@@ -272,6 +308,40 @@ class KeyResultRead(BaseModel):
     score_overridden: bool
     created_at: datetime
     updated_at: datetime
+
+
+class ObjectiveNew(_Request):
+    """A new objective for a promoted KR, in the promotion's cycle."""
+
+    title: Title
+    description: str = Field(default="", max_length=10_000)
+    owner_type: OwnerType = "person"
+    owner: Name
+    team_id: str | None = None
+    level: Level = "individual"
+    parent_id: str | None = None
+    commitment: CommitmentName = "aspirational"
+
+
+class KeyResultPromote(_Request):
+    """Promote a KPI into a key result of `cycle_id`: its start is the KPI's current value and
+    it stays linked to the KPI. Give `objective_id` (an objective of that cycle) or `objective`
+    (a new one), not both. `kind` defaults from the KPI's direction (higher → increase, lower
+    → decrease); keep_between takes `bound_low`/`bound_high` instead of `target`."""
+
+    kpi: str = Field(min_length=1, max_length=64)
+    cycle_id: str
+    target: FiniteFloat | None = None
+    bound_low: FiniteFloat | None = None
+    bound_high: FiniteFloat | None = None
+    objective_id: str | None = None
+    objective: ObjectiveNew | None = None
+    title: Title | None = Field(default=None, description="Default: from the KPI and target")
+    kind: Literal["increase", "decrease", "keep_above", "keep_below", "keep_between"] | None = None
+    kpi_aggregation: KpiAggregation | None = Field(default=None, description=AGGREGATION_DOC)
+    weight: Weight = 1.0
+    owner: Name | None = None
+    graduation_periods: GraduationPeriods | None = None
 
 
 # ---------------------------------------------------------------- check-ins

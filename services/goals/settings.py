@@ -16,6 +16,13 @@ class GoalsSettings(ServiceSettings):
     status_on_track: float = Field(default=0.7, gt=0, le=1)
     status_at_risk: float = Field(default=0.5, ge=0, le=1)
     status_too_early: float = Field(default=0.1, ge=0, lt=1)
+    # The KPI <-> OKR loop: where metrics answers (env LODESTAR_METRICS_URL), how long a call
+    # may take, how many consecutive met KPI periods graduate a linked KR, and how often the
+    # timer re-judges what time alone changes (pace, staleness, completed periods).
+    metrics_url: str = "http://127.0.0.1:8002"
+    metrics_timeout_s: float = Field(default=5.0, gt=0)
+    graduation_periods: int = Field(default=3, ge=1)
+    status_timer_interval_s: float = Field(default=60.0, gt=0)
 
     @property
     def thresholds(self) -> Thresholds:

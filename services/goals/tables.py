@@ -98,7 +98,10 @@ class KeyResult(GoalsTable, table=True):
     """Quantitative; see domain.progress for what each kind's numbers mean."""
 
     __tablename__ = "key_results"
-    __table_args__ = (Index("ix_key_results_tenant_objective", "tenant", "objective_id"),)
+    __table_args__ = (
+        Index("ix_key_results_tenant_objective", "tenant", "objective_id"),
+        Index("ix_key_results_tenant_kpi", "tenant", "kpi"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     tenant: str = Field(max_length=64)
@@ -121,6 +124,20 @@ class KeyResult(GoalsTable, table=True):
     confidence: float | None = None
     kpi: str | None = Field(default=None, max_length=64)
     kpi_aggregation: str | None = Field(default=None, max_length=16)
+    # What the link lookup learnt of the KPI: its period, and how long it may stay quiet
+    # (its cadence, else its period's length) before the KR is stale.
+    kpi_period: str | None = Field(default=None, max_length=16)
+    kpi_cadence_s: int | None = None
+    kpi_last_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    periods_met: int | None = None
+    periods_elapsed: int | None = None
+    graduation_periods: int | None = None
+    # open, or graduated: closed as achieved once met for `graduation_periods` periods.
+    state: str = Field(default="open", max_length=16)
+    graduated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    promoted_from_kpi: str | None = Field(default=None, max_length=64)
+    promoted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    promoted_start: float | None = None
     progress: float = 0.0
     raw_progress: float = 0.0
     expected: float | None = None
@@ -151,6 +168,23 @@ class CheckIn(GoalsTable, table=True):
     progress: float
     raw_progress: float
     status: str = Field(max_length=16)
+
+
+class KrKpiPeriod(GoalsTable, table=True):
+    """One KPI period's value as a linked KR received it; a late or corrected value of the
+    same period replaces the row, so the KR's window value is recomputed from the truth."""
+
+    __tablename__ = "kr_kpi_periods"
+
+    tenant: str = Field(max_length=64)
+    key_result_id: str = Field(primary_key=True, max_length=36)
+    period_start: datetime = Field(primary_key=True, sa_type=UtcDateTime)
+    period_end: datetime = Field(sa_type=UtcDateTime)
+    value: float
+    count: int
+    last_value: float
+    last_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class Initiative(GoalsTable, table=True):

@@ -59,3 +59,13 @@ async def page(
         cursor=cursor,
         datetime_sort=sort.endswith("starts_at"),
     )
+
+
+async def open_ids(session: AsyncSession) -> list[tuple[str, str]]:
+    """(tenant, id) of every cycle of every tenant that is not closed: the timer's work list."""
+    result = await session.execute(
+        select(col(Cycle.tenant), col(Cycle.id))
+        .where(col(Cycle.state) != "closed")
+        .order_by(col(Cycle.tenant), col(Cycle.id))
+    )
+    return [(tenant, cycle_id) for tenant, cycle_id in result.all()]

@@ -1,4 +1,9 @@
-"""/v1/key-results: read and edit, check in (the history), grade, attach initiatives."""
+"""/v1/key-results: read and edit, link to a KPI, promote a KPI, check in (the history), grade,
+attach initiatives.
+
+Routes that ask metrics about a KPI do so before opening their write transaction, so the
+database's writer is never held across a call to another service.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,30 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from services.goals.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
+from services.goals.deps import (
+    CallerAuthorization,
+    MetricsDep,
+    Now,
+    Reader,
+    ReadSession,
+    RuntimeDep,
+    SettingsDep,
+    Writer,
+    WriteSession,
+)
 from services.goals.repository import key_results as repo
 from services.goals.schemas import (
     CheckInCreate,
     CheckInRead,
     InitiativeCreate,
     InitiativeRead,
+    KeyResultPromote,
     KeyResultRead,
     KeyResultUpdate,
     ScoreOverride,
 )
 from services.goals.service import key_results as service
+from services.goals.service import promotion
 from services.goals.service.cycles import kr_read
 from shared.errors import problem_responses
 from shared.pagination import CursorQuery, LimitQuery, Page
@@ -27,22 +44,57 @@ router = APIRouter(
 )
 
 
+@router.post(
+    "/promote",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyResultRead,
+    responses=problem_responses(404, 409, 422, 503),
+)
+async def promote_kpi(
+    body: KeyResultPromote,
+    caller: Writer,
+    runtime: RuntimeDep,
+    metrics: MetricsDep,
+    authorization: CallerAuthorization,
+    settings: SettingsDep,
+    now: Now,
+) -> KeyResultRead:
+    """Promote a KPI into a key result of a cycle: `start` is the KPI's current value (422
+    "KPI has no value yet to start from" when it has none; 422 for an unknown KPI; 503 when
+    metrics cannot be reached), the KR stays linked to the KPI, and `promoted_from_kpi`,
+    `promoted_at` and `promoted_start` keep where it came from. Under an existing
+    `objective_id` of that cycle, or a new `objective`."""
+    info = await metrics.kpi(body.kpi, authorization)
+    current = await metrics.current(body.kpi, authorization)
+    async with runtime.db.transaction() as session:
+        return await promotion.promote(session, caller.tenant, body, info, current, settings, now)
+
+
 @router.get("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404))
 async def get_key_result(kr_id: str, caller: Reader, session: ReadSession) -> KeyResultRead:
     return kr_read(await service.load(session, caller.tenant, kr_id))
 
 
-@router.patch("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404, 409, 422))
+@router.patch(
+    "/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404, 409, 422, 503)
+)
 async def update_key_result(
     kr_id: str,
     body: KeyResultUpdate,
     caller: Writer,
-    session: WriteSession,
+    runtime: RuntimeDep,
+    metrics: MetricsDep,
+    authorization: CallerAuthorization,
     settings: SettingsDep,
     now: Now,
 ) -> KeyResultRead:
-    """Edit numbers, weight, dates or confidence (not in a closed cycle: 409)."""
-    return await service.update(session, caller.tenant, kr_id, body, settings, now)
+    """Edit numbers, weight, dates or confidence (not in a closed cycle, nor once the KR
+    graduated: 409). `kpi` links the KR to a KPI (checked with metrics: 422 unknown KPI, 503
+    metrics unreachable); its value then follows the KPI's values on `kpi.values`, each
+    recorded as a check-in with source `kpi`. `kpi: null` unlinks it."""
+    kpi = await metrics.kpi(body.kpi, authorization) if body.kpi is not None else None
+    async with runtime.db.transaction() as session:
+        return await service.update(session, caller.tenant, kr_id, body, settings, now, kpi)
 
 
 @router.post(
@@ -60,7 +112,9 @@ async def check_in(
     now: Now,
 ) -> CheckInRead:
     """A new value (`done` for a milestone): moves progress and status, and emits
-    `lodestar.kr.progress.v1` on `okr.events` when either changes."""
+    `lodestar.kr.progress.v1` on `okr.events` when either changes. A KR linked to a KPI takes
+    its value from the KPI: a check-in there carries only confidence and a note (a value:
+    409); a graduated KR takes none (409)."""
     return await service.check_in(session, caller.tenant, kr_id, body, caller.key_id, settings, now)
 
 

@@ -6,7 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from services.goals.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
+from services.goals.deps import (
+    CallerAuthorization,
+    MetricsDep,
+    Now,
+    Reader,
+    ReadSession,
+    RuntimeDep,
+    SettingsDep,
+    Writer,
+    WriteSession,
+)
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import objectives as repo
 from services.goals.schemas import (
@@ -136,21 +146,29 @@ async def carry_over(
     "/{objective_id}/key-results",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyResultRead,
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 422, 503),
     tags=["key results"],
 )
 async def create_key_result(
     objective_id: str,
     body: KeyResultCreate,
     caller: Writer,
-    session: WriteSession,
+    runtime: RuntimeDep,
+    metrics: MetricsDep,
+    authorization: CallerAuthorization,
     settings: SettingsDep,
     now: Now,
 ) -> KeyResultRead:
     """A key result. Bounds of keep_above / keep_below / keep_between are INCLUSIVE
     (`≥ target`, `≤ target`, `bound_low ≤ value ≤ bound_high`). target ≠ start, weight > 0,
-    and `starts_at`/`due_at` inside the cycle, else 422."""
-    return await kr_service.create(session, caller.tenant, objective_id, body, settings, now)
+    and `starts_at`/`due_at` inside the cycle, else 422. With `kpi` the KR is linked to that
+    KPI (checked with metrics: 422 unknown KPI, 503 metrics unreachable) and its value
+    follows the KPI's values."""
+    kpi = await metrics.kpi(body.kpi, authorization) if body.kpi is not None else None
+    async with runtime.db.transaction() as session:
+        return await kr_service.create(
+            session, caller.tenant, objective_id, body, settings, now, kpi
+        )
 
 
 @router.get(

@@ -3,8 +3,14 @@ and rolled-up values, and one event per thing that changed, through the outbox.
 
 Every write that can move a number goes through `reevaluate`, so "every change of a KR's
 progress or status emits `lodestar.kr.progress.v1`" holds by construction, in the same
-transaction as the change. Time alone also moves a status (pace); the next write in the cycle,
-or `POST /v1/cycles/{id}/refresh`, catches that up.
+transaction as the change. Time alone also moves a status (pace, a KPI gone quiet, a KPI period
+completing): the status timer (service/timer.py) re-evaluates every open cycle, as does
+`POST /v1/cycles/{id}/refresh`.
+
+A KR linked to a KPI takes its current value from the KPI periods it stored (domain.kpi_link),
+is `stale` once its KPI is quiet for longer than its cadence, counts its met periods, and
+graduates — closed as achieved, `lodestar.kr.graduated.v1` in the same outbox — once met for
+enough consecutive periods.
 """
 
 from __future__ import annotations
@@ -12,20 +18,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.domain import scoring
 from services.goals.repository import key_results as kr_repo
+from services.goals.repository import kpi_links as link_repo
 from services.goals.repository import objectives as objective_repo
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, KeyResult, Objective
+from services.goals.tables import Cycle, KeyResult, KrKpiPeriod, Objective
 from shared.events import (
+    KR_GRADUATED_V1,
     KR_PROGRESS_V1,
     OBJECTIVE_CHANGED_V1,
     CloudEvent,
+    KrGraduatedV1,
     KrProgressV1,
     ObjectiveChangedV1,
     new_event,
@@ -49,6 +59,17 @@ def spec_of(kr: KeyResult) -> p.KeyResultSpec:
     )
 
 
+def _graduate(kr: KeyResult, now: datetime) -> None:
+    """Close the KR as achieved: met long enough, it becomes the KPI's guardrail."""
+    kr.state = "graduated"
+    kr.graduated_at = now
+    kr.status = p.Status.ACHIEVED.value
+    kr.raw_progress = max(kr.raw_progress, 1.0)
+    kr.progress = 1.0
+    if not kr.score_overridden:
+        kr.score = 1.0
+
+
 @dataclass
 class Evaluation:
     """What a re-evaluation saw: the cycle's objectives and KRs, as now stored."""
@@ -61,7 +82,47 @@ class Evaluation:
 
 
 def _kr_values(kr: KeyResult) -> tuple[object, ...]:
-    return (kr.current, kr.done, kr.progress, kr.raw_progress, kr.status)
+    return (
+        kr.current,
+        kr.done,
+        kr.progress,
+        kr.raw_progress,
+        kr.status,
+        kr.state,
+        kr.periods_met,
+        kr.periods_elapsed,
+    )
+
+
+def is_linked(kr: KeyResult) -> bool:
+    """An open KR whose value follows a KPI (milestones cannot be linked)."""
+    return kr.kpi is not None and kr.state == "open" and kr.kind != p.KrKind.MILESTONE
+
+
+def cadence_of(kr: KeyResult) -> timedelta | None:
+    return None if kr.kpi_cadence_s is None else timedelta(seconds=kr.kpi_cadence_s)
+
+
+def _follow_kpi(kr: KeyResult, rows: list[KrKpiPeriod], at: datetime) -> bool:
+    """Bring a linked KR's numbers in line with the KPI periods it stored; returns whether
+    its KPI is stale."""
+    periods = link.in_window(
+        [link.PeriodValue(r.period_start, r.period_end, r.value, r.count, r.last_at) for r in rows],
+        kr.starts_at,
+        kr.due_at,
+    )
+    aggregation = link.WindowAggregation(kr.kpi_aggregation or "last")
+    value = link.window_value(periods, aggregation)
+    if value is not None:
+        kr.current = value
+        kr.kpi_last_at = max(period.last_at for period in periods)
+    kr.periods_met = link.periods_met(spec_of(kr), periods, aggregation, at)
+    kr.periods_elapsed = (
+        link.periods_elapsed(kr.starts_at, kr.due_at, link.KpiPeriod(kr.kpi_period), at)
+        if kr.kpi_period is not None
+        else len([period for period in periods if period.end <= at])
+    )
+    return link.is_stale(kr.kpi_last_at, cadence_of(kr), at)
 
 
 def _objective_values(o: Objective) -> tuple[object, ...]:
@@ -103,17 +164,33 @@ async def reevaluate(
     thresholds = settings.thresholds
 
     frozen = cycle.state == "closed" and not closing
+    linked = [kr.id for kr in krs.values() if is_linked(kr)] if not frozen else []
+    stored = await link_repo.periods_of(session, tenant, linked)
+    graduated: list[KeyResult] = []
     for kr in krs.values():
         if frozen:
             continue
+        if kr.state == "graduated":
+            # Closed as achieved when it graduated: its numbers stay as they were then.
+            kr.expected = p.expected(kr.starts_at, kr.due_at, at)
+            continue
+        stale = _follow_kpi(kr, stored[kr.id], at) if kr.id in stored else False
         spec = spec_of(kr)
         kr.raw_progress = p.raw_progress(spec)
         kr.progress = p.clamp01(kr.raw_progress)
         kr.expected = p.expected(kr.starts_at, kr.due_at, at)
         kr.status = p.status(
-            spec, kr.starts_at, kr.due_at, at, closed=closed, thresholds=thresholds
+            spec, kr.starts_at, kr.due_at, at, closed=closed, stale=stale, thresholds=thresholds
         ).value
-        if closing and not kr.score_overridden:
+        needed = kr.graduation_periods or settings.graduation_periods
+        if (
+            not closed
+            and kr.id in stored
+            and link.graduates(p.KrKind(kr.kind), kr.periods_met or 0, needed)
+        ):
+            _graduate(kr, now)
+            graduated.append(kr)
+        elif closing and not kr.score_overridden:
             kr.score = scoring.suggested_kr_score(spec)
 
     by_objective: dict[str, list[KeyResult]] = {o: [] for o in objectives}
@@ -187,9 +264,35 @@ async def reevaluate(
                         previous_status=previous,
                         kpi=kr.kpi,
                         source=kr_source,
+                        periods_met=kr.periods_met,
+                        periods_elapsed=kr.periods_elapsed,
                     ),
                 )
             )
+    for kr in graduated:
+        assert kr.kpi is not None
+        events.append(
+            new_event(
+                type=KR_GRADUATED_V1,
+                source=source,
+                tenant=tenant,
+                subject=kr.id,
+                time=now,
+                data=KrGraduatedV1(
+                    key_result_id=kr.id,
+                    kpi=kr.kpi,
+                    kind=kr.kind,
+                    # keep_between has no single target: its guardrail is the two bounds.
+                    target=kr.target if kr.target is not None else kr.bound_low or 0.0,
+                    bound_low=kr.bound_low,
+                    bound_high=kr.bound_high,
+                    periods_met=kr.periods_met or 0,
+                    direction=link.graduation_direction(p.KrKind(kr.kind)),
+                    objective_id=kr.objective_id,
+                    cycle_id=kr.cycle_id,
+                ),
+            )
+        )
     for o in objectives.values():
         if o.id in force or before_obj.get(o.id) != _objective_values(o):
             o.updated_at = now

@@ -7,15 +7,20 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.errors import (
+    FollowsKpi,
     InitiativeNotFound,
     InvalidKeyResult,
+    KeyResultGraduated,
     KeyResultNotFound,
     NotClosed,
     WindowOutsideCycle,
 )
+from services.goals.metrics_client import KpiInfo
 from services.goals.repository import key_results as repo
+from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import (
     CheckInCreate,
     CheckInRead,
@@ -42,10 +47,41 @@ async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
     return kr
 
 
+def load_open_kr(kr: KeyResult) -> KeyResult:
+    """The KR, refusing (409) changes to one that graduated (closed as achieved)."""
+    if kr.state == "graduated":
+        raise KeyResultGraduated(
+            f"key result '{kr.title}' graduated into a guardrail of KPI '{kr.kpi}' "
+            "and is closed as achieved"
+        )
+    return kr
+
+
+def link_to(kr: KeyResult, info: KpiInfo, aggregation: str | None) -> None:
+    """Make the KR follow the KPI `info` describes (as metrics answered the lookup)."""
+    if kr.kind == p.KrKind.MILESTONE:
+        raise InvalidKeyResult("a milestone cannot be linked to a KPI: it is done or not")
+    kr.kpi = info.key
+    kr.kpi_aggregation = aggregation or kr.kpi_aggregation or link.WindowAggregation.LAST.value
+    kr.kpi_period = info.period if info.period in set(link.KpiPeriod) else None
+    cadence = info.cadence
+    if cadence is None and kr.kpi_period is not None:
+        cadence = link.NOMINAL_LENGTH[link.KpiPeriod(kr.kpi_period)]
+    kr.kpi_cadence_s = None if cadence is None else max(1, round(cadence.total_seconds()))
+
+
+def _unlink(kr: KeyResult) -> None:
+    kr.kpi = kr.kpi_aggregation = kr.kpi_period = None
+    kr.kpi_cadence_s = kr.periods_met = kr.periods_elapsed = None
+    kr.kpi_last_at = None
+
+
 def _check(kr: KeyResult, cycle: Cycle) -> None:
     error = p.definition_error(spec_of(kr))
     if error is not None:
         raise InvalidKeyResult(error)
+    if kr.kpi is not None and kr.kind == p.KrKind.MILESTONE:
+        raise InvalidKeyResult("a milestone cannot be linked to a KPI: it is done or not")
     if kr.starts_at > kr.due_at:
         raise InvalidKeyResult("starts_at must not be after due_at")
     if kr.starts_at < cycle.starts_at or kr.due_at > cycle.ends_at:
@@ -62,7 +98,25 @@ async def create(
     body: KeyResultCreate,
     settings: GoalsSettings,
     now: datetime,
+    kpi: KpiInfo | None = None,
 ) -> KeyResultRead:
+    """A new KR; with `body.kpi` the caller looked the KPI up first (`kpi`) and the KR follows
+    it from now on."""
+    kr = await new_kr(session, tenant, objective_id, body, now, kpi)
+    cycle = await load_open(session, tenant, kr.cycle_id)
+    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
+    return kr_read(kr)
+
+
+async def new_kr(
+    session: AsyncSession,
+    tenant: str,
+    objective_id: str,
+    body: KeyResultCreate,
+    now: datetime,
+    kpi: KpiInfo | None = None,
+) -> KeyResult:
+    """Build, check and add a KR (not yet re-evaluated)."""
     objective = await load_objective(session, tenant, objective_id)
     cycle = await load_open(session, tenant, objective.cycle_id)
     kr = KeyResult(
@@ -83,16 +137,18 @@ async def create(
         starts_at=body.starts_at or cycle.starts_at,
         due_at=body.due_at or cycle.ends_at,
         confidence=body.confidence,
-        kpi=body.kpi,
-        kpi_aggregation=body.kpi_aggregation,
+        graduation_periods=body.graduation_periods,
         status=p.Status.NOT_STARTED.value,
         created_at=now,
         updated_at=now,
     )
+    if body.kpi is not None:
+        if kpi is None or kpi.key != body.kpi:
+            raise ValueError("look the KPI up before linking")
+        link_to(kr, kpi, body.kpi_aggregation)
     _check(kr, cycle)
     session.add(kr)
-    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
-    return kr_read(kr)
+    return kr
 
 
 async def update(
@@ -102,16 +158,29 @@ async def update(
     body: KeyResultUpdate,
     settings: GoalsSettings,
     now: datetime,
+    kpi: KpiInfo | None = None,
 ) -> KeyResultRead:
-    kr = await load(session, tenant, kr_id)
+    """Edit a KR. `kpi` links it (the caller looked the KPI up: `kpi`), null unlinks it;
+    either way what it stored of a previous KPI is dropped."""
+    kr = load_open_kr(await load(session, tenant, kr_id))
     cycle = await load_open(session, tenant, kr.cycle_id)
-    for name in body.model_fields_set:
+    relink = "kpi" in body.model_fields_set and body.kpi != kr.kpi
+    for name in body.model_fields_set - {"kpi", "kpi_aggregation"}:
         value = getattr(body, name)
-        # Numbers and links may be cleared with an explicit null; the rest only replaced.
-        if value is not None or name in {"start", "target", "bound_low", "bound_high", "kpi"}:
+        # Numbers may be cleared with an explicit null; the rest only replaced.
+        if value is not None or name in {"start", "target", "bound_low", "bound_high"}:
             setattr(kr, name, value)
-    if "kpi" in body.model_fields_set and body.kpi is None:
-        kr.kpi_aggregation = None
+    if relink:
+        await link_repo.forget_periods(session, tenant, kr.id)
+        _unlink(kr)
+        if body.kpi is not None:
+            if kpi is None or kpi.key != body.kpi:
+                raise ValueError("look the KPI up before linking")
+            link_to(kr, kpi, body.kpi_aggregation)
+    elif body.kpi_aggregation is not None:
+        if kr.kpi is None:
+            raise InvalidKeyResult("kpi_aggregation applies to a KR linked to a KPI")
+        kr.kpi_aggregation = body.kpi_aggregation
     _check(kr, cycle)
     await reevaluate(session, settings, cycle, now, force={kr.id})
     return kr_read(kr)
@@ -128,9 +197,15 @@ async def check_in(
 ) -> CheckInRead:
     """Record a new value: the KR's current value (or done) moves, and with it progress,
     status and the objective's roll-up, each change announced on `okr.events`."""
-    kr = await load(session, tenant, kr_id)
+    kr = load_open_kr(await load(session, tenant, kr_id))
     cycle = await load_open(session, tenant, kr.cycle_id)
-    if kr.kind == p.KrKind.MILESTONE:
+    if kr.kpi is not None:
+        if body.value is not None or body.done is not None:
+            raise FollowsKpi(
+                f"key result '{kr.title}' follows KPI '{kr.kpi}': its value comes from the "
+                "KPI (check in confidence or a note without a value, or unlink it first)"
+            )
+    elif kr.kind == p.KrKind.MILESTONE:
         if body.done is None or body.value is not None:
             raise InvalidKeyResult("a milestone check-in sends done (true/false), not value")
         kr.done = body.done
@@ -145,7 +220,7 @@ async def check_in(
         id=new_id(),
         tenant=tenant,
         key_result_id=kr.id,
-        value=body.value,
+        value=body.value if kr.kpi is None else kr.current,
         done=body.done,
         confidence=body.confidence,
         note=body.note,

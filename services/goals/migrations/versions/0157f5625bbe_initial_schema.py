@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 72e05ac532d8
+Revision ID: 0157f5625bbe
 Revises: 
-Create Date: 2026-11-24 16:38:58.417397
+Create Date: 2026-11-24 17:00:57.515309
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import shared.tables
 
 
-revision: str = '72e05ac532d8'
+revision: str = '0157f5625bbe'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -94,6 +94,17 @@ def upgrade() -> None:
     sa.Column('confidence', sa.Float(), nullable=True),
     sa.Column('kpi', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('kpi_aggregation', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('kpi_period', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('kpi_cadence_s', sa.Integer(), nullable=True),
+    sa.Column('kpi_last_at', shared.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('periods_met', sa.Integer(), nullable=True),
+    sa.Column('periods_elapsed', sa.Integer(), nullable=True),
+    sa.Column('graduation_periods', sa.Integer(), nullable=True),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('graduated_at', shared.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('promoted_from_kpi', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('promoted_at', shared.tables.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('promoted_start', sa.Float(), nullable=True),
     sa.Column('progress', sa.Float(), nullable=False),
     sa.Column('raw_progress', sa.Float(), nullable=False),
     sa.Column('expected', sa.Float(), nullable=True),
@@ -106,8 +117,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('key_results', schema=None) as batch_op:
+        batch_op.create_index('ix_key_results_tenant_kpi', ['tenant', 'kpi'], unique=False)
         batch_op.create_index('ix_key_results_tenant_objective', ['tenant', 'objective_id'], unique=False)
 
+    op.create_table('kr_kpi_periods',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('key_result_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('period_start', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('period_end', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('last_value', sa.Float(), nullable=False),
+    sa.Column('last_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key_result_id', 'period_start')
+    )
     op.create_table('objectives',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -217,8 +241,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_objectives_tenant_cycle')
 
     op.drop_table('objectives')
+    op.drop_table('kr_kpi_periods')
     with op.batch_alter_table('key_results', schema=None) as batch_op:
         batch_op.drop_index('ix_key_results_tenant_objective')
+        batch_op.drop_index('ix_key_results_tenant_kpi')
 
     op.drop_table('key_results')
     with op.batch_alter_table('initiatives', schema=None) as batch_op:

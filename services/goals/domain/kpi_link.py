@@ -1,0 +1,226 @@
+"""Key results linked to a KPI (DESIGN.md "KPI ↔ OKR"): the KR's value over its window, the
+streak of met periods that leads to graduation, and staleness.
+
+Pure: the caller passes the KPI periods it stored for the KR (one value per period, late and
+corrected values already replacing their period) and `now`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from services.goals.domain.progress import (
+    BOUND_KINDS,
+    KeyResultSpec,
+    KrKind,
+    bound_holds,
+)
+
+
+class KpiPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+class WindowAggregation(StrEnum):
+    """How a linked KR folds the KPI's period values over its window."""
+
+    LAST = "last"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    COUNT = "count"
+
+
+GRADUATING_KINDS = frozenset({KrKind.INCREASE, KrKind.DECREASE, *BOUND_KINDS})
+"""Kinds that can graduate into a KPI guardrail (a milestone cannot even be linked)."""
+
+NOMINAL_LENGTH = {
+    KpiPeriod.DAY: timedelta(days=1),
+    KpiPeriod.WEEK: timedelta(days=7),
+    KpiPeriod.MONTH: timedelta(days=31),
+    KpiPeriod.QUARTER: timedelta(days=92),
+}
+"""The longest a period lasts: the staleness window of a KPI that declares no cadence."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodValue:
+    """One KPI period as the KR saw it: [start, end), its aggregate under the KPI's own
+    aggregation, how many measurements made it, and when the last one was observed."""
+
+    start: datetime
+    end: datetime
+    value: float
+    count: int
+    last_at: datetime
+
+
+def period_start(at: datetime, period: KpiPeriod) -> datetime:
+    """The UTC start of the period containing `at` (weeks start on Monday, as in metrics)."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is KpiPeriod.DAY:
+        return day
+    if period is KpiPeriod.WEEK:
+        return day - timedelta(days=day.weekday())
+    if period is KpiPeriod.MONTH:
+        return day.replace(day=1)
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
+def period_end(start: datetime, period: KpiPeriod) -> datetime:
+    """The exclusive end of the period that begins at `start`."""
+    if period is KpiPeriod.DAY:
+        return start + timedelta(days=1)
+    if period is KpiPeriod.WEEK:
+        return start + timedelta(days=7)
+    months = 1 if period is KpiPeriod.MONTH else 3
+    index = start.month - 1 + months
+    return start.replace(year=start.year + index // 12, month=index % 12 + 1)
+
+
+def overlaps(start: datetime, end: datetime, window_start: datetime, window_end: datetime) -> bool:
+    """Whether the period [start, end) overlaps the KR's window [window_start, window_end):
+    a KR counts every KPI period that shares any time with its window."""
+    return start < window_end and end > window_start
+
+
+def in_window(
+    periods: Sequence[PeriodValue], window_start: datetime, window_end: datetime
+) -> list[PeriodValue]:
+    """The periods overlapping the window, oldest first."""
+    chosen = [p for p in periods if overlaps(p.start, p.end, window_start, window_end)]
+    return sorted(chosen, key=lambda p: p.start)
+
+
+def window_value(periods: Sequence[PeriodValue], aggregation: WindowAggregation) -> float | None:
+    """The KR's value from the periods of its window (None when there are none).
+
+    `last`: the latest period's value; `sum`, `avg`, `min`, `max`: over the period values;
+    `count`: the number of measurements behind them (the sum of the periods' counts).
+    """
+    if not periods:
+        return None
+    values = [p.value for p in periods]
+    match aggregation:
+        case WindowAggregation.LAST:
+            return max(periods, key=lambda p: p.start).value
+        case WindowAggregation.SUM:
+            return math.fsum(values)
+        case WindowAggregation.AVG:
+            return math.fsum(values) / len(values)
+        case WindowAggregation.MIN:
+            return min(values)
+        case WindowAggregation.MAX:
+            return max(values)
+        case WindowAggregation.COUNT:
+            return float(sum(p.count for p in periods))
+
+
+def meets(kr: KeyResultSpec, value: float) -> bool:
+    """Whether `value` meets the KR: reaching the target in its direction (increase: ≥,
+    decrease: ≤) or holding its bound (keep-above/below/between, inclusive)."""
+    if kr.kind is KrKind.INCREASE:
+        assert kr.target is not None
+        return value >= kr.target
+    if kr.kind is KrKind.DECREASE:
+        assert kr.target is not None
+        return value <= kr.target
+    if kr.kind in BOUND_KINDS:
+        held = bound_holds(
+            KeyResultSpec(
+                kind=kr.kind,
+                target=kr.target,
+                bound_low=kr.bound_low,
+                bound_high=kr.bound_high,
+                current=value,
+            )
+        )
+        return bool(held)
+    return False
+
+
+def periods_met(
+    kr: KeyResultSpec,
+    periods: Sequence[PeriodValue],
+    aggregation: WindowAggregation,
+    now: datetime,
+) -> int:
+    """How many consecutive most recent completed periods met the KR.
+
+    A period is completed once its end has passed (`end ≤ now`). Each completed period is
+    judged by the KR's value as of that period (the window aggregation over the periods up to
+    and including it; for `last` that is the period's own value), so a cumulative KR (`sum`)
+    is met from the period it crossed its target on. The streak counts back from the latest
+    completed period with data and stops at the first period not met, and at a gap (a
+    period without data is not met). `periods` are the window's periods (see `in_window`).
+    """
+    ordered = sorted(periods, key=lambda p: p.start)
+    completed = [i for i, p in enumerate(ordered) if p.end <= now]
+    streak = 0
+    following: PeriodValue | None = None
+    for i in reversed(completed):
+        period = ordered[i]
+        if following is not None and period.end != following.start:
+            break
+        value = window_value(ordered[: i + 1], aggregation)
+        if value is None or not meets(kr, value):
+            break
+        streak += 1
+        following = period
+    return streak
+
+
+def periods_elapsed(
+    window_start: datetime, window_end: datetime, period: KpiPeriod, now: datetime
+) -> int:
+    """How many KPI periods overlapping the window have completed by `now` (with data or
+    not): the denominator a user reads `periods_met` against."""
+    count = 0
+    start = period_start(window_start, period)
+    while start < window_end:
+        end = period_end(start, period)
+        if end > now:
+            break
+        if end > window_start:
+            count += 1
+        start = end
+    return count
+
+
+def is_stale(last_at: datetime | None, cadence: timedelta | None, now: datetime) -> bool:
+    """A linked KR is stale when its KPI has had no data for longer than its cadence.
+
+    `last_at`: when the KPI's last measurement was observed (None: never — not stale, the KR
+    is simply not started); `cadence`: the KPI's declared cadence, else its period's length.
+    """
+    if last_at is None or cadence is None:
+        return False
+    return now - last_at > cadence
+
+
+def graduates(kind: KrKind, met: int, needed: int) -> bool:
+    """A linked KR graduates once `met` consecutive periods reached `needed` (≥ 1); only
+    increase/decrease and keep-above/below/between KRs can."""
+    return kind in GRADUATING_KINDS and needed >= 1 and met >= needed
+
+
+def default_kind(direction: str) -> KrKind:
+    """The kind of a KR promoted from a KPI: higher is better → increase, lower → decrease."""
+    return KrKind.DECREASE if direction == "lower" else KrKind.INCREASE
+
+
+def graduation_direction(kind: KrKind) -> str | None:
+    """Which way is good for the guardrail a graduated KR becomes (None: between bounds)."""
+    if kind in (KrKind.INCREASE, KrKind.KEEP_ABOVE):
+        return "higher"
+    if kind in (KrKind.DECREASE, KrKind.KEEP_BELOW):
+        return "lower"
+    return None

@@ -1,0 +1,102 @@
+"""The goals service's adapter to the metrics REST API (httpx): does a KPI exist, what is it,
+and what is its value now. Built in the app's lifespan; tests hand it a transport.
+
+The caller's `Authorization` header is forwarded: one API key works on every service, so
+metrics answers for the caller's tenant and no more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.goals.errors import KpiHasNoValue, MetricsUnavailable, UnknownKpi
+
+
+class KpiInfo(BaseModel):
+    """What goals needs of a KPI definition (metrics' KpiRead, other fields ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
+    name: str
+    unit: str = ""
+    aggregation: str
+    period: str
+    direction: str = "higher"
+    cadence: timedelta | None = None
+
+
+class KpiCurrent(BaseModel):
+    """A KPI's latest period with data (metrics' KpiValueRead)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kpi: str
+    period: str
+    aggregation: str
+    period_start: datetime | None
+    period_end: datetime | None
+    value: float | None
+    count: int
+    last_value: float | None
+    last_at: datetime | None
+    health: str
+
+
+class MetricsClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _get(self, path: str, key: str, authorization: str | None) -> httpx.Response:
+        headers = {"Authorization": authorization} if authorization else {}
+        try:
+            response = await self._http.get(path, headers=headers)
+        except httpx.HTTPError as exc:
+            raise MetricsUnavailable(
+                f"the metrics service could not be reached to look up KPI '{key}': "
+                f"{type(exc).__name__}"
+            ) from exc
+        if response.status_code == 404:
+            raise UnknownKpi(f"unknown KPI '{key}': metrics has no KPI with that key")
+        if response.status_code != 200:
+            raise MetricsUnavailable(
+                f"the metrics service answered {response.status_code} for KPI '{key}'"
+            )
+        return response
+
+    async def kpi(self, key: str, authorization: str | None) -> KpiInfo:
+        """The KPI's definition; UnknownKpi (422) when metrics has none by that key for the
+        caller's tenant, MetricsUnavailable (503) when metrics cannot answer."""
+        response = await self._get(f"/v1/kpis/{quote(key, safe='')}", key, authorization)
+        try:
+            return KpiInfo.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise MetricsUnavailable(f"the metrics service sent an unreadable KPI: {exc}") from exc
+
+    async def current(self, key: str, authorization: str | None) -> KpiCurrent:
+        """The KPI's current value; KpiHasNoValue (422) when no period has data yet."""
+        response = await self._get(f"/v1/kpis/{quote(key, safe='')}/value", key, authorization)
+        try:
+            current = KpiCurrent.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise MetricsUnavailable(
+                f"the metrics service sent an unreadable value: {exc}"
+            ) from exc
+        if current.value is None or current.period_start is None or current.period_end is None:
+            raise KpiHasNoValue(f"KPI '{key}' has no value yet to start from")
+        return current

@@ -1,0 +1,61 @@
+"""The status timer: time alone moves a status (pace, a KPI gone quiet past its cadence, a KPI
+period completing toward graduation), so every open cycle is re-evaluated on an interval and
+what changed is announced like any other change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from services.goals.repository import cycles as cycle_repo
+from services.goals.service.evaluation import reevaluate
+from services.goals.settings import GoalsSettings
+from shared.db import Database
+
+log = structlog.get_logger(__name__)
+
+
+async def tick(db: Database, settings: GoalsSettings, now: datetime) -> int:
+    """Re-evaluate every open cycle of every tenant at `now`, one transaction per cycle (so
+    the writer lock is held briefly); returns how many cycles were re-evaluated."""
+    async with db.session() as session:
+        work = await cycle_repo.open_ids(session)
+    done = 0
+    for tenant, cycle_id in work:
+        async with db.transaction() as session:
+            cycle = await cycle_repo.get(session, tenant, cycle_id, for_update=True)
+            if cycle is None or cycle.state == "closed":
+                continue
+            await reevaluate(session, settings, cycle, now, kr_source="time")
+            done += 1
+    return done
+
+
+class StatusTimer:
+    """Runs `tick` every `interval_s` until `request_stop()`; supervised by the runtime."""
+
+    def __init__(
+        self, db: Database, settings: GoalsSettings, clock: Callable[[], datetime]
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), self._settings.status_timer_interval_s
+                )
+            if self._stopping.is_set():
+                return
+            cycles = await tick(self._db, self._settings, self._clock())
+            log.debug("status_timer_tick", cycles=cycles)
