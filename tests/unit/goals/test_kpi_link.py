@@ -1,0 +1,185 @@
+"""The pure rules of a KPI-linked key result: its value over the window, the streak of met
+periods, the periods elapsed, staleness and graduation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.goals.domain import kpi_link as link
+from services.goals.domain.progress import KeyResultSpec, KrKind, Status, status
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def day(i: int, value: float, count: int = 1) -> link.PeriodValue:
+    start = T0 + i * DAY
+    return link.PeriodValue(start, start + DAY, value, count, start + DAY / 2)
+
+
+INCREASE = KeyResultSpec(kind=KrKind.INCREASE, start=0.0, target=10.0)
+DECREASE = KeyResultSpec(kind=KrKind.DECREASE, start=10.0, target=5.0)
+ABOVE = KeyResultSpec(kind=KrKind.KEEP_ABOVE, target=99.5)
+BELOW = KeyResultSpec(kind=KrKind.KEEP_BELOW, target=3.0)
+BETWEEN = KeyResultSpec(kind=KrKind.KEEP_BETWEEN, bound_low=1.0, bound_high=2.0)
+
+
+class TestWindowValue:
+    PERIODS = (day(0, 4.0, 2), day(2, 1.0, 3), day(1, 7.0, 5))
+
+    @pytest.mark.parametrize(
+        ("aggregation", "expected"),
+        [
+            ("last", 1.0),  # the latest period's, not the last received
+            ("sum", 12.0),
+            ("avg", 4.0),
+            ("min", 1.0),
+            ("max", 7.0),
+            ("count", 10.0),
+        ],
+    )
+    def test_aggregations(self, aggregation: str, expected: float) -> None:
+        got = link.window_value(self.PERIODS, link.WindowAggregation(aggregation))
+        assert got == pytest.approx(expected)
+
+    def test_no_periods_no_value(self) -> None:
+        assert link.window_value([], link.WindowAggregation.SUM) is None
+
+    def test_only_periods_overlapping_the_window_count(self) -> None:
+        periods = [day(i, 1.0) for i in range(10)]
+        start, end = T0 + 2 * DAY + timedelta(hours=12), T0 + 5 * DAY
+        chosen = link.in_window(periods, start, end)
+        # day 2 overlaps (half of it is inside); day 5 starts at the window's end: outside
+        assert [p.start for p in chosen] == [T0 + i * DAY for i in (2, 3, 4)]
+
+    def test_a_late_value_replacing_its_period_changes_the_window_value(self) -> None:
+        """The store keeps one value per period; a correction replaces it, never adds."""
+        stored = {p.start: p for p in (day(0, 4.0), day(1, 6.0))}
+        corrected = day(0, 9.0)
+        stored[corrected.start] = corrected
+        assert link.window_value(list(stored.values()), link.WindowAggregation.SUM) == 15.0
+        assert link.window_value(list(stored.values()), link.WindowAggregation.LAST) == 6.0
+
+
+class TestPeriodsMet:
+    NOW = T0 + 10 * DAY
+
+    def met(self, kr: KeyResultSpec, values: list[float], agg: str = "last") -> int:
+        periods = [day(i, v) for i, v in enumerate(values)]
+        return link.periods_met(kr, periods, link.WindowAggregation(agg), self.NOW)
+
+    def test_counts_the_most_recent_streak(self) -> None:
+        assert self.met(INCREASE, [11, 12, 3, 10, 10.5, 15]) == 3
+
+    def test_a_miss_in_the_latest_period_breaks_the_streak(self) -> None:
+        assert self.met(INCREASE, [11, 12, 13, 9.99]) == 0
+
+    def test_a_gap_breaks_the_streak(self) -> None:
+        periods = [day(0, 11), day(1, 11), day(3, 11), day(4, 11)]
+        got = link.periods_met(INCREASE, periods, link.WindowAggregation.LAST, self.NOW)
+        assert got == 2
+
+    def test_the_running_period_does_not_count(self) -> None:
+        periods = [day(0, 11), day(1, 11)]
+        during_day_1 = T0 + DAY + timedelta(hours=3)
+        got = link.periods_met(INCREASE, periods, link.WindowAggregation.LAST, during_day_1)
+        assert got == 1
+
+    def test_target_reached_exactly_counts(self) -> None:
+        assert self.met(INCREASE, [10.0]) == 1
+        assert self.met(DECREASE, [5.0, 4.0]) == 2
+        assert self.met(DECREASE, [5.0, 5.01]) == 0
+
+    @pytest.mark.parametrize(
+        ("kr", "values", "expected"),
+        [
+            (ABOVE, [99.5, 99.9, 99.6], 3),  # inclusive bound
+            (ABOVE, [99.9, 99.4, 99.6], 1),
+            (BELOW, [3.0, 2.0], 2),
+            (BELOW, [2.0, 3.1], 0),
+            (BETWEEN, [1.0, 2.0, 1.5], 3),
+            (BETWEEN, [1.5, 2.5, 1.5], 1),
+        ],
+    )
+    def test_bound_kinds_hold_their_bound(
+        self, kr: KeyResultSpec, values: list[float], expected: int
+    ) -> None:
+        assert self.met(kr, values) == expected
+
+    def test_a_cumulative_kr_is_met_from_the_period_it_crosses_its_target(self) -> None:
+        # sum: 4, 8, 12, 16 → met as of the 3rd and 4th periods
+        assert self.met(INCREASE, [4, 4, 4, 4], agg="sum") == 2
+
+
+class TestPeriodsElapsed:
+    def test_completed_periods_of_the_window(self) -> None:
+        start, end = T0, T0 + 90 * DAY
+        now = T0 + 5 * DAY + timedelta(hours=1)
+        assert link.periods_elapsed(start, end, link.KpiPeriod.DAY, now) == 5
+        # 2026-10-01 is a Thursday: the weeks of Sep 28, Oct 5 and Oct 12 are over on Oct 21
+        assert link.periods_elapsed(start, end, link.KpiPeriod.WEEK, T0 + 20 * DAY) == 3
+
+    def test_a_period_straddling_the_window_start_counts(self) -> None:
+        start = T0 + timedelta(hours=12)
+        assert link.periods_elapsed(start, start + 9 * DAY, link.KpiPeriod.DAY, T0 + 2 * DAY) == 2
+
+    def test_months_and_quarters(self) -> None:
+        now = datetime(2027, 2, 15, tzinfo=UTC)
+        assert link.periods_elapsed(T0, now, link.KpiPeriod.MONTH, now) == 4  # Oct-Jan
+        assert link.periods_elapsed(T0, now, link.KpiPeriod.QUARTER, now) == 1
+        assert link.period_end(datetime(2026, 12, 1, tzinfo=UTC), link.KpiPeriod.MONTH) == (
+            datetime(2027, 1, 1, tzinfo=UTC)
+        )
+
+
+class TestStale:
+    def test_stale_after_the_cadence(self) -> None:
+        last = T0
+        assert not link.is_stale(last, DAY, T0 + DAY)
+        assert link.is_stale(last, DAY, T0 + DAY + timedelta(seconds=1))
+
+    def test_never_stale_without_data_or_cadence(self) -> None:
+        assert not link.is_stale(None, DAY, T0 + 100 * DAY)
+        assert not link.is_stale(T0, None, T0 + 100 * DAY)
+
+    def test_stale_is_never_on_track(self) -> None:
+        kr = KeyResultSpec(kind=KrKind.INCREASE, start=0.0, target=10.0, current=9.0)
+        start, end, now = T0, T0 + 10 * DAY, T0 + 5 * DAY
+        assert status(kr, start, end, now) is Status.ON_TRACK
+        assert status(kr, start, end, now, stale=True) is Status.STALE
+        held = KeyResultSpec(kind=KrKind.KEEP_ABOVE, target=1.0, current=2.0)
+        assert status(held, start, end, now, stale=True) is Status.STALE
+
+
+class TestGraduation:
+    @pytest.mark.parametrize(
+        "kind",
+        [
+            KrKind.INCREASE,
+            KrKind.DECREASE,
+            KrKind.KEEP_ABOVE,
+            KrKind.KEEP_BELOW,
+            KrKind.KEEP_BETWEEN,
+        ],
+    )
+    def test_met_long_enough_graduates(self, kind: KrKind) -> None:
+        assert link.graduates(kind, 3, 3)
+        assert link.graduates(kind, 4, 3)
+        assert not link.graduates(kind, 2, 3)
+
+    def test_every_kind_but_milestone_can_graduate(self) -> None:
+        assert set(KrKind) - link.GRADUATING_KINDS == {KrKind.MILESTONE}
+
+    def test_a_milestone_never_graduates(self) -> None:
+        assert not link.graduates(KrKind.MILESTONE, 10, 3)
+
+    def test_direction_of_the_guardrail(self) -> None:
+        assert link.graduation_direction(KrKind.INCREASE) == "higher"
+        assert link.graduation_direction(KrKind.KEEP_BELOW) == "lower"
+        assert link.graduation_direction(KrKind.KEEP_BETWEEN) is None
+
+    def test_promoted_kind_follows_the_kpi_direction(self) -> None:
+        assert link.default_kind("higher") is KrKind.INCREASE
+        assert link.default_kind("lower") is KrKind.DECREASE
