@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,10 +14,13 @@ import pytest
 
 from services.goals.app import create_app
 from services.goals.settings import GoalsSettings
+from services.metrics.app import create_app as create_metrics_app
+from services.metrics.settings import MetricsSettings
 from shared.auth import generate_key, install_bootstrap_key
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.support.apps import RunningApp, running, service_settings
+from tests.support.kafka import produce
 
 
 def now() -> datetime:
@@ -113,3 +119,129 @@ async def goals_db(
     settings = await goals_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     async with running(create_app(settings), admin_key) as app:
         yield Goals(app)
+
+
+# ---------------------------------------------------------------- the KPI <-> OKR loop
+
+
+def kpi_value_event(
+    kpi: str,
+    period_start: datetime,
+    value: float,
+    *,
+    tenant: str = "acme",
+    period: str = "day",
+    count: int = 1,
+    last_at: datetime | None = None,
+    id: str | None = None,
+) -> bytes:
+    """A `lodestar.kpi.value.v1` as metrics sends it: one KPI period's new aggregate."""
+    lengths = {"day": timedelta(days=1), "week": timedelta(days=7)}
+    period_end = period_start + lengths[period]
+    last = last_at or min(period_end - timedelta(seconds=1), now())
+    event = {
+        "specversion": "1.0",
+        "id": id or str(uuid.uuid4()),
+        "source": "lodestar/metrics",
+        "type": "lodestar.kpi.value.v1",
+        "time": iso(now()),
+        "subject": kpi,
+        "tenant": tenant,
+        "datacontenttype": "application/json",
+        "data": {
+            "kpi": kpi,
+            "period": period,
+            "period_start": iso(period_start),
+            "period_end": iso(period_end),
+            "aggregation": "last",
+            "value": value,
+            "count": count,
+            "last_value": value,
+            "last_at": iso(last),
+            "health": "unknown",
+            "direction": "higher",
+            "tags": [],
+        },
+    }
+    return json.dumps(event).encode()
+
+
+def today() -> datetime:
+    return now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Loop(Goals):
+    """Goals wired to an in-process metrics app (the `metrics_transport` seam), on the real
+    broker and the test's topics; `metrics` is a client of the metrics API."""
+
+    def __init__(
+        self, app: RunningApp, metrics: RunningApp, bootstrap: str, topics: Topics
+    ) -> None:
+        super().__init__(app)
+        self.metrics = metrics.client
+        self.bootstrap = bootstrap
+        self.topics = topics
+
+    async def kpi(self, key: str, **body: Any) -> Any:
+        body = {"key": key, "name": key.upper(), "aggregation": "last", **body}
+        return await self.ok(await self.metrics.post("/v1/kpis", json=body), 201)
+
+    async def send_kpi_values(self, kpi: str, *events: bytes, tenant: str = "acme") -> None:
+        """Produce to the test's kpi.values, keyed as metrics keys them (tenant/kpi)."""
+        topic = self.topics.name(self.topics.kpi_values)
+        await produce(self.bootstrap, topic, list(events), [f"{tenant}/{kpi}"] * len(events))
+
+    async def linked_kr(self, objective_id: str, kpi: str, **body: Any) -> Any:
+        return await self.kr(objective_id, kpi=kpi, **body)
+
+
+@contextlib.asynccontextmanager
+async def loop_apps(
+    kafka_bootstrap: str,
+    topics: Topics,
+    goals_url: str,
+    metrics_url: str,
+    admin_key: str,
+    **goals_overrides: Any,
+) -> AsyncIterator[Loop]:
+    metrics_settings = service_settings(
+        MetricsSettings,
+        bootstrap=kafka_bootstrap,
+        topics=topics,
+        database_url=metrics_url,
+        admin_key=admin_key,
+    )
+    metrics_settings.gc_freeze = False
+    settings = await goals_settings(kafka_bootstrap, topics, goals_url, admin_key)
+    for name, value in goals_overrides.items():
+        setattr(settings, name, value)
+    async with running(create_metrics_app(metrics_settings), admin_key) as metrics:
+        transport = httpx.ASGITransport(app=metrics.app)
+        async with running(create_app(settings, metrics_transport=transport), admin_key) as app:
+            yield Loop(app, metrics, kafka_bootstrap, topics)
+
+
+@pytest.fixture
+async def loop(
+    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+) -> AsyncIterator[Loop]:
+    """Goals and metrics in-process on SQLite."""
+    async with loop_apps(
+        kafka_bootstrap,
+        topics,
+        await sqlite_databases.new(),
+        await sqlite_databases.new(),
+        admin_key,
+    ) as both:
+        yield both
+
+
+@pytest.fixture
+async def loop_db(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> AsyncIterator[Loop]:
+    """Goals and metrics in-process, goals once on SQLite and once on PostgreSQL."""
+    async with loop_apps(
+        kafka_bootstrap, topics, await databases.new(), await databases.new(), admin_key
+    ) as both:
+        yield both
