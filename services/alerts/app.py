@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from services.alerts.handlers import evaluation_handler
 from services.alerts.loops import Ticker, WebhookSender
-from services.alerts.routes import alerts, deliveries, rules, silences
+from services.alerts.routes import alerts, deliveries, guardrails, rules, silences
 from services.alerts.routes import settings as settings_routes
 from services.alerts.settings import AlertsSettings
 from shared.app import build_service_app
@@ -33,7 +33,8 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
         title="Lodestar alerts",
         description=(
             "Alert rules, evaluation, the alert lifecycle (Alertmanager's shapes), silences, "
-            "acknowledgements, webhooks and the `alerts` topic."
+            "acknowledgements, webhooks, KPI guardrails (graduated key results) and the `alerts` "
+            "topic."
         ),
         settings=settings,
         routers=[
@@ -41,6 +42,7 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             alerts.router,
             silences.router,
             deliveries.router,
+            guardrails.router,
             settings_routes.router,
         ],
         migrations=Path(__file__).parent / "migrations",

@@ -1,7 +1,7 @@
 """Errors of the alerts service, each with its status and problem type.
 
 RuleNotFound      404   AlertNotFound    404   SilenceNotFound   404
-DeliveryNotFound  404   AlertNotActive   409
+DeliveryNotFound  404   GuardrailNotFound 404   AlertNotActive    409
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class SilenceNotFound(NotFound):
 
 class DeliveryNotFound(NotFound):
     slug, title = "delivery-not-found", "Webhook delivery not found"
+
+
+class GuardrailNotFound(NotFound):
+    slug, title = "guardrail-not-found", "Guardrail not found"
 
 
 class AlertNotActive(Conflict):

@@ -1,35 +1,35 @@
-"""Inbound events of the alerts service: KPI values (`kpi.values`), KR progress and objective
-changes (`okr.events`). Types it does not evaluate are skipped, not dead-lettered: those topics
-carry other services' events too."""
+"""Inbound events of the alerts service: KPI values (`kpi.values`), KR progress, graduations
+and objective changes (`okr.events`). Types it does not evaluate are skipped, not
+dead-lettered: those topics carry other services' events too.
+
+A batch is one transaction: its events' identities are recorded (re-deliveries are skipped) in
+one statement, then the evaluator loads what the batch needs and writes it in bulk.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.alerts.service.evaluate import Evaluator
+from services.alerts import repository
+from services.alerts.service.evaluate import INPUTS, Evaluator, Inputs
 from services.alerts.settings import AlertsSettings
 from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.db import Database
-from shared.events import KpiValueV1, KrProgressV1, ObjectiveChangedV1, utcnow
-from shared.inbox import first_delivery
+from shared.events import CloudEvent, utcnow
 
 
 def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
     async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
+        items: list[tuple[CloudEvent, Inputs]] = [
+            (item.event, item.payload) for item in batch if isinstance(item.payload, INPUTS)
+        ]
+        if not items:
+            return []
         async with db.transaction() as session:
-            evaluator = Evaluator(session, settings, utcnow())
-            for item in batch:
-                payload = item.payload
-                if not isinstance(payload, KpiValueV1 | KrProgressV1 | ObjectiveChangedV1):
-                    continue
-                if not await first_delivery(session, item.event):
-                    continue  # a re-delivery: already evaluated
-                if isinstance(payload, KpiValueV1):
-                    await evaluator.kpi_value(item.event, payload)
-                elif isinstance(payload, KrProgressV1):
-                    await evaluator.kr_progress(item.event, payload)
-                else:
-                    await evaluator.objective_changed(item.event, payload)
+            now = utcnow()
+            first = await repository.first_deliveries(session, [e for e, _ in items], now)
+            fresh = [item for item, new in zip(items, first, strict=True) if new]
+            await Evaluator(session, settings, now).evaluate(fresh)
         return []
 
     return handle

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,10 +15,58 @@ from services.alerts.tables import (
     Alert,
     AlertHistory,
     AlertRule,
+    Guardrail,
     Silence,
     TenantSettings,
     WebhookDelivery,
 )
+from shared.events import CloudEvent
+from shared.sql import dialect_insert
+from shared.tables import processed_events
+
+# Rows per multi-row statement: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+CHUNK = 500
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the record of processed events ------------------------------------------------------
+
+
+async def first_deliveries(
+    session: AsyncSession, events: Sequence[CloudEvent], now: datetime
+) -> list[bool]:
+    """For each event, whether this is its first delivery (its identity recorded now, in the
+    caller's transaction); a repeat inside `events` counts as a re-delivery. The set-based
+    form of `shared.inbox.first_delivery`: one statement per 500 events."""
+    identities = [(e.tenant, e.source, e.id) for e in events]
+    unique = list(dict.fromkeys(identities))
+    fresh: set[tuple[str, str, str]] = set()
+    c = processed_events.c
+    for chunk in _chunks(unique):
+        stmt = (
+            dialect_insert(session, processed_events)
+            .values(
+                [
+                    {"tenant": t, "source": s, "event_id": i, "processed_at": now}
+                    for t, s, i in chunk
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"])
+            .returning(c.tenant, c.source, c.event_id)
+        )
+        fresh.update((t, s, i) for t, s, i in (await session.execute(stmt)).all())
+    answer = []
+    for identity in identities:
+        answer.append(identity in fresh)
+        fresh.discard(identity)
+    return answer
+
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -83,6 +132,32 @@ async def rules_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Al
     return {r.id: r for r in result.scalars().all()}
 
 
+async def rules_for_targets(
+    session: AsyncSession, targets: Iterable[tuple[str, str, str]]
+) -> Sequence[AlertRule]:
+    """Enabled rules on any of these (tenant, target kind, target), and every enabled
+    tag-selector rule of their tenants (the caller matches exactly): one query for a batch."""
+    wanted = set(targets)
+    if not wanted:
+        return []
+    tenants = sorted({t for t, _, _ in wanted})
+    names = sorted({target for _, _, target in wanted})
+    result = await session.execute(
+        select(AlertRule)
+        .where(
+            col(AlertRule.tenant).in_(tenants),
+            col(AlertRule.enabled).is_(True),
+            or_(col(AlertRule.target).in_(names), col(AlertRule.target_kind) == "selector"),
+        )
+        .order_by(col(AlertRule.id))
+    )
+    return [
+        r
+        for r in result.scalars().all()
+        if r.target_kind == "selector" or (r.tenant, r.target_kind, r.target) in wanted
+    ]
+
+
 async def absent_rules_on_kpis(session: AsyncSession) -> Sequence[AlertRule]:
     """Enabled `no_data` rules on one KPI (their alert must exist before any data does)."""
     result = await session.execute(
@@ -102,6 +177,30 @@ async def get_alert(
     session: AsyncSession, tenant: str, fingerprint: str, *, for_update: bool = False
 ) -> Alert | None:
     return await session.get(Alert, (tenant, fingerprint), with_for_update=for_update)
+
+
+async def alerts_by_fingerprint(
+    session: AsyncSession, keys: Iterable[tuple[str, str]], *, for_update: bool = True
+) -> dict[tuple[str, str], Alert]:
+    """The alerts of these (tenant, fingerprint) that exist, locked for update."""
+    wanted = sorted(set(keys))
+    found: dict[tuple[str, str], Alert] = {}
+    for chunk in _chunks(wanted):
+        tenants = sorted({t for t, _ in chunk})
+        query = select(Alert).where(
+            col(Alert.tenant).in_(tenants), col(Alert.fingerprint).in_([f for _, f in chunk])
+        )
+        if for_update:
+            query = query.with_for_update()
+        for alert in (await session.execute(query)).scalars().all():
+            found[(alert.tenant, alert.fingerprint)] = alert
+    return found
+
+
+async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """History lines in one executemany, in the order given (their `seq` follows it)."""
+    if rows:
+        await session.execute(insert(AlertHistory), list(rows))
 
 
 async def alerts_of_rule(
@@ -128,6 +227,22 @@ async def alerts_to_tick(session: AsyncSession) -> Sequence[Alert]:
         .with_for_update()
     )
     return result.scalars().all()
+
+
+async def firing_labels_of(
+    session: AsyncSession, tenants: Iterable[str]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """Tenant → fingerprint → labels of the firing alerts of these tenants."""
+    wanted = sorted(set(tenants))
+    found: dict[str, dict[str, dict[str, str]]] = {t: {} for t in wanted}
+    result = await session.execute(
+        select(col(Alert.tenant), col(Alert.fingerprint), col(Alert.labels)).where(
+            col(Alert.tenant).in_(wanted), col(Alert.state) == AlertState.FIRING.value
+        )
+    )
+    for tenant, fp, labels in result.all():
+        found[tenant][fp] = dict(labels)
+    return found
 
 
 async def firing_labels(session: AsyncSession, tenant: str) -> dict[str, dict[str, str]]:
@@ -215,11 +330,66 @@ async def active_silences(session: AsyncSession, tenant: str, now: datetime) -> 
     return result.scalars().all()
 
 
+async def active_silences_of(
+    session: AsyncSession, tenants: Iterable[str], now: datetime
+) -> Sequence[Silence]:
+    result = await session.execute(
+        select(Silence).where(
+            col(Silence.tenant).in_(sorted(set(tenants))),
+            col(Silence.starts_at) <= now,
+            col(Silence.ends_at) > now,
+        )
+    )
+    return result.scalars().all()
+
+
 # --- settings ----------------------------------------------------------------------------
 
 
 async def get_settings(session: AsyncSession, tenant: str) -> TenantSettings | None:
     return await session.get(TenantSettings, tenant)
+
+
+async def settings_of(session: AsyncSession, tenants: Iterable[str]) -> dict[str, TenantSettings]:
+    result = await session.execute(
+        select(TenantSettings).where(col(TenantSettings.tenant).in_(sorted(set(tenants))))
+    )
+    return {row.tenant: row for row in result.scalars().all()}
+
+
+# --- guardrails --------------------------------------------------------------------------
+
+
+async def guardrails_of(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Guardrail]:
+    """The guardrails of these (tenant, KPI) that exist."""
+    wanted = sorted(set(keys))
+    found: dict[tuple[str, str], Guardrail] = {}
+    for chunk in _chunks(wanted):
+        result = await session.execute(
+            select(Guardrail).where(
+                col(Guardrail.tenant).in_(sorted({t for t, _ in chunk})),
+                col(Guardrail.kpi).in_([k for _, k in chunk]),
+            )
+        )
+        for row in result.scalars().all():
+            found[(row.tenant, row.kpi)] = row
+    exact = set(wanted)
+    return {k: v for k, v in found.items() if k in exact}
+
+
+async def get_guardrail(session: AsyncSession, tenant: str, kpi: str) -> Guardrail | None:
+    return await session.get(Guardrail, (tenant, kpi))
+
+
+async def list_guardrails(
+    session: AsyncSession, tenant: str, *, limit: int, after: str | None
+) -> Sequence[Guardrail]:
+    query = select(Guardrail).where(col(Guardrail.tenant) == tenant)
+    if after is not None:
+        query = query.where(col(Guardrail.kpi) > after)
+    return (await session.execute(query.order_by(col(Guardrail.kpi)).limit(limit))).scalars().all()
 
 
 # --- webhook deliveries ------------------------------------------------------------------

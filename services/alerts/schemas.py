@@ -256,11 +256,32 @@ class SilenceRead(BaseModel):
 class SettingsRead(BaseModel):
     kpi_red: bool = Field(description="Built-in rule: a KPI entering red fires")
     kr_off_track: bool = Field(description="Built-in rule: a key result going off track fires")
+    guardrail_breached: bool = Field(
+        description=(
+            "Built-in rule KpiGuardrailBreached: a KPI that became a guardrail when its key "
+            "result graduated fires (warning) when its health leaves green, suggesting to "
+            "promote it back to a key result"
+        )
+    )
 
 
 class SettingsUpdate(_Strict):
     kpi_red: bool | None = None
     kr_off_track: bool | None = None
+    guardrail_breached: bool | None = None
+
+
+class GuardrailRead(BaseModel):
+    """A KPI whose linked key result graduated: its health band holds the KR's target."""
+
+    kpi: str
+    key_result_id: str = Field(description="The key result that graduated (`graduated_from`)")
+    kind: str = Field(description="The key result's kind (increase, keep_above, ...)")
+    target: float
+    bound_low: float | None
+    bound_high: float | None
+    periods_met: int = Field(description="Met periods in a row when it graduated")
+    graduated_at: datetime
 
 
 class DeliveryRead(BaseModel):

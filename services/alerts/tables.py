@@ -1,5 +1,6 @@
 """The alerts service's tables: rules, alerts by fingerprint and their history, silences,
-per-tenant settings, and webhook deliveries (an outbox for webhooks)."""
+per-tenant settings, guardrails (KPIs whose key result graduated), and webhook deliveries (an
+outbox for webhooks)."""
 
 from __future__ import annotations
 
@@ -119,13 +120,33 @@ class Silence(AlertsTable, table=True):
 
 
 class TenantSettings(AlertsTable, table=True):
-    """The built-in rules a tenant has on (a missing row: both on)."""
+    """The built-in rules a tenant has on (a missing row: all on)."""
 
     __tablename__ = "tenant_alert_settings"
 
     tenant: str = Field(primary_key=True, max_length=64)
     kpi_red: bool = True
     kr_off_track: bool = True
+    guardrail_breached: bool = True
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class Guardrail(AlertsTable, table=True):
+    """A KPI whose linked key result graduated: its health band now holds the KR's target, and
+    its health leaving green fires `KpiGuardrailBreached`. One per KPI: a later graduation of
+    another KR on the same KPI replaces it."""
+
+    __tablename__ = "guardrails"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    kpi: str = Field(primary_key=True, max_length=64)
+    key_result_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    target: float
+    bound_low: float | None = None
+    bound_high: float | None = None
+    periods_met: int
+    graduated_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 

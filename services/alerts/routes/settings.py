@@ -1,5 +1,5 @@
 """/v1/settings: the tenant's built-in rules (a KPI entering red fires; a KR going off track
-fires), on unless switched off."""
+fires; a guardrail KPI leaving green fires), on unless switched off."""
 
 from __future__ import annotations
 

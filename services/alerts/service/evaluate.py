@@ -1,15 +1,17 @@
-"""Evaluation: KPI values, KR progress, objective changes and the clock, stepped through the
-pure state machine; transitions go to history, notifications to the outbox (the `alerts`
-topic) and to the webhook deliveries table, all in the caller's transaction. Never commits.
+"""Evaluation: KPI values, KR progress, objective changes, graduations and the clock, stepped
+through the pure state machine; transitions go to history, notifications to the outbox (the
+`alerts` topic) and to the webhook deliveries table, all in the caller's transaction. Never
+commits.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,13 +52,14 @@ from services.alerts.domain.matching import (
 from services.alerts.domain.templates import expand_all
 from services.alerts.domain.webhooks import webhook_body
 from services.alerts.settings import AlertsSettings
-from services.alerts.tables import Alert, AlertHistory, AlertRule, WebhookDelivery
+from services.alerts.tables import Alert, AlertRule, Guardrail, WebhookDelivery
 from shared.events import (
     ALERT_FIRING_V1,
     ALERT_RESOLVED_V1,
     AlertV1,
     CloudEvent,
     KpiValueV1,
+    KrGraduatedV1,
     KrProgressV1,
     ObjectiveChangedV1,
     new_event,
@@ -65,6 +68,7 @@ from shared.outbox import enqueue
 
 BUILTIN_KPI_RED = "builtin:kpi-red"
 BUILTIN_KR_OFF_TRACK = "builtin:kr-off-track"
+BUILTIN_KPI_GUARDRAIL = "builtin:kpi-guardrail-breached"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,38 @@ KR_OFF_TRACK = RuleView(
     condition=Condition(ConditionKind.STATUS, status="off_track"),
     policy=Policy(),
 )
-BUILTINS = {KPI_RED.id: KPI_RED, KR_OFF_TRACK.id: KR_OFF_TRACK}
+
+
+def guardrail_rule(settings: AlertsSettings) -> RuleView:
+    """KpiGuardrailBreached: a KPI whose key result graduated left its band (amber or red).
+    The alert carries `graduated_from` (the KR) and suggests promoting the KPI back to a key
+    result through goals' promotion endpoint."""
+    promote_url = f"{settings.goals_url}/v1/key-results/promote"
+    return RuleView(
+        id=BUILTIN_KPI_GUARDRAIL,
+        name="KpiGuardrailBreached",
+        severity="warning",
+        labels={},
+        annotations={
+            "summary": "KPI {{ $labels.kpi }} left its guardrail band (value {{ $value }})",
+            "description": (
+                "KPI {{ $labels.kpi }} became a guardrail when key result "
+                "{{ $labels.graduated_from }} graduated, and has now dropped out of that band. "
+                "Consider promoting {{ $labels.kpi }} back to a key result: POST "
+                + promote_url
+                + ' with "kpi": "{{ $labels.kpi }}", an objective and a target.'
+            ),
+            "promote_url": promote_url,
+        },
+        condition=Condition(ConditionKind.HEALTH, band="amber"),
+        policy=Policy(),
+    )
+
+
+def builtin_rules(settings: AlertsSettings) -> dict[str, RuleView]:
+    """The built-in rules by id; a tenant switches each off in /v1/settings."""
+    guardrail = guardrail_rule(settings)
+    return {KPI_RED.id: KPI_RED, KR_OFF_TRACK.id: KR_OFF_TRACK, guardrail.id: guardrail}
 
 
 def _status_of(alert: Alert) -> AlertStatus:
@@ -157,127 +192,238 @@ def _samples(alert: Alert) -> list[Sample]:
     return [(datetime.fromisoformat(at), float(v)) for at, v in alert.samples]
 
 
+@dataclass(frozen=True, slots=True)
+class Switches:
+    """The built-in rules a tenant has on (no settings row: all on)."""
+
+    kpi_red: bool = True
+    kr_off_track: bool = True
+    guardrail_breached: bool = True
+
+
+Subject = tuple[RuleView, str, str, dict[str, str]]  # rule, subject kind, subject, labels
+Inputs = KpiValueV1 | KrProgressV1 | ObjectiveChangedV1 | KrGraduatedV1
+INPUTS = (KpiValueV1, KrProgressV1, ObjectiveChangedV1, KrGraduatedV1)
+
+
 class Evaluator:
     """One unit of evaluation work inside one transaction (a consumer batch, a tick, a call).
 
-    It caches per tenant what every alert's marks depend on (active silences, firing alerts,
-    settings) and keeps the firing set current as alerts change, so inhibition inside one
-    batch sees the alerts fired earlier in it.
+    Set-based: `evaluate(batch)` loads what the batch needs with a few queries (the tenants'
+    switches, silences and firing alerts; the rules on the batch's subjects; the guardrails of
+    its KPIs; the alert rows the batch can touch, locked), steps each alert in memory through
+    the pure state machine, event after event in order, and writes the changes in bulk at
+    `flush()`: the changed alert rows, the history lines, the outbox events. The firing set is
+    kept current as alerts change, so inhibition inside one batch sees the alerts fired
+    earlier in it. Nothing reaches the session's database before `flush()`.
     """
 
     def __init__(self, session: AsyncSession, settings: AlertsSettings, now: datetime) -> None:
         self.session = session
         self.settings = settings
         self.now = now
+        self.builtins = builtin_rules(settings)
         self._silences: dict[str, list[SilenceSpec]] = {}
         self._firing: dict[str, dict[str, dict[str, str]]] = {}
-        self._builtins: dict[str, tuple[bool, bool]] = {}
+        self._switches: dict[str, Switches] = {}
+        self._rules: dict[tuple[str, str, str], list[RuleView]] = {}
+        self._selectors: dict[str, list[RuleView]] = {}
+        self._guardrails: dict[tuple[str, str], Guardrail | None] = {}
+        self._alerts: dict[tuple[str, str], Alert | None] = {}
+        self._identities: dict[
+            tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
+        ] = {}
+        self._history: list[dict[str, Any]] = []
+        self._outbox: list[CloudEvent] = []
+
+    # --- a batch -------------------------------------------------------------------------
+
+    async def evaluate(self, batch: Sequence[tuple[CloudEvent, Inputs]]) -> None:
+        """Evaluate a batch of inbound events in order, then write the changes."""
+        await self.prepare(batch)
+        for event, payload in batch:
+            if isinstance(payload, KpiValueV1):
+                await self.kpi_value(event, payload)
+            elif isinstance(payload, KrProgressV1):
+                await self.kr_progress(event, payload)
+            elif isinstance(payload, ObjectiveChangedV1):
+                await self.objective_changed(event, payload)
+            else:
+                await self.kr_graduated(event, payload)
+        await self.flush()
+
+    async def prepare(self, batch: Sequence[tuple[CloudEvent, Inputs]]) -> None:
+        """Load what `batch` needs in a few queries, whatever its size."""
+        await self._load_tenants({event.tenant for event, _ in batch})
+        targets: set[tuple[str, str, str]] = set()
+        kpis: set[tuple[str, str]] = set()
+        for event, payload in batch:
+            if isinstance(payload, KpiValueV1):
+                targets.add((event.tenant, "kpi", payload.kpi))
+                kpis.add((event.tenant, payload.kpi))
+            elif isinstance(payload, KrProgressV1):
+                targets.add((event.tenant, "key_result", payload.key_result_id))
+            elif isinstance(payload, ObjectiveChangedV1):
+                targets.add((event.tenant, "objective", payload.objective_id))
+            else:
+                kpis.add((event.tenant, payload.kpi))
+        await self._load_rules(targets)
+        await self._load_guardrails(kpis)
+        keys: set[tuple[str, str]] = set()
+        for event, payload in batch:
+            for rule, _kind, _subject, labels in await self._subjects(event.tenant, payload):
+                keys.add((event.tenant, self._identity(rule, event.tenant, labels)[1]))
+        await self._load_alerts(keys)
+
+    async def flush(self) -> None:
+        """Write what evaluation changed: alert rows, history lines, outbox events."""
+        await self.session.flush()
+        history, self._history = self._history, []
+        await repository.insert_history(self.session, history)
+        events, self._outbox = self._outbox, []
+        if events:
+            topics = self.settings.topics
+            await enqueue(self.session, topics.name(topics.alerts), *events)
 
     # --- inputs --------------------------------------------------------------------------
 
     async def kpi_value(self, event: CloudEvent, value: KpiValueV1) -> None:
-        """Every rule on this KPI (and the tag selectors it matches), plus KpiRed."""
-        tenant = event.tenant
-        rules = [
-            rule_view(r)
-            for r in await repository.rules_for_kpi(self.session, tenant, value.kpi)
-            if r.target_kind == "kpi" or set(r.selector_tags) <= set(value.tags)
-        ]
-        kpi_red, _ = await self._builtins_on(tenant)
-        if kpi_red:
-            rules.append(KPI_RED)
-        labels = {"kpi": value.kpi}
-        for rule in rules:
+        """Every rule on this KPI (and the tag selectors it matches), KpiRed, and
+        KpiGuardrailBreached when the KPI is a guardrail."""
+        for rule, kind, subject, labels in await self._subjects(event.tenant, value):
             cond = rule.condition
-            if cond.kind is ConditionKind.STATUS:
-                continue
 
-            def observe(alert: Alert, cond: Condition = cond) -> Observation:
+            def observe(alert: Alert | None, cond: Condition = cond) -> Observation:
                 samples: list[Sample] = []
                 if cond.kind is ConditionKind.CHANGE and cond.window is not None:
-                    samples = trim_samples(
-                        [*_samples(alert), (value.last_at, value.value)], cond.window
-                    )
-                    alert.samples = [[at.isoformat(), v] for at, v in samples]
+                    kept = _samples(alert) if alert is not None else []
+                    samples = trim_samples([*kept, (value.last_at, value.value)], cond.window)
+                    if alert is not None:
+                        alert.samples = [[at.isoformat(), v] for at, v in samples]
                 verdict = kpi_verdict(cond, value.value, value.health, samples)
                 return Observation(verdict, value.value)
 
-            await self._evaluate(rule, tenant, "kpi", value.kpi, labels, observe)
+            await self._evaluate(rule, event.tenant, kind, subject, labels, observe)
 
     async def kr_progress(self, event: CloudEvent, progress: KrProgressV1) -> None:
-        tenant = event.tenant
-        rules = [
-            rule_view(r)
-            for r in await repository.rules_for(
-                self.session, tenant, "key_result", progress.key_result_id
-            )
-        ]
-        _, kr_off_track = await self._builtins_on(tenant)
-        if kr_off_track:
-            rules.append(KR_OFF_TRACK)
-        # The linked KPI is a label, so the default inhibition rule can match on it.
-        labels = {"key_result": progress.key_result_id}
-        if progress.kpi:
-            labels["kpi"] = progress.kpi
-        await self._status_rules(
-            tenant,
-            "key_result",
-            progress.key_result_id,
-            labels,
-            rules,
-            progress.status,
-            progress.progress,
-        )
+        await self._status_rules(event.tenant, progress, progress.status, progress.progress)
 
     async def objective_changed(self, event: CloudEvent, change: ObjectiveChangedV1) -> None:
-        tenant = event.tenant
-        rules = [
-            rule_view(r)
-            for r in await repository.rules_for(
-                self.session, tenant, "objective", change.objective_id
+        await self._status_rules(event.tenant, change, change.status, change.progress)
+
+    async def kr_graduated(self, event: CloudEvent, graduated: KrGraduatedV1) -> None:
+        """Record the KPI as a guardrail. A graduation older than the one recorded changes
+        nothing; a newer one from another KR replaces it and resolves what the old one held."""
+        tenant, kpi = event.tenant, graduated.kpi
+        key = (tenant, kpi)
+        if key not in self._guardrails:
+            await self._load_guardrails({key})
+        row = self._guardrails[key]
+        # A colleague may add the graduation time to the payload; the event time stands in.
+        at = getattr(graduated, "graduated_at", None) or event.time
+        if row is not None and at < row.graduated_at:
+            return
+        previous = row.key_result_id if row is not None else None
+        if row is None:
+            row = Guardrail(
+                tenant=tenant,
+                kpi=kpi,
+                key_result_id=graduated.key_result_id,
+                kind=graduated.kind,
+                target=graduated.target,
+                periods_met=graduated.periods_met,
+                graduated_at=at,
+                updated_at=self.now,
             )
-        ]
-        labels = {"objective": change.objective_id}
-        await self._status_rules(
-            tenant, "objective", change.objective_id, labels, rules, change.status, change.progress
-        )
+            self.session.add(row)
+            self._guardrails[key] = row
+        row.key_result_id = graduated.key_result_id
+        row.kind = graduated.kind
+        row.target = graduated.target
+        row.bound_low = graduated.bound_low
+        row.bound_high = graduated.bound_high
+        row.periods_met = graduated.periods_met
+        row.graduated_at = at
+        row.updated_at = self.now
+        if previous is not None and previous != graduated.key_result_id:
+            rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
+            for alert in await repository.alerts_of_rule(self.session, tenant, rule.id):
+                if alert.subject == kpi:
+                    self._step(alert, _closing(rule), _CLOSED)
 
     async def _status_rules(
         self,
         tenant: str,
-        kind: str,
-        subject: str,
-        labels: dict[str, str],
-        rules: list[RuleView],
+        payload: KrProgressV1 | ObjectiveChangedV1,
         status: str,
         progress: float,
     ) -> None:
-        for rule in rules:
-            if rule.condition.kind not in (ConditionKind.STATUS, ConditionKind.THRESHOLD):
-                continue
+        for rule, kind, subject, labels in await self._subjects(tenant, payload):
             verdict = status_verdict(rule.condition, status, progress)
             obs = Observation(verdict, progress)
 
-            def observe(_alert: Alert, obs: Observation = obs) -> Observation:
+            def observe(_alert: Alert | None, obs: Observation = obs) -> Observation:
                 return obs
 
             await self._evaluate(rule, tenant, kind, subject, labels, observe)
+
+    async def _subjects(self, tenant: str, payload: Inputs) -> list[Subject]:
+        """The rules an event is evaluated against, each with its subject and labels."""
+        if isinstance(payload, KpiValueV1):
+            kpi = payload.kpi
+            stored = [
+                r
+                for r in await self._rules_for(tenant, "kpi", kpi)
+                if not r.selector_tags or r.selector_tags <= set(payload.tags)
+            ]
+            switches = self._switches_of(tenant)
+            labels = {"kpi": kpi}
+            found: list[Subject] = [
+                (r, "kpi", kpi, labels)
+                for r in stored
+                if r.condition.kind is not ConditionKind.STATUS
+            ]
+            if switches.kpi_red:
+                found.append((self.builtins[BUILTIN_KPI_RED], "kpi", kpi, labels))
+            if switches.guardrail_breached:
+                guardrail = await self._guardrail(tenant, kpi)
+                if guardrail is not None:
+                    guarded = {"kpi": kpi, "graduated_from": guardrail.key_result_id}
+                    found.append((self.builtins[BUILTIN_KPI_GUARDRAIL], "kpi", kpi, guarded))
+            return found
+        if isinstance(payload, KrProgressV1):
+            kr = payload.key_result_id
+            rules = list(await self._rules_for(tenant, "key_result", kr))
+            if self._switches_of(tenant).kr_off_track:
+                rules.append(self.builtins[BUILTIN_KR_OFF_TRACK])
+            # The linked KPI is a label, so the default inhibition rule can match on it.
+            labels = {"key_result": kr}
+            if payload.kpi:
+                labels["kpi"] = payload.kpi
+            return [(r, "key_result", kr, labels) for r in rules if _on_status(r)]
+        if isinstance(payload, ObjectiveChangedV1):
+            objective = payload.objective_id
+            rules = list(await self._rules_for(tenant, "objective", objective))
+            labels = {"objective": objective}
+            return [(r, "objective", objective, labels) for r in rules if _on_status(r)]
+        return []
 
     async def tick(self) -> int:
         """Advance every alert the clock can move; returns how many were looked at."""
         await self._ensure_absent_alerts()
         alerts = await repository.alerts_to_tick(self.session)
         stored = await repository.rules_by_id(
-            self.session, sorted({a.rule_id for a in alerts} - set(BUILTINS))
+            self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
         )
         for alert in alerts:
-            if alert.rule_id in BUILTINS:
-                rule: RuleView | None = BUILTINS[alert.rule_id]
+            if alert.rule_id in self.builtins:
+                rule: RuleView | None = self.builtins[alert.rule_id]
             else:
                 row = stored.get(alert.rule_id)
                 rule = rule_view(row) if row is not None and row.enabled else None
             if rule is None:
                 continue  # closed when its rule was deleted or disabled
+            await self._load_tenants({alert.tenant})
             obs = Observation.tick()
             cond = rule.condition
             if cond.kind is ConditionKind.NO_DATA and cond.no_data_for is not None:
@@ -285,15 +431,16 @@ class Evaluator:
                 verdict = absent_verdict(since, cond.no_data_for, self.now)
                 if verdict is not None:
                     obs = Observation(verdict, None, fresh=False)
-            await self._step(alert, rule, obs)
+            self._step(alert, rule, obs)
+        await self.flush()
         return len(alerts)
 
     async def close_rule_alerts(self, tenant: str, rule: RuleView) -> None:
         """The rule is gone, disabled or changed its identity: resolve what it holds open."""
-        closing = Policy(repeat_interval=rule.policy.repeat_interval)
-        closed = replace(rule, policy=closing)
+        await self._load_tenants({tenant})
         for alert in await repository.alerts_of_rule(self.session, tenant, rule.id):
-            await self._step(alert, closed, Observation(Verdict.CLEAR, None, fresh=False))
+            self._step(alert, _closing(rule), _CLOSED)
+        await self.flush()
 
     # --- the core ------------------------------------------------------------------------
 
@@ -302,20 +449,27 @@ class Evaluator:
         start is noticed too."""
         for row in await repository.absent_rules_on_kpis(self.session):
             rule = rule_view(row)
-            labels = self._labels(rule, row.tenant, {"kpi": row.target})
-            fp = fingerprint(labels)
+            labels, fp = self._identity(rule, row.tenant, {"kpi": row.target})
             if await repository.get_alert(self.session, row.tenant, fp) is None:
                 self.session.add(self._new_alert(rule, row.tenant, fp, labels, "kpi", row.target))
         await self.session.flush()
 
-    def _labels(self, rule: RuleView, tenant: str, subject: dict[str, str]) -> dict[str, str]:
-        return {
-            **rule.labels,
-            "alertname": rule.name,
-            "tenant": tenant,
-            "severity": rule.severity,
-            **subject,
-        }
+    def _identity(
+        self, rule: RuleView, tenant: str, subject: dict[str, str]
+    ) -> tuple[dict[str, str], str]:
+        """An alert's labels and fingerprint (memoised: hashing is per event otherwise)."""
+        key = (rule.id, tenant, tuple(subject.items()))
+        found = self._identities.get(key)
+        if found is None:
+            labels = {
+                **rule.labels,
+                "alertname": rule.name,
+                "tenant": tenant,
+                "severity": rule.severity,
+                **subject,
+            }
+            found = self._identities[key] = (labels, fingerprint(labels))
+        return found
 
     def _new_alert(
         self,
@@ -333,7 +487,7 @@ class Evaluator:
             subject_kind=kind,
             subject=subject,
             state=AlertState.INACTIVE.value,
-            labels=labels,
+            labels=dict(labels),
             annotations=dict(rule.annotations),
             last_seen_at=self.now if rule.condition.kind is ConditionKind.NO_DATA else None,
             updated_at=self.now,
@@ -346,25 +500,32 @@ class Evaluator:
         kind: str,
         subject: str,
         subject_labels: dict[str, str],
-        observe: Callable[[Alert], Observation],
+        observe: Callable[[Alert | None], Observation],
     ) -> None:
-        labels = self._labels(rule, tenant, subject_labels)
-        fp = fingerprint(labels)
-        alert = await repository.get_alert(self.session, tenant, fp, for_update=True)
+        labels, fp = self._identity(rule, tenant, subject_labels)
+        key = (tenant, fp)
+        if key not in self._alerts:
+            await self._load_alerts({key})
+        alert = self._alerts[key]
         if alert is None:
-            alert = self._new_alert(rule, tenant, fp, labels, kind, subject)
-            obs = observe(alert)
-            if not _worth_tracking(rule, obs, self.now):
-                return  # each KPI and each rule would otherwise leave an inactive row
+            if _keeps_memory(rule):
+                alert = self._new_alert(rule, tenant, fp, labels, kind, subject)
+                obs = observe(alert)
+            else:
+                obs = observe(None)
+                if not _worth_tracking(rule, obs, self.now):
+                    return  # each KPI and each rule would otherwise leave an inactive row
+                alert = self._new_alert(rule, tenant, fp, labels, kind, subject)
             self.session.add(alert)
-            await self._step(alert, rule, obs)
-            return
-        await self._step(alert, rule, observe(alert))
+            self._alerts[key] = alert
+        else:
+            obs = observe(alert)
+        self._step(alert, rule, obs)
 
-    async def _step(self, alert: Alert, rule: RuleView, obs: Observation) -> None:
+    def _step(self, alert: Alert, rule: RuleView, obs: Observation) -> None:
         tenant = alert.tenant
-        silences = silenced_by(await self._silences_of(tenant), alert.labels, self.now)
-        firing = await self._firing_of(tenant)
+        silences = silenced_by(self._silences.get(tenant, ()), alert.labels, self.now)
+        firing = self._firing.setdefault(tenant, {})
         is_inhibited = inhibited(alert.labels, firing.values())
         marks = Marks(
             silenced=bool(silences),
@@ -381,9 +542,12 @@ class Evaluator:
         alert.last_seen_at = new.last_seen_at
         alert.notified = new.notified
         alert.last_notified_at = new.last_notified_at
-        alert.silenced_by = silences
+        if alert.silenced_by != silences:
+            alert.silenced_by = silences
         alert.inhibited = is_inhibited
-        alert.annotations = expand_all(rule.annotations, alert.labels, new.value)
+        annotations = expand_all(rule.annotations, alert.labels, new.value)
+        if alert.annotations != annotations:
+            alert.annotations = annotations
         alert.updated_at = self.now
         if new.state not in ACTIVE_STATES:
             alert.acked_by = alert.acked_at = alert.ack_note = None  # an ack ends with its alert
@@ -393,23 +557,22 @@ class Evaluator:
             firing.pop(alert.fingerprint, None)
         for event in events:
             if isinstance(event, Transitioned):
-                self.session.add(
-                    AlertHistory(
-                        tenant=tenant,
-                        fingerprint=alert.fingerprint,
-                        kind="transition",
-                        from_state=event.from_state.value,
-                        to_state=event.to_state.value,
-                        value=new.value,
-                        detail=_why(marks) if event.to_state is AlertState.FIRING else None,
-                        at=event.at,
-                    )
+                self._history.append(
+                    {
+                        "tenant": tenant,
+                        "fingerprint": alert.fingerprint,
+                        "kind": "transition",
+                        "from_state": event.from_state.value,
+                        "to_state": event.to_state.value,
+                        "value": new.value,
+                        "detail": _why(marks) if event.to_state is AlertState.FIRING else None,
+                        "at": event.at,
+                    }
                 )
             elif isinstance(event, Notify):
-                await self._notify(alert, rule, event)
-        await self.session.flush()
+                self._notify(alert, rule, event)
 
-    async def _notify(self, alert: Alert, rule: RuleView, notify: Notify) -> None:
+    def _notify(self, alert: Alert, rule: RuleView, notify: Notify) -> None:
         settings = self.settings
         assert alert.started_at is not None
         generator_url = generator_url_for(settings, alert.subject_kind, alert.subject)
@@ -424,25 +587,27 @@ class Evaluator:
             value=alert.value,
             subject=alert.subject,
         )
-        event = new_event(
-            type=ALERT_FIRING_V1 if notify.status == "firing" else ALERT_RESOLVED_V1,
-            source=f"lodestar/{settings.service_name}",
-            tenant=alert.tenant,
-            subject=alert.fingerprint,
-            data=data,
-            time=notify.at,
-        )
-        await enqueue(self.session, settings.topics.name(settings.topics.alerts), event)
-        self.session.add(
-            AlertHistory(
+        self._outbox.append(
+            new_event(
+                type=ALERT_FIRING_V1 if notify.status == "firing" else ALERT_RESOLVED_V1,
+                source=f"lodestar/{settings.service_name}",
                 tenant=alert.tenant,
-                fingerprint=alert.fingerprint,
-                kind="notified",
-                to_state=notify.status,
-                value=alert.value,
-                detail="repeat" if notify.repeat else None,
-                at=notify.at,
+                subject=alert.fingerprint,
+                data=data,
+                time=notify.at,
             )
+        )
+        self._history.append(
+            {
+                "tenant": alert.tenant,
+                "fingerprint": alert.fingerprint,
+                "kind": "notified",
+                "from_state": None,
+                "to_state": notify.status,
+                "value": alert.value,
+                "detail": "repeat" if notify.repeat else None,
+                "at": notify.at,
+            }
         )
         if rule.webhook_url and rule.webhook_secret:
             body = webhook_body(
@@ -473,44 +638,110 @@ class Evaluator:
                 )
             )
 
-    # --- per-tenant caches ---------------------------------------------------------------
+    # --- loading, a batch at a time ------------------------------------------------------
 
-    async def _silences_of(self, tenant: str) -> list[SilenceSpec]:
-        if tenant not in self._silences:
-            rows = await repository.active_silences(self.session, tenant, self.now)
-            self._silences[tenant] = [
-                SilenceSpec(
-                    id=row.id,
-                    matchers=tuple(
-                        Matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in row.matchers
-                    ),
-                    starts_at=row.starts_at,
-                    ends_at=row.ends_at,
-                )
-                for row in rows
-            ]
-        return self._silences[tenant]
-
-    async def _firing_of(self, tenant: str) -> dict[str, dict[str, str]]:
-        if tenant not in self._firing:
-            self._firing[tenant] = await repository.firing_labels(self.session, tenant)
-        return self._firing[tenant]
-
-    async def _builtins_on(self, tenant: str) -> tuple[bool, bool]:
-        if tenant not in self._builtins:
-            row = await repository.get_settings(self.session, tenant)
-            self._builtins[tenant] = (
-                (True, True) if row is None else (row.kpi_red, row.kr_off_track)
+    async def _load_tenants(self, tenants: set[str]) -> None:
+        """Switches, active silences and firing alerts of the tenants not loaded yet."""
+        missing = tenants - self._switches.keys()
+        if not missing:
+            return
+        rows = await repository.settings_of(self.session, missing)
+        for tenant in missing:
+            row = rows.get(tenant)
+            self._switches[tenant] = (
+                Switches()
+                if row is None
+                else Switches(row.kpi_red, row.kr_off_track, row.guardrail_breached)
             )
-        return self._builtins[tenant]
+            self._silences[tenant] = []
+        for row_s in await repository.active_silences_of(self.session, missing, self.now):
+            self._silences[row_s.tenant].append(
+                SilenceSpec(
+                    id=row_s.id,
+                    matchers=tuple(
+                        Matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in row_s.matchers
+                    ),
+                    starts_at=row_s.starts_at,
+                    ends_at=row_s.ends_at,
+                )
+            )
+        self._firing.update(await repository.firing_labels_of(self.session, missing))
+
+    def _switches_of(self, tenant: str) -> Switches:
+        return self._switches.get(tenant, Switches())
+
+    async def _load_rules(self, targets: set[tuple[str, str, str]]) -> None:
+        missing = {t for t in targets if t not in self._rules}
+        if not missing:
+            return
+        selector_tenants = {t for t, kind, _ in missing if kind == "kpi"} - self._selectors.keys()
+        for key in missing:
+            self._rules[key] = []
+        for tenant in selector_tenants:
+            self._selectors[tenant] = []
+        for row in await repository.rules_for_targets(self.session, missing):
+            if row.target_kind == "selector":
+                if row.tenant in selector_tenants:
+                    self._selectors[row.tenant].append(rule_view(row))
+            else:
+                self._rules[(row.tenant, row.target_kind, row.target)].append(rule_view(row))
+
+    async def _rules_for(self, tenant: str, kind: str, target: str) -> list[RuleView]:
+        key = (tenant, kind, target)
+        if key not in self._rules:
+            await self._load_rules({key})
+        rules = self._rules[key]
+        if kind != "kpi":
+            return rules
+        # Stored order: by rule id, whether the rule names the KPI or selects it by tag.
+        return sorted([*rules, *self._selectors.get(tenant, [])], key=lambda r: r.id)
+
+    async def _load_guardrails(self, keys: set[tuple[str, str]]) -> None:
+        missing = {k for k in keys if k not in self._guardrails}
+        if missing:
+            found = await repository.guardrails_of(self.session, missing)
+            for key in missing:
+                self._guardrails[key] = found.get(key)
+
+    async def _guardrail(self, tenant: str, kpi: str) -> Guardrail | None:
+        key = (tenant, kpi)
+        if key not in self._guardrails:
+            await self._load_guardrails({key})
+        return self._guardrails[key]
+
+    async def _load_alerts(self, keys: set[tuple[str, str]]) -> None:
+        missing = {k for k in keys if k not in self._alerts}
+        if missing:
+            found = await repository.alerts_by_fingerprint(self.session, missing)
+            for key in missing:
+                self._alerts[key] = found.get(key)
+
+
+_CLOSED = Observation(Verdict.CLEAR, None, fresh=False)
+
+
+def _closing(rule: RuleView) -> RuleView:
+    """The rule with a policy that resolves at once (no keep_firing_for)."""
+    return replace(rule, policy=Policy(repeat_interval=rule.policy.repeat_interval))
+
+
+def _on_status(rule: RuleView) -> bool:
+    return rule.condition.kind in (ConditionKind.STATUS, ConditionKind.THRESHOLD)
+
+
+def _keeps_memory(rule: RuleView) -> bool:
+    """A rule that remembers between observations (samples of a change, the clock of no
+    data) needs its row from the first observation on."""
+    return (
+        rule.condition.kind in (ConditionKind.CHANGE, ConditionKind.NO_DATA)
+        or rule.policy.no_data_after is not None
+    )
 
 
 def _worth_tracking(rule: RuleView, obs: Observation, now: datetime) -> bool:
     """A first observation that leaves an alert inactive needs no row, unless the rule keeps
-    memory between observations (samples of a change, the clock of no data)."""
-    if rule.condition.kind in (ConditionKind.CHANGE, ConditionKind.NO_DATA):
-        return True
-    if rule.policy.no_data_after is not None:
+    memory between observations."""
+    if _keeps_memory(rule):
         return True
     new, events = step(AlertStatus(), obs, rule.policy, now)
     return new.state is not AlertState.INACTIVE or bool(events)

@@ -18,7 +18,12 @@ from services.alerts.schemas import (
     SilenceCreate,
     SilenceRead,
 )
-from services.alerts.service.evaluate import KPI_RED, KR_OFF_TRACK, Evaluator
+from services.alerts.service.evaluate import (
+    BUILTIN_KPI_GUARDRAIL,
+    KPI_RED,
+    KR_OFF_TRACK,
+    Evaluator,
+)
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertHistory, Silence, TenantSettings
 from shared.errors import Unprocessable
@@ -103,11 +108,18 @@ async def expire_silence(
     return silence
 
 
-async def get_settings(session: AsyncSession, tenant: str) -> SettingsRead:
-    row = await repository.get_settings(session, tenant)
+def _settings_read(row: TenantSettings | None) -> SettingsRead:
     if row is None:
-        return SettingsRead(kpi_red=True, kr_off_track=True)
-    return SettingsRead(kpi_red=row.kpi_red, kr_off_track=row.kr_off_track)
+        return SettingsRead(kpi_red=True, kr_off_track=True, guardrail_breached=True)
+    return SettingsRead(
+        kpi_red=row.kpi_red,
+        kr_off_track=row.kr_off_track,
+        guardrail_breached=row.guardrail_breached,
+    )
+
+
+async def get_settings(session: AsyncSession, tenant: str) -> SettingsRead:
+    return _settings_read(await repository.get_settings(session, tenant))
 
 
 async def update_settings(
@@ -131,6 +143,10 @@ async def update_settings(
         if row.kr_off_track and not body.kr_off_track:
             await evaluator.close_rule_alerts(tenant, KR_OFF_TRACK)
         row.kr_off_track = body.kr_off_track
+    if body.guardrail_breached is not None:
+        if row.guardrail_breached and not body.guardrail_breached:
+            await evaluator.close_rule_alerts(tenant, evaluator.builtins[BUILTIN_KPI_GUARDRAIL])
+        row.guardrail_breached = body.guardrail_breached
     row.updated_at = now
     await session.flush()
-    return SettingsRead(kpi_red=row.kpi_red, kr_off_track=row.kr_off_track)
+    return _settings_read(row)

@@ -175,6 +175,7 @@ class TestBuiltinsAndInhibition:
             assert (await app.client.get("/v1/settings")).json() == {
                 "kpi_red": True,
                 "kr_off_track": True,
+                "guardrail_breached": True,
             }
             await send(
                 kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 9, health="red")
@@ -224,7 +225,11 @@ class TestBuiltinsAndInhibition:
             )
             await alerts.wait_for(lambda rs: len(rs) >= 1, what="KpiRed")
             off = await app.client.patch("/v1/settings", json={"kpi_red": False})
-            assert off.json() == {"kpi_red": False, "kr_off_track": True}
+            assert off.json() == {
+                "kpi_red": False,
+                "kr_off_track": True,
+                "guardrail_breached": True,
+            }
             # Switching it off resolves what it held open, and it fires no more.
             await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
             await send(

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4d4a06dc00e4
+Revision ID: 9109e8169ebe
 Revises: 
-Create Date: 2026-11-24 16:43:58.507674
+Create Date: 2026-11-24 17:03:41.229810
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import shared.tables
 
 
-revision: str = '4d4a06dc00e4'
+revision: str = '9109e8169ebe'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -100,6 +100,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_alerts_rule_id'), ['rule_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_state'), ['state'], unique=False)
 
+    op.create_table('guardrails',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('kpi', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('key_result_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('target', sa.Float(), nullable=False),
+    sa.Column('bound_low', sa.Float(), nullable=True),
+    sa.Column('bound_high', sa.Float(), nullable=True),
+    sa.Column('periods_met', sa.Integer(), nullable=False),
+    sa.Column('graduated_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'kpi')
+    )
     op.create_table('silences',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -119,6 +132,7 @@ def upgrade() -> None:
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('kpi_red', sa.Boolean(), nullable=False),
     sa.Column('kr_off_track', sa.Boolean(), nullable=False),
+    sa.Column('guardrail_breached', sa.Boolean(), nullable=False),
     sa.Column('updated_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('tenant')
     )
@@ -203,6 +217,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_silences_tenant'))
 
     op.drop_table('silences')
+    op.drop_table('guardrails')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_state'))
         batch_op.drop_index(batch_op.f('ix_alerts_rule_id'))
