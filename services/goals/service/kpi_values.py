@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.domain import kpi_link as link
 from services.goals.repository import cycles as cycle_repo
+from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import is_linked, new_id, reevaluate
 from services.goals.settings import GoalsSettings
@@ -40,37 +41,41 @@ async def apply(
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):
         krs = await link_repo.following(session, tenant, {v.kpi for v in payloads})
-        if not krs:
-            continue
-        touched: dict[str, dict[str, KpiValueV1]] = defaultdict(dict)  # cycle → kr → last value
-        for payload in payloads:
-            for kr in krs:
-                if kr.kpi != payload.kpi or not is_linked(kr):
-                    continue
-                if not link.overlaps(
-                    payload.period_start, payload.period_end, kr.starts_at, kr.due_at
-                ):
-                    continue
-                await link_repo.store_period(
-                    session,
-                    tenant=tenant,
-                    kr_id=kr.id,
-                    period_start=payload.period_start,
-                    period_end=payload.period_end,
-                    value=payload.value,
-                    count=payload.count,
-                    last_value=payload.last_value,
-                    last_at=payload.last_at,
-                    now=now,
-                )
-                touched[kr.cycle_id][kr.id] = payload
-        # One cycle after the other, in a fixed order: the row locks never cross.
-        for cycle_id in sorted(touched):
+        cycle_ids = sorted({kr.cycle_id for kr in krs})
+        # Cycle after cycle in a fixed order, each locked before anything in it is written
+        # (API writes lock their cycle first too): the locks never cross.
+        for cycle_id in cycle_ids:
             cycle = await cycle_repo.get(session, tenant, cycle_id, for_update=True)
             if cycle is None or cycle.state == "closed":
                 continue
+            # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
+            fresh = await kr_repo.in_cycle(session, tenant, cycle.id)
+            touched: dict[str, KpiValueV1] = {}  # KR → the last of its values in the batch
+            for payload in payloads:
+                for kr in fresh:
+                    if kr.kpi != payload.kpi or not is_linked(kr):
+                        continue
+                    if not link.overlaps(
+                        payload.period_start, payload.period_end, kr.starts_at, kr.due_at
+                    ):
+                        continue
+                    await link_repo.store_period(
+                        session,
+                        tenant=tenant,
+                        kr_id=kr.id,
+                        period_start=payload.period_start,
+                        period_end=payload.period_end,
+                        value=payload.value,
+                        count=payload.count,
+                        last_value=payload.last_value,
+                        last_at=payload.last_at,
+                        now=now,
+                    )
+                    touched[kr.id] = payload
+            if not touched:
+                continue
             evaluation = await reevaluate(session, settings, cycle, now, kr_source="kpi")
-            for kr_id, payload in touched[cycle_id].items():
+            for kr_id, payload in touched.items():
                 kr = evaluation.key_results[kr_id]
                 session.add(
                     CheckIn(
