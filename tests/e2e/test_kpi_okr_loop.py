@@ -151,7 +151,7 @@ async def test_a_kpi_is_promoted_into_a_key_result_that_then_follows_it(loop: Lo
     await loop.measure("churn", (4.0, datetime.now(UTC)))
 
     async def has_value() -> bool:
-        return (await loop.get("metrics", "/kpis/churn/value"))["value"] == 4.0
+        return bool((await loop.get("metrics", "/kpis/churn/value"))["value"] == 4.0)
 
     await wait_until(has_value, what="metrics to store the churn value")
     kr = await loop.post(
@@ -171,7 +171,7 @@ async def test_a_kpi_is_promoted_into_a_key_result_that_then_follows_it(loop: Lo
     await loop.measure("churn", (3.0, datetime.now(UTC)))
 
     async def halfway() -> bool:
-        return (await loop.get("goals", f"/key-results/{kr['id']}"))["progress"] == 0.5
+        return bool((await loop.get("goals", f"/key-results/{kr['id']}"))["progress"] == 0.5)
 
     await wait_until(halfway, what="the promoted KR to follow churn down to 3.0")
 
@@ -210,6 +210,6 @@ async def test_a_key_result_met_for_three_periods_graduates_into_a_guardrail(loo
     assert found["status"] == "achieved"
 
     async def guardrail() -> bool:
-        return (await loop.get("metrics", "/kpis/uptime"))["green"] == 99.5
+        return bool((await loop.get("metrics", "/kpis/uptime"))["green"] == 99.5)
 
     await wait_until(guardrail, what="metrics to take the KR's target as the KPI's green band")
