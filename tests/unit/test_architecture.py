@@ -68,7 +68,7 @@ def test_every_service_has_the_same_shape(service: str) -> None:
         "tables.py",
     ):
         assert (folder / part).exists(), f"services/{service} lacks {part}"
-    for layer in ("repository", "service"):
+    for layer in ("repository", "service", "handlers"):
         assert (folder / f"{layer}.py").exists() or (folder / layer).is_dir(), (
             f"services/{service} lacks its {layer} layer"
         )
