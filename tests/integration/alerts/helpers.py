@@ -144,3 +144,25 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def kr_graduated(
+    key_result: str,
+    kpi: str,
+    *,
+    target: float = 5.0,
+    kind: str = "keep_below",
+    tenant: str = "acme",
+    id: str | None = None,
+) -> bytes:
+    """`lodestar.kr.graduated.v1` as goals publishes it on `okr.events`."""
+    data = {
+        "key_result_id": key_result,
+        "kpi": kpi,
+        "kind": kind,
+        "target": target,
+        "bound_low": None,
+        "bound_high": target,
+        "periods_met": 3,
+    }
+    return _envelope(tenant, "lodestar.kr.graduated.v1", key_result, data, id)
