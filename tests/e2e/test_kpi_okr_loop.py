@@ -213,3 +213,25 @@ async def test_a_key_result_met_for_three_periods_graduates_into_a_guardrail(loo
         return bool((await loop.get("metrics", "/kpis/uptime"))["green"] == 99.5)
 
     await wait_until(guardrail, what="metrics to take the KR's target as the KPI's green band")
+
+    # The KPI later drops out of its band: alerts fires and suggests promoting it again.
+    async with TopicReader(loop.bootstrap, loop.topics.name(loop.topics.alerts)) as alerts:
+        await loop.measure("uptime", (97.0, datetime.now(UTC)))
+
+        def breached(records: list[Any]) -> bool:
+            return any(
+                json.loads(r.value)["data"]["labels"]["alertname"] == "KpiGuardrailBreached"
+                for r in records
+            )
+
+        records = await alerts.wait_for(breached, what="the guardrail alert")
+    alert = next(
+        json.loads(r.value)["data"]
+        for r in records
+        if json.loads(r.value)["data"]["labels"]["alertname"] == "KpiGuardrailBreached"
+    )
+    assert alert["status"] == "firing"
+    assert alert["labels"]["kpi"] == "uptime"
+    assert alert["labels"]["graduated_from"] == kr["id"]
+    assert alert["annotations"]["promote_url"] == loop.url("goals", "/key-results/promote")
+    assert "promot" in alert["annotations"]["description"]
