@@ -41,3 +41,43 @@ class TestGuardrailRule:
             "builtin:kr-off-track",
             BUILTIN_KPI_GUARDRAIL,
         }
+
+
+class TestAlertEvent:
+    def test_is_the_event_new_event_builds_and_validates(self) -> None:
+        from datetime import UTC, datetime
+
+        from services.alerts.service.evaluate import alert_event
+        from shared.events import AlertV1, CloudEvent, new_event
+
+        at = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+        fields = {
+            "status": "resolved",
+            "labels": {"alertname": "KpiRed", "kpi": "churn"},
+            "annotations": {"summary": "x"},
+            "starts_at": at,
+            "ends_at": at,
+            "generator_url": "http://metrics/v1/kpis/churn",
+            "fingerprint": "abc",
+            "value": 1.5,
+            "subject": "churn",
+        }
+        fast = alert_event(
+            source="lodestar/alerts",
+            tenant="acme",
+            fingerprint="abc",
+            data=AlertV1.model_construct(**fields),  # type: ignore[arg-type]
+            at=at,
+        )
+        slow = new_event(
+            type="lodestar.alert.resolved.v1",
+            source="lodestar/alerts",
+            tenant="acme",
+            subject="abc",
+            data=AlertV1(**fields),  # type: ignore[arg-type]
+            time=at,
+            id=fast.id,
+        )
+        assert fast.to_json() == slow.to_json()
+        assert CloudEvent.model_validate_json(fast.to_json()) == slow
+        AlertV1.model_validate(fast.data)
