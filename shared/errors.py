@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://lodestar.dev/problems/"
+BODY_PARSE_ERROR = "There was an error parsing the body"
 
 log = structlog.get_logger(__name__)
 
@@ -138,6 +139,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not even text; every route with a body
+            # documents 422 for a body it cannot use, so that is what the client gets.
+            detail = "the request body is not valid UTF-8 JSON"
+            return _problem_response(Unprocessable(detail).to_problem(request.url.path))
         problem = Problem(
             type=PROBLEM_BASE + "http",
             title=HTTPStatus(exc.status_code).phrase,

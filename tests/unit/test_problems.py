@@ -60,6 +60,12 @@ async def test_malformed_json_is_a_problem_too() -> None:
     assert answer.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_body_that_is_not_text_is_a_documented_422() -> None:
+    answer = await call(content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == "the request body is not valid UTF-8 JSON"
+
+
 async def test_unexpected_errors_are_500_problems_without_internals() -> None:
     answer = await call(json={"n": -1})
     assert answer.status_code == 500
