@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
 
 from services.metrics.domain.health import Aggregation, Direction, Health, Movement
 from services.metrics.domain.periods import Period
@@ -17,10 +24,28 @@ Cadence = Annotated[
     Field(
         strict=False,
         description="How often the KPI is expected to report, as an ISO 8601 duration "
-        "(`PT1H`, `P1D`) or seconds; health is `no_data` when nothing arrived within it",
+        "(`PT1H`, `P1D`) or seconds, at most a year; health is `no_data` when nothing "
+        "arrived within it",
+        le=timedelta(days=366),
     ),
 ]
 Threshold = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _rfc3339_duration(value: timedelta) -> str:
+    """`P1D`, `PT1H30M`, `P2DT5S`: RFC 3339 durations (pydantic's default writes years and
+    days together, `P1Y5D`, which RFC 3339 and JSON Schema's `duration` format refuse)."""
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    if not days and not time:
+        return "PT0S"
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+
+
+CadenceOut = Annotated[timedelta, PlainSerializer(_rfc3339_duration, return_type=str)]
 
 MAX_MEASUREMENTS_PER_REQUEST = 1000
 
@@ -97,7 +122,7 @@ class KpiRead(BaseModel):
     why: str
     how: str
     owner: str
-    cadence: timedelta | None
+    cadence: CadenceOut | None
     aggregation: Aggregation
     period: Period
     direction: Direction
