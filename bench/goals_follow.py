@@ -1,0 +1,401 @@
+"""How fast the goals service follows `kpi.values`: throughput, and produce → KR progress latency.
+
+    .venv/bin/python bench/goals_follow.py [--n 20000] [--kpis 20] [--rate 1000] [--seconds 15]
+                                           [--db sqlite|postgres]
+
+Starts the real broker (deploy/kafka/kafka.sh) and the goals service as its own uvicorn process
+(metrics is replaced by a stub that answers goals' KPI look-ups, so only goals spends CPU), opens
+one active cycle with one objective and K key results, each linked to its own KPI ("increase",
+aggregation `last`), then produces `lodestar.kpi.value.v1` events round-robin over the KPIs, all
+in today's day period, as metrics emits them. Every value is unique, so the
+`lodestar.kr.progress.v1` on `okr.events` whose `current` carries it is matched to its event on
+one clock. Several values of one KPI period in one consumer batch: only the newest moves the KR
+(the others are "superseded", counted, not timed).
+
+  1. throughput  N events produced as fast as the producer goes; handled events/s = N / (time
+                 from the first event produced to goals' committed offsets reaching the end of
+                 the topic). Baseline: a bare aiokafka consumer (fresh group) reading those N.
+  2. latency     events at a steady `--rate` for `--seconds`; produce → KR progress on
+                 `okr.events`, p50/p95/p99. Baseline: a bare consumer reading `kpi.values` at
+                 the same time (produce → consume of the very same events).
+
+Profile the service while it runs: `.venv/bin/py-spy record --pid <printed pid> -o goals.svg`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.auth import generate_key  # noqa: E402
+from shared.settings import Topics  # noqa: E402
+from tests.support.infra import kafka_bootstrap, postgres_url  # noqa: E402
+from tests.support.processes import free_port, start_service, wait_ready  # noqa: E402
+
+TENANT = "acme"
+PARTITIONS = 4
+TARGET = 1e12  # far above every value: each value is a new `current` and a new progress
+
+
+def percentiles(samples: list[float]) -> str:
+    if len(samples) < 2:
+        return "n/a"
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return (
+        f"p50 {q[49] * 1000:7.1f} ms   p95 {q[94] * 1000:7.1f} ms   "
+        f"p99 {q[98] * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms"
+    )
+
+
+def kpi_value(kpi: str, value: float, period_start: datetime) -> bytes:
+    now = datetime.now(UTC)
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "type": "lodestar.kpi.value.v1",
+            "id": str(uuid.uuid4()),
+            "source": "lodestar/metrics",
+            "time": now.isoformat(),
+            "subject": kpi,
+            "tenant": TENANT,
+            "datacontenttype": "application/json",
+            "data": {
+                "kpi": kpi,
+                "period": "day",
+                "period_start": period_start.isoformat(),
+                "period_end": (period_start + timedelta(days=1)).isoformat(),
+                "aggregation": "last",
+                "value": value,
+                "count": 1,
+                "last_value": value,
+                "last_at": now.isoformat(),
+                "health": "unknown",
+                "direction": "higher",
+                "tags": [],
+            },
+        }
+    ).encode()
+
+
+class MetricsStub(BaseHTTPRequestHandler):
+    """`GET /v1/kpis/{key}`: every key is a daily KPI aggregated with `last`."""
+
+    def do_GET(self) -> None:
+        key = self.path.rstrip("/").split("/")[-1]
+        body = json.dumps(
+            {"key": key, "name": key, "aggregation": "last", "period": "day"}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class Collector:
+    """Reads a topic from the start and stamps each record with its arrival time."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            fetched = await self._consumer.getmany(timeout_ms=20)
+            now = time.perf_counter()
+            for records in fetched.values():
+                self.arrivals.extend((now, json.loads(r.value)) for r in records)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+async def wait_for(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def pace(rate: int, seconds: float, send: Any) -> int:
+    """Call `send(i)` at `rate` per second for `seconds`, in 10 ms ticks; returns the count."""
+    start = time.perf_counter()
+    sent = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            await send(sent)
+            sent += 1
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+
+
+async def end_total(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def bare_consumer(bootstrap: str, topic: str, total: int) -> float:
+    """Events/s of a bare aiokafka consumer (fresh group) reading `total` records of `topic`."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    await consumer.start()
+    try:
+        seen, first = 0, None
+        while seen < total:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for records in fetched.values():
+                if first is None:
+                    first = time.perf_counter()
+                seen += len(records)
+        assert first is not None
+        await consumer.commit()
+        return total / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+async def fresh_postgres() -> str:
+    url = make_url(postgres_url())
+    name = f"bench_goals_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def setup(client: httpx.AsyncClient, url: str, kpis: list[str]) -> None:
+    now = datetime.now(UTC)
+
+    async def post(path: str, body: dict[str, Any], status: int = 201) -> Any:
+        answer = await client.post(f"{url}{path}", json=body)
+        if answer.status_code != status:
+            raise SystemExit(f"POST {path}: {answer.status_code} {answer.text}")
+        return answer.json()
+
+    cycle = await post(
+        "/v1/cycles",
+        {
+            "name": "bench",
+            "starts_at": (now - timedelta(days=30)).isoformat(),
+            "ends_at": (now + timedelta(days=60)).isoformat(),
+        },
+    )
+    await post(f"/v1/cycles/{cycle['id']}/activate", {}, 200)
+    objective = await post(
+        "/v1/objectives", {"cycle_id": cycle["id"], "title": "Follow", "owner": "bench"}
+    )
+    for key in kpis:
+        await post(
+            f"/v1/objectives/{objective['id']}/key-results",
+            {
+                "title": key,
+                "kind": "increase",
+                "start": 0,
+                "target": TARGET,
+                "kpi": key,
+                "kpi_aggregation": "last",
+            },
+        )
+
+
+def progress_latencies(okr: Collector, sent: dict[float, float], since: int = 0) -> list[float]:
+    return [
+        at - sent[e["data"]["current"]]
+        for at, e in okr.arrivals[since:]
+        if e["type"] == "lodestar.kr.progress.v1" and e["data"].get("current") in sent
+    ]
+
+
+async def run(args: argparse.Namespace) -> None:
+    bootstrap = kafka_bootstrap()
+    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    kpi_topic, okr_topic = topics.name(topics.kpi_values), topics.name(topics.okr_events)
+    admin_key = generate_key()[0]
+    kpis = [f"k{i:03d}" for i in range(args.kpis)]
+    period = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), MetricsStub)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (kpi_topic, okr_topic)])
+    counter = 0
+
+    def next_event() -> tuple[bytes, bytes, float]:
+        nonlocal counter
+        kpi = kpis[counter % len(kpis)]
+        value = float(counter + 1)
+        counter += 1
+        return kpi_value(kpi, value, period), f"{TENANT}/{kpi}".encode(), value
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = (
+            await fresh_postgres() if args.db == "postgres" else f"sqlite+aiosqlite:///{tmp}/g.db"
+        )
+        env = {
+            "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+            "LODESTAR_TOPICS__PREFIX": topics.prefix,
+            "LODESTAR_BOOTSTRAP_TENANT": TENANT,
+            "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+            "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
+            "LODESTAR_METRICS_URL": f"http://127.0.0.1:{stub.server_address[1]}",
+            "LODESTAR_LOG_LEVEL": "WARNING",
+        }
+        service = start_service(
+            "goals", port=free_port(), env=env, database_url=database_url, log_dir=Path(tmp)
+        )
+        try:
+            wait_ready(service)
+            headers = {"Authorization": f"Bearer {admin_key}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                await setup(client, service.url, kpis)
+            print(f"goals pid {service.process.pid} (py-spy record --pid ... to profile)")
+            group = f"{topics.prefix}lodestar-goals.kpi-values"
+            okr = Collector(bootstrap, okr_topic)
+            await okr.start()
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            await producer.start()
+
+            # --- 1. throughput --------------------------------------------------------------
+            burst: dict[float, float] = {}
+            started = time.perf_counter()
+            sends = []
+            for _ in range(args.n):
+                record, key, value = next_event()
+                burst[value] = time.perf_counter()
+                sends.append(await producer.send(kpi_topic, record, key=key))
+            await asyncio.gather(*sends)
+            produced_s = time.perf_counter() - started
+            end = await end_total(bootstrap, kpi_topic)
+            done = False
+            while time.perf_counter() - started < args.drain:
+                if await committed(admin, group, kpi_topic) >= end:
+                    done = True
+                    break
+                await asyncio.sleep(0.02)
+            handled_s = time.perf_counter() - started
+            last = float(counter)  # the newest value of the burst: its progress closes phase 1
+            await wait_for(
+                lambda: any(e["data"].get("current") == last for _, e in okr.arrivals[-50:]),
+                args.drain,
+            )
+            burst_progress = len(progress_latencies(okr, burst))
+            bare = await bare_consumer(bootstrap, kpi_topic, end)
+
+            # --- 2. latency at a steady rate ------------------------------------------------
+            sent: dict[float, float] = {}
+            bare_reader = Collector(bootstrap, kpi_topic)
+            await bare_reader.start()
+            await wait_for(lambda: len(bare_reader.arrivals) >= end, 30)
+            before = len(okr.arrivals)
+
+            async def send(_: int) -> None:
+                record, key, value = next_event()
+                sent[value] = time.perf_counter()
+                await producer.send(kpi_topic, record, key=key)
+
+            total = await pace(args.rate, args.seconds, send)
+            last = float(counter)
+            await wait_for(
+                lambda: any(e["data"].get("current") == last for _, e in okr.arrivals[-50:]),
+                args.drain,
+            )
+            await okr.stop()
+            await bare_reader.stop()
+            await producer.stop()
+        finally:
+            service.stop()
+            await admin.close()
+            stub.shutdown()
+
+    kr_lat = progress_latencies(okr, sent, before)
+    bare_lat = [
+        at - sent[e["data"]["value"]]
+        for at, e in bare_reader.arrivals
+        if e["data"].get("value") in sent
+    ]
+    print(
+        f"\ngoals follows kpi.values — {args.n} events over {args.kpis} KPIs, one linked KR "
+        f"each ({args.db}, real broker, goals as a process)"
+    )
+    print(f"  produced in {produced_s:.2f} s")
+    print(
+        f"  baseline bare consumer:        {bare:>10,.0f} events/s"
+        f"\n  goals handled (committed):     {args.n / handled_s:>10,.0f} events/s"
+        f"{'' if done else '  (NOT all committed before --drain)'}"
+        f"\n  KR progress events (timed):    {burst_progress:>10} of {args.n} "
+        f"(the rest superseded within a batch)"
+    )
+    print(f"\nlatency — {total} events at {args.rate}/s for {args.seconds:g} s")
+    print(f"  {'path':<40}{'timed':>7}   latency")
+    for label, samples in (
+        ("baseline: produce → bare consumer", bare_lat),
+        ("produce → KR progress on okr.events", kr_lat),
+    ):
+        print(f"  {label:<40}{len(samples):>7}   {percentiles(samples)}")
+    print(f"  superseded within a batch (not timed): {total - len(kr_lat)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="events in the throughput phase")
+    parser.add_argument("--kpis", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=1000, help="events/s in the latency phase")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--drain", type=float, default=300, help="most seconds to wait")
+    asyncio.run(run(parser.parse_args()))
