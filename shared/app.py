@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from shared.errors import install_problem_handlers
+from shared.errors import document_problems, install_problem_handlers
 from shared.logging import configure_logging
 from shared.observability import health_router
 from shared.runtime import ConsumerSpec, Runtime
@@ -43,6 +43,7 @@ def build_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    document_problems(app)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router, prefix="/v1")

@@ -21,13 +21,16 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://lodestar.dev/problems/"
 BODY_PARSE_ERROR = "There was an error parsing the body"
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +118,43 @@ def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -
     )
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's 405 names only the first
+    route's, though FastAPI declares one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the API does: every error answer is a `Problem` in
+    `application/problem+json`, including FastAPI's own 422 (documented as plain JSON)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(ref_template=REF_TEMPLATE)
+        problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[:1] in ("4", "5"):
+                        response["content"] = problem
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error, ours or the framework's, as problem+json."""
 
@@ -144,6 +184,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             # documents 422 for a body it cannot use, so that is what the client gets.
             detail = "the request body is not valid UTF-8 JSON"
             return _problem_response(Unprocessable(detail).to_problem(request.url.path))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         problem = Problem(
             type=PROBLEM_BASE + "http",
             title=HTTPStatus(exc.status_code).phrase,
@@ -151,7 +194,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail=str(exc.detail),
             instance=request.url.path,
         )
-        return _problem_response(problem, dict(exc.headers or {}))
+        return _problem_response(problem, headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)

@@ -20,6 +20,10 @@ class ApiKeyNotFound(NotFound):
     slug, title = "api-key-not-found", "API key not found"
 
 
+class BootstrapKeyManaged(Conflict):
+    slug, title = "bootstrap-key", "The bootstrap key is managed by settings"
+
+
 class CycleNotFound(NotFound):
     slug, title = "cycle-not-found", "Cycle not found"
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from shared.auth import Scope
-from shared.events import FiniteFloat, UtcDatetime
+from shared.events import FiniteFloat, Slug, UtcDatetime
 
 # ---------------------------------------------------------------- API keys
 
@@ -233,7 +233,7 @@ class KeyResultCreate(_Request):
         default=None, description="Due date, end of the window (default: the cycle's end)"
     )
     confidence: Share | None = None
-    kpi: str | None = Field(default=None, max_length=64, description=LINK_DOC)
+    kpi: Slug | None = Field(default=None, description=LINK_DOC)
     kpi_aggregation: KpiAggregation | None = Field(default=None, description=AGGREGATION_DOC)
     graduation_periods: GraduationPeriods | None = None
 
@@ -251,8 +251,8 @@ class KeyResultUpdate(_Request):
     starts_at: Timestamp | None = None
     due_at: Timestamp | None = None
     confidence: Share | None = None
-    kpi: str | None = Field(
-        default=None, max_length=64, description=LINK_DOC + " Send null explicitly to unlink."
+    kpi: Slug | None = Field(
+        default=None, description=LINK_DOC + " Send null explicitly to unlink."
     )
     kpi_aggregation: KpiAggregation | None = Field(default=None, description=AGGREGATION_DOC)
     graduation_periods: GraduationPeriods | None = None
@@ -329,7 +329,7 @@ class KeyResultPromote(_Request):
     (a new one), not both. `kind` defaults from the KPI's direction (higher → increase, lower
     → decrease); keep_between takes `bound_low`/`bound_high` instead of `target`."""
 
-    kpi: str = Field(min_length=1, max_length=64)
+    kpi: Slug
     cycle_id: str
     target: FiniteFloat | None = None
     bound_low: FiniteFloat | None = None

@@ -9,7 +9,7 @@ from services.goals.app import create_app as create_goals
 from services.goals.settings import GoalsSettings
 from services.metrics.app import create_app as create_metrics
 from services.metrics.settings import MetricsSettings
-from shared.auth import generate_key, install_bootstrap_key
+from shared.auth import generate_key, install_bootstrap_key, parse_key
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.support.apps import running, service_settings
@@ -86,4 +86,10 @@ async def test_keys_scopes_and_tenants(
             return (await client.get("/v1/kpis", headers=as_reader)).status_code == 401
 
         await wait_until(refused, timeout_s=15, what="the revocation to reach metrics")
+
+        # The bootstrap key belongs to the settings: it cannot be revoked through the API.
+        bootstrap_id = parse_key(admin_key)[0]
+        kept = await goals.client.delete(f"/v1/api-keys/{bootstrap_id}")
+        assert kept.status_code == 409
+        assert (await client.get("/v1/kpis")).status_code == 200
         assert (await goals.client.get("/v1/api-keys", headers=as_reader)).status_code == 401

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from shared.errors import Conflict, install_problem_handlers, problem_responses
+from shared.errors import Conflict, document_problems, install_problem_handlers, problem_responses
 
 
 class Body(BaseModel):
@@ -16,6 +16,7 @@ class Body(BaseModel):
 def make_app() -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
+    document_problems(app)
 
     @app.post("/things", responses=problem_responses(409))
     async def create(body: Body) -> dict[str, int]:
@@ -24,6 +25,10 @@ def make_app() -> FastAPI:
         if body.n < 0:
             raise RuntimeError("boom")
         return {"n": body.n}
+
+    @app.get("/things")
+    async def list_things() -> list[int]:
+        return []
 
     return app
 
@@ -75,4 +80,17 @@ async def test_unexpected_errors_are_500_problems_without_internals() -> None:
 
 def test_problem_answers_are_in_the_openapi_document() -> None:
     spec = make_app().openapi()
-    assert "409" in spec["paths"]["/things"]["post"]["responses"]
+    responses = spec["paths"]["/things"]["post"]["responses"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert responses["409"]["content"] == problem
+    assert responses["422"]["content"] == problem, "FastAPI's own 422 is a problem too"
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_method_not_allowed_names_every_method_of_the_path() -> None:
+    transport = httpx.ASGITransport(app=make_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.delete("/things")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -50,7 +50,7 @@ async def get_api_key(key_id: str, caller: Admin, session: ReadSession) -> ApiKe
     return _read(row)
 
 
-@router.delete("/{key_id}", response_model=ApiKeyRead, responses=problem_responses(404))
+@router.delete("/{key_id}", response_model=ApiKeyRead, responses=problem_responses(404, 409))
 async def revoke_api_key(
     key_id: str, caller: Admin, session: WriteSession, runtime: RuntimeDep
 ) -> ApiKeyRead:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.goals.errors import ApiKeyNotFound
+from services.goals.errors import ApiKeyNotFound, BootstrapKeyManaged
 from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
-from shared.auth import generate_key, parse_scopes, upsert_api_key
+from shared.auth import generate_key, parse_key, parse_scopes, upsert_api_key
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
 from shared.outbox import enqueue
 from shared.settings import ServiceSettings
@@ -59,6 +59,13 @@ async def revoke_api_key(
     row = await repository.get_api_key(session, tenant, key_id)
     if row is None:
         raise ApiKeyNotFound(f"no API key '{key_id}'")
+    bootstrap = settings.bootstrap_admin_key
+    if bootstrap is not None and parse_key(bootstrap.get_secret_value())[0] == key_id:
+        # Every service installs it from settings; revoked here, it would lock out whoever
+        # holds the settings (the operator). Rotating the setting replaces it everywhere.
+        raise BootstrapKeyManaged(
+            "the bootstrap admin key comes from LODESTAR_BOOTSTRAP_ADMIN_KEY: rotate it there"
+        )
     revoked_at = row.revoked_at or utcnow()
     record = ApiKeyV1(
         key_id=key_id,
