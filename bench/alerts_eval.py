@@ -290,7 +290,13 @@ async def run(args: argparse.Namespace) -> None:
                 )
 
             total = await pace(args.rate, args.seconds, send)
-            await wait_for(lambda: len(alerts.arrivals) >= before + total, args.drain)
+            if not await wait_for(lambda: len(alerts.arrivals) >= before + total, args.drain):
+                errors = [
+                    line
+                    for line in service.log.read_text(errors="replace").splitlines()
+                    if "error" in line.lower() or "exception" in line.lower()
+                ]
+                print("alerts missing; service log errors:", *errors[-30:], sep="\n  ")
             await producer.stop()
             await alerts.stop()
             await bare_reader.stop()
@@ -336,5 +342,5 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000, help="events/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--drain", type=float, default=300, help="most seconds to wait")
+    parser.add_argument("--drain", type=float, default=120, help="most seconds to wait")
     asyncio.run(run(parser.parse_args()))
