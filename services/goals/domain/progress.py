@@ -211,10 +211,12 @@ def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
         return 0.0
     if any(w < 0 or not math.isfinite(w) for w in weights):
         raise ValueError("weights must be finite and non-negative")
-    total = math.fsum(weights)
-    if total == 0:
+    largest = max(weights)
+    if largest == 0:
         return math.fsum(values) / len(values)
-    return math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total
+    # Scale by the largest weight first: with tiny weights, v * w underflows to zero.
+    scaled = [w / largest for w in weights]
+    return math.fsum(v * w for v, w in zip(values, scaled, strict=True)) / math.fsum(scaled)
 
 
 def objective_progress(progresses: Sequence[float], weights: Sequence[float]) -> float:

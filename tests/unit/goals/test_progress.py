@@ -249,6 +249,11 @@ class TestWeights:
         # an over-achieved KR (1.25 raw) counts as 1.0, not more
         assert objective_progress([1.25, 0.0], [1.0, 1.0]) == pytest.approx(0.5)
 
+    def test_tiny_weights_do_not_underflow(self) -> None:
+        # found by hypothesis: 0.5 * 5e-324 is 0.0, so the mean came out 0.0
+        assert objective_progress([0.5], [5e-324]) == 0.5
+        assert objective_progress([0.5, 1.0], [5e-324, 5e-324]) == pytest.approx(0.75)
+
     @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 100)), min_size=1, max_size=8))
     def test_objective_progress_lies_between_its_krs(
         self, pairs: list[tuple[float, float]]
