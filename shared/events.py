@@ -12,7 +12,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 MEASUREMENT_V1 = "lodestar.kpi.measurement.v1"
 KPI_VALUE_V1 = "lodestar.kpi.value.v1"
@@ -35,6 +42,18 @@ def _aware_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def _rfc3339_text(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("timestamp must be an RFC 3339 string, e.g. 2026-11-24T09:59:00Z")
+    return value
+
+
+TimestampIn = Annotated[
+    datetime, BeforeValidator(_rfc3339_text), AfterValidator(_aware_utc), Field(strict=False)
+]
+"""A timestamp in a request body: an RFC 3339 string with a zone (not a number), in UTC."""
 
 
 def _finite(value: float) -> float:

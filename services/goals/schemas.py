@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from shared.auth import Scope
-from shared.events import FiniteFloat, Slug, UtcDatetime
+from shared.events import FiniteFloat, Slug, TimestampIn
 
 # ---------------------------------------------------------------- API keys
 
@@ -39,7 +39,7 @@ class ApiKeyIssued(ApiKeyRead):
 
 # ---------------------------------------------------------------- common
 
-Timestamp = Annotated[UtcDatetime, Field(strict=False)]
+Timestamp = TimestampIn
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Title = Annotated[str, Field(min_length=1, max_length=300)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -16,7 +16,7 @@ from pydantic import (
 
 from services.metrics.domain.health import Aggregation, Direction, Health, Movement
 from services.metrics.domain.periods import Period
-from shared.events import FiniteFloat, Slug, UtcDatetime
+from shared.events import FiniteFloat, Slug, TimestampIn
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cadence = Annotated[
@@ -189,7 +189,7 @@ class MeasurementIn(BaseModel):
 
     kpi: Slug
     value: FiniteFloat
-    time: Annotated[UtcDatetime, Field(strict=False, description="When it was observed")]
+    time: Annotated[TimestampIn, Field(description="When it was observed")]
     id: str | None = Field(
         default=None,
         min_length=1,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from shared.events import CloudEvent, KpiValueV1, MeasurementV1, new_event
+from shared.events import CloudEvent, KpiValueV1, MeasurementV1, TimestampIn, new_event
 
 GOOD: dict[str, Any] = {
     "specversion": "1.0",
@@ -100,3 +100,16 @@ def test_new_events_round_trip() -> None:
     again = CloudEvent.model_validate_json(event.to_json())
     assert again == event
     assert KpiValueV1.model_validate(again.data) == data
+
+
+class TestTimestampIn:
+    """Timestamps in request bodies: RFC 3339 strings with a zone, never numbers."""
+
+    def test_a_zoned_string_is_normalised_to_utc(self) -> None:
+        parsed = TypeAdapter(TimestampIn).validate_python("2026-11-24T10:59:00+01:00")
+        assert parsed == datetime(2026, 11, 24, 9, 59, tzinfo=UTC)
+
+    @pytest.mark.parametrize("value", [0, 1732442340, True, "2026-11-24T09:59:00", None])
+    def test_numbers_and_zoneless_strings_are_refused(self, value: Any) -> None:
+        with pytest.raises(ValidationError):
+            TypeAdapter(TimestampIn).validate_python(value)
