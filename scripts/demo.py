@@ -299,8 +299,11 @@ Live measurements every second; Ctrl-C stops.
 
 
 async def report(client: httpx.AsyncClient, args: argparse.Namespace) -> None:
-    alerts = (await client.get(f"{args.alerts}/v1/alerts")).json()
-    items = alerts["items"] if isinstance(alerts, dict) else alerts
+    answer = await client.get(f"{args.alerts}/v1/alerts", params={"state": "firing"})
+    if answer.status_code != 200:
+        print(f"alerts answered {answer.status_code}: {answer.text}", flush=True)
+        return
+    items = answer.json()["items"]
     firing = [a["labels"].get("alertname") for a in items if a.get("state") == "firing"]
     print(f"{datetime.now(UTC):%H:%M:%S} firing alerts: {firing or 'none'}", flush=True)
 
