@@ -56,6 +56,11 @@ from shared.events import MEASUREMENT_V1, CloudEvent, KrGraduatedV1, Measurement
 from shared.producer import EventProducer
 
 MAX_SERIES_POINTS = 1000
+# Fields a PATCH may change but not clear (only cadence and the thresholds can be null).
+NOT_NULLABLE = (
+    "name", "unit", "description", "what", "why", "how", "owner",
+    "aggregation", "period", "direction", "tags",
+)  # fmt: skip
 
 
 def kpi_read(kpi: Kpi) -> KpiRead:
@@ -113,7 +118,7 @@ async def update_kpi(session: AsyncSession, tenant: str, key: str, body: KpiUpda
     period; delete and recreate the KPI instead."""
     kpi = await get_kpi(session, tenant, key)
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "aggregation", "period", "direction", "tags", "unit"):
+    for required in NOT_NULLABLE:
         if required in changes and changes[required] is None:
             raise Unprocessable(f"'{required}' cannot be null")
     period_changes = "period" in changes and changes["period"] != kpi.period
