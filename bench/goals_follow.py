@@ -138,6 +138,8 @@ class Collector:
 
     async def stop(self) -> None:
         if self._task:
+            if self._task.done():  # it died: say why rather than report missing records
+                self._task.result()
             self._task.cancel()
         await self._consumer.stop()
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,6 +16,8 @@ CHECK_IN_SORTS = {
     "-at": Sort("-at", col(CheckIn.at), descending=True),  # type: ignore[arg-type]
     "at": Sort("at", col(CheckIn.at)),  # type: ignore[arg-type]
 }
+
+_INSERT_CHECK_INS = insert(CheckIn.__table__)  # type: ignore[attr-defined]
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult | None:
@@ -48,6 +51,12 @@ async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Ke
         .execution_options(populate_existing=True)
     )
     return list(result.scalars().all())
+
+
+async def add_check_ins(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert check-ins in one statement; each row has every column of `check_ins`."""
+    if rows:
+        await session.execute(_INSERT_CHECK_INS, list(rows))
 
 
 async def check_in_page(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +35,25 @@ async def following(session: AsyncSession, tenant: str, kpis: Collection[str]) -
     return list(result.scalars().all())
 
 
-async def store_period(
-    session: AsyncSession,
+_PERIODS = KrKpiPeriod.__table__  # type: ignore[attr-defined]
+_KEY = ("key_result_id", "period_start")
+_UPSERT: dict[str, Any] = {}  # dialect name → the statement, built once
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERT.get(dialect)
+    if stmt is None:
+        insert = dialect_insert(session, _PERIODS)
+        stmt = insert.on_conflict_do_update(
+            index_elements=list(_KEY),
+            set_={c.name: insert.excluded[c.name] for c in _PERIODS.columns if c.name not in _KEY},
+        )
+        _UPSERT[dialect] = stmt
+    return stmt
+
+
+def period_row(
     *,
     tenant: str,
     kr_id: str,
@@ -46,9 +64,9 @@ async def store_period(
     last_value: float,
     last_at: datetime,
     now: datetime,
-) -> None:
-    """Insert the KR's value of one KPI period, or replace it (a late or corrected value)."""
-    row = {
+) -> dict[str, Any]:
+    """One KR's value of one KPI period, as `store_periods` takes it."""
+    return {
         "tenant": tenant,
         "key_result_id": kr_id,
         "period_start": period_start,
@@ -59,13 +77,14 @@ async def store_period(
         "last_at": last_at,
         "updated_at": now,
     }
-    table = KrKpiPeriod.__table__  # type: ignore[attr-defined]
-    stmt = dialect_insert(session, table).values(**row)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key_result_id", "period_start"],
-        set_={k: stmt.excluded[k] for k in row if k not in ("key_result_id", "period_start")},
-    )
-    await session.execute(stmt)
+
+
+async def store_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert each KR's value of a KPI period, or replace it (a late or corrected value), in
+    one statement. Of several rows for one (KR, period start), the last wins."""
+    unique = list({(r["key_result_id"], r["period_start"]): r for r in rows}.values())
+    if unique:
+        await session.execute(_upsert(session), unique)
 
 
 async def periods_of(

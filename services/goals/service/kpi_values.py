@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,7 @@ from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import is_linked, new_id, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import CheckIn
+from services.goals.tables import KeyResult
 from shared.events import KpiValueV1
 
 
@@ -30,13 +31,34 @@ class KpiValue:
     value: KpiValueV1
 
 
+def newest(values: Sequence[KpiValue]) -> list[KpiValue]:
+    """Of several values of one (tenant, KPI, period start), the last in delivery order — a
+    KPI's values share a partition, so that is the newest aggregate of its period, and the
+    one a KR stores anyway (a later value of a period replaces an earlier one). The survivors
+    keep the order of their positions."""
+    last: dict[tuple[str, str, datetime], int] = {}
+    for i, item in enumerate(values):
+        last[(item.tenant, item.value.kpi, item.value.period_start)] = i
+    return [values[i] for i in sorted(last.values())]
+
+
+def _note(payload: KpiValueV1) -> str:
+    return (
+        f"{payload.kpi} {payload.period} from {payload.period_start.isoformat()}: "
+        f"{payload.value:g} ({payload.aggregation} of {payload.count})"
+    )
+
+
 async def apply(
     session: AsyncSession, settings: GoalsSettings, values: Sequence[KpiValue], now: datetime
 ) -> int:
     """Store the batch's KPI period values on the KRs that follow them and re-evaluate the
-    cycles touched; returns how many KR check-ins were recorded. Never commits."""
+    cycles touched; returns how many KR check-ins were recorded. Never commits.
+
+    Set-based: per cycle, one statement stores every period value, one re-evaluation follows,
+    and one statement records one check-in per touched KR (for the last of its values)."""
     by_tenant: dict[str, list[KpiValueV1]] = defaultdict(list)
-    for item in values:
+    for item in newest(values):
         by_tenant[item.tenant].append(item.value)
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):
@@ -49,53 +71,57 @@ async def apply(
             if cycle is None or cycle.state == "closed":
                 continue
             # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
-            fresh = await kr_repo.in_cycle(session, tenant, cycle.id)
+            followers: dict[str, list[KeyResult]] = defaultdict(list)
+            for kr in await kr_repo.in_cycle(session, tenant, cycle.id):
+                if is_linked(kr):
+                    assert kr.kpi is not None
+                    followers[kr.kpi].append(kr)
+            rows: list[dict[str, Any]] = []
             touched: dict[str, KpiValueV1] = {}  # KR → the last of its values in the batch
             for payload in payloads:
-                for kr in fresh:
-                    if kr.kpi != payload.kpi or not is_linked(kr):
-                        continue
+                for kr in followers.get(payload.kpi, ()):
                     if not link.overlaps(
                         payload.period_start, payload.period_end, kr.starts_at, kr.due_at
                     ):
                         continue
-                    await link_repo.store_period(
-                        session,
-                        tenant=tenant,
-                        kr_id=kr.id,
-                        period_start=payload.period_start,
-                        period_end=payload.period_end,
-                        value=payload.value,
-                        count=payload.count,
-                        last_value=payload.last_value,
-                        last_at=payload.last_at,
-                        now=now,
+                    rows.append(
+                        link_repo.period_row(
+                            tenant=tenant,
+                            kr_id=kr.id,
+                            period_start=payload.period_start,
+                            period_end=payload.period_end,
+                            value=payload.value,
+                            count=payload.count,
+                            last_value=payload.last_value,
+                            last_at=payload.last_at,
+                            now=now,
+                        )
                     )
                     touched[kr.id] = payload
             if not touched:
                 continue
+            await link_repo.store_periods(session, rows)
             evaluation = await reevaluate(session, settings, cycle, now, kr_source="kpi")
+            entries = []
             for kr_id, payload in touched.items():
                 kr = evaluation.key_results[kr_id]
-                session.add(
-                    CheckIn(
-                        id=new_id(),
-                        tenant=tenant,
-                        key_result_id=kr.id,
-                        value=kr.current,
-                        note=(
-                            f"{payload.kpi} {payload.period} from "
-                            f"{payload.period_start.isoformat()}: {payload.value:g} "
-                            f"({payload.aggregation} of {payload.count})"
-                        ),
-                        author=f"kpi:{payload.kpi}",
-                        source="kpi",
-                        at=now,
-                        progress=kr.progress,
-                        raw_progress=kr.raw_progress,
-                        status=kr.status,
-                    )
+                entries.append(
+                    {
+                        "id": new_id(),
+                        "tenant": tenant,
+                        "key_result_id": kr.id,
+                        "value": kr.current,
+                        "done": None,
+                        "confidence": None,
+                        "note": _note(payload),
+                        "author": f"kpi:{payload.kpi}",
+                        "source": "kpi",
+                        "at": now,
+                        "progress": kr.progress,
+                        "raw_progress": kr.raw_progress,
+                        "status": kr.status,
+                    }
                 )
-                check_ins += 1
-    await session.flush()
+            await kr_repo.add_check_ins(session, entries)
+            check_ins += len(entries)
     return check_ins

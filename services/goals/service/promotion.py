@@ -92,8 +92,7 @@ async def promote(
     if current.last_at is not None and link.overlaps(
         current.period_start, current.period_end, kr.starts_at, kr.due_at
     ):
-        await link_repo.store_period(
-            session,
+        row = link_repo.period_row(
             tenant=tenant,
             kr_id=kr.id,
             period_start=current.period_start,
@@ -104,6 +103,7 @@ async def promote(
             last_at=current.last_at,
             now=now,
         )
+        await link_repo.store_periods(session, [row])
     await session.flush()
     await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
     return kr_read(kr)

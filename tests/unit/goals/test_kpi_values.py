@@ -1,0 +1,59 @@
+"""Coalescing a batch of `kpi.values`: of one (tenant, KPI, period) only the newest value is
+stored, and what survives keeps the batch's order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.goals.service.kpi_values import KpiValue, newest
+from shared.events import KpiValueV1
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def value(kpi: str, day: int, v: float, tenant: str = "acme") -> KpiValue:
+    start = T0 + day * DAY
+    payload = KpiValueV1(
+        kpi=kpi,
+        period="day",
+        period_start=start,
+        period_end=start + DAY,
+        aggregation="last",
+        value=v,
+        count=1,
+        last_value=v,
+        last_at=start + DAY / 2,
+        health="unknown",
+    )
+    return KpiValue(tenant, payload)
+
+
+def seen(values: list[KpiValue]) -> list[tuple[str, str, int, float]]:
+    return [
+        (x.tenant, x.value.kpi, (x.value.period_start - T0) // DAY, x.value.value) for x in values
+    ]
+
+
+class TestNewest:
+    def test_the_last_value_of_a_period_wins(self) -> None:
+        batch = [value("nps", 0, 10.0), value("nps", 0, 20.0), value("nps", 0, 30.0)]
+        assert seen(newest(batch)) == [("acme", "nps", 0, 30.0)]
+
+    def test_other_periods_kpis_and_tenants_are_kept_apart_in_batch_order(self) -> None:
+        batch = [
+            value("nps", 0, 1.0),
+            value("nps", 1, 2.0),
+            value("mql", 0, 3.0),
+            value("nps", 0, 4.0, tenant="globex"),
+            value("nps", 0, 5.0),  # supersedes the first: takes its place at the end
+        ]
+        assert seen(newest(batch)) == [
+            ("acme", "nps", 1, 2.0),
+            ("acme", "mql", 0, 3.0),
+            ("globex", "nps", 0, 4.0),
+            ("acme", "nps", 0, 5.0),
+        ]
+
+    def test_nothing_in_nothing_out(self) -> None:
+        assert newest([]) == []
