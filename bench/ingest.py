@@ -65,18 +65,30 @@ def script(path: str, command: str) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def make_events(n: int, seed: int = 7) -> tuple[list[tuple[bytes, bytes]], int]:
-    """N (key, value) records; about 1 % repeat a recent event exactly. Returns the unique count."""
+def make_events(
+    n: int, seed: int = 7, *, build: bool = True
+) -> tuple[list[tuple[bytes, bytes]], int]:
+    """N (key, value) records; about 1 % repeat a recent event exactly. Returns the unique count.
+
+    With `build` false only the unique count is computed (the same random draws, no records):
+    what `--reuse` needs to check a topic produced by an earlier run."""
     rng = random.Random(seed)
     start = datetime(2026, 11, 16, tzinfo=UTC)
     records: list[tuple[bytes, bytes]] = []
     unique = 0
-    for _ in range(n):
-        if records and rng.random() < 0.01:
-            records.append(records[-rng.randint(1, min(len(records), 500))])
+    for i in range(n):
+        if i and rng.random() < 0.01:
+            if build:
+                records.append(records[-rng.randint(1, min(len(records), 500))])
+            else:
+                rng.randint(1, min(i, 500))
             continue
         tenant, kpi = rng.choice(TENANTS), rng.choice(KPIS)
         at = start + timedelta(seconds=rng.uniform(0, 7 * 86400))
+        unique += 1
+        if not build:
+            rng.uniform(0, 1000)
+            continue
         event = {
             "specversion": "1.0",
             "type": "lodestar.kpi.measurement.v1",
@@ -89,7 +101,6 @@ def make_events(n: int, seed: int = 7) -> tuple[list[tuple[bytes, bytes]], int]:
             "data": {"value": round(rng.uniform(0, 1000), 3), "dimensions": {"region": "emea"}},
         }
         records.append((f"{tenant}/{kpi}".encode(), json.dumps(event).encode()))
-        unique += 1
     return records, unique
 
 
@@ -271,6 +282,19 @@ class Service:
         self._log.close()
 
 
+def profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy (a dev dependency) sampling a process, all threads, raw (collapsed) stacks."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/py-spy"),
+            *("record", "--format", "raw", "--rate", "200", "--threads"),
+            *("--pid", str(pid), "--output", str(output)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def tenant_records(keys: dict[str, str]) -> list[tuple[bytes | None, bytes]]:
     """The `tenants` topic as the goals service would fill it: tenants and hashed API keys."""
     from shared.auth import hash_secret, parse_key
@@ -303,9 +327,18 @@ async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) ->
 
 
 async def lodestar(
-    bootstrap: str, prefix: str, total_end: int, database_url: str, workdir: Path
+    bootstrap: str,
+    prefix: str,
+    total_end: int,
+    database_url: str,
+    workdir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     keys = {t: generate_key()[0] for t in TENANTS}
+    values_before = sum((await end_offsets(bootstrap, f"{prefix}kpi.values")).values())
+    run_group = f"{prefix}lodestar-metrics-{uuid.uuid4().hex[:6]}"
     await produce(bootstrap, f"{prefix}tenants", await tenant_records(keys))
     env = {
         "LODESTAR_DATABASE_URL": database_url,
@@ -314,6 +347,8 @@ async def lodestar(
         "LODESTAR_BOOTSTRAP_TENANT": TENANTS[0],
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": keys[TENANTS[0]],
         "LODESTAR_LOG_LEVEL": "WARNING",
+        "LODESTAR_CONSUMER_GROUP": run_group,
+        **(extra_env or {}),
     }
     log = workdir / "metrics-service.log"
     # Set-up run: define the KPIs through the API while the service reads an empty topic.
@@ -342,10 +377,11 @@ async def lodestar(
         setup.stop()
 
     topic = f"{prefix}kpi.measurements"
-    group = f"{prefix}lodestar-metrics.measurements"
+    group = f"{run_group}.measurements"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     service = Service(env, log)
+    spy = None if profile is None else profiler(service.proc.pid, profile)
     try:
         deadline = time.monotonic() + 900
         while await committed_total(admin, group, topic) < total_end:
@@ -369,10 +405,13 @@ async def lodestar(
             await asyncio.sleep(0.1)
         rss = service.peak_rss_mb()
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         service.stop()
         await admin.close()
     stored, rolled, left = await lodestar_counts(database_url)
-    values = sum((await end_offsets(bootstrap, f"{prefix}kpi.values")).values())
+    values = sum((await end_offsets(bootstrap, f"{prefix}kpi.values")).values()) - values_before
     return {
         "seconds": done_at - first,
         "stored": stored,
@@ -424,39 +463,67 @@ async def main() -> int:
     parser.add_argument("--n", type=int, default=200_000, help="events to produce")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--keep", type=Path, help="keep databases and the service log here")
+    # For iterating on the service (the published figures use none of these):
+    parser.add_argument(
+        "--reuse", metavar="PREFIX", help="measure the topic an earlier run produced (its prefix)"
+    )
+    parser.add_argument(
+        "--only-lodestar", action="store_true", help="skip the ceiling and the naive sink"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra LODESTAR_* setting for the service (repeatable)",
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy the service (raw format) into PATH")
     args = parser.parse_args()
 
     bootstrap = script("deploy/kafka/kafka.sh", "start")
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    topic = f"{prefix}kpi.measurements"
-    await create_topics(
-        bootstrap,
-        topic,
-        f"{prefix}kpi.measurements.setup",
-        f"{prefix}kpi.values",
-        f"{prefix}tenants",
-        f"{prefix}kpi.measurements.dlq",
-    )
-    records, unique = make_events(args.n)
-    print(f"producing {args.n:,} events ({unique:,} unique) to {topic} ...", flush=True)
-    await produce(bootstrap, topic, list(records))
-    del records
+    if args.reuse:
+        prefix = args.reuse
+        topic = f"{prefix}kpi.measurements"
+        _, unique = make_events(args.n, build=False)
+        print(f"reusing {topic} ({unique:,} unique)", flush=True)
+    else:
+        prefix = f"bench{uuid.uuid4().hex[:8]}."
+        topic = f"{prefix}kpi.measurements"
+        await create_topics(
+            bootstrap,
+            topic,
+            f"{prefix}kpi.measurements.setup",
+            f"{prefix}kpi.values",
+            f"{prefix}tenants",
+            f"{prefix}kpi.measurements.dlq",
+        )
+        records, unique = make_events(args.n)
+        print(f"producing {args.n:,} events ({unique:,} unique) to {topic} ...", flush=True)
+        await produce(bootstrap, topic, list(records))
+        del records
     total = sum((await end_offsets(bootstrap, topic)).values())
     assert total == args.n, (total, args.n)
+    extra_env = dict(item.split("=", 1) for item in args.set)
 
     with tempfile.TemporaryDirectory(prefix="lodestar-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        print("1/3 ceiling ...", flush=True)
-        bare = await ceiling(bootstrap, topic, total)
-        print("2/3 naive sink ...", flush=True)
-        hand = await naive(bootstrap, topic, total, workdir / "naive.db")
+        skipped = {"seconds": float("nan"), "stored": unique}
+        if args.only_lodestar:
+            bare, hand = skipped, skipped
+        else:
+            print("1/3 ceiling ...", flush=True)
+            bare = await ceiling(bootstrap, topic, total)
+            print("2/3 naive sink ...", flush=True)
+            hand = await naive(bootstrap, topic, total, workdir / "naive.db")
         print(f"3/3 lodestar metrics service ({args.db}) ...", flush=True)
         if args.db == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir}/metrics.db"
+            url = f"sqlite+aiosqlite:///{workdir}/metrics-{uuid.uuid4().hex[:6]}.db"
         else:
             url = await fresh_postgres()
-        ours = await lodestar(bootstrap, prefix, total, url, workdir)
+        ours = await lodestar(
+            bootstrap, prefix, total, url, workdir, extra_env=extra_env, profile=args.profile
+        )
 
     rows = [
         ("1. ceiling: bare aiokafka, no processing", bare, "-"),
@@ -465,6 +532,7 @@ async def main() -> int:
     ]
     print()
     print(f"N = {args.n:,} events, {unique:,} unique, {PARTITIONS} partitions, db = {args.db}")
+    print(f"topic prefix: {prefix} (measure it again with --reuse {prefix})")
     print()
     print("| variant | seconds | events/s | stored |")
     print("|---|---:|---:|---:|")

@@ -3,14 +3,20 @@ they announce, and a relay publishes committed rows to Kafka in order, then dele
 
 The relay is woken in-process after every write transaction and polls as a fallback. A crash
 between the broker's ack and the delete republishes a row; consumers deduplicate on the
-event's identity, so that is harmless. The relay reads every unsent row, not "rows above the
-last sequence number seen", so a PostgreSQL transaction that commits late is never skipped.
+event's identity, so that is harmless. On PostgreSQL the relay reads every unsent row, not
+"rows above the last sequence number seen", so a transaction that commits late is never
+skipped; it deletes what it published right after the ack.
+
+On SQLite, where every delete is a write transaction that waits for the one writer (and an
+fsync), published rows are deleted in chunks: when `delete_max` of them have piled up, or when
+no new row arrived for `idle_delete_s`. Until then the relay skips them by sequence number,
+which is safe there: writers are serialised, so a row committed later always has a higher
+`seq` than every row still in the table (an INTEGER PRIMARY KEY takes max + 1).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 import structlog
@@ -56,13 +62,20 @@ class OutboxRelay:
         *,
         batch_max: int = 1000,
         poll_interval_s: float = 1.0,
+        delete_max: int = 10_000,
+        idle_delete_s: float = 0.2,
     ) -> None:
         self._db = db
         self._producer = producer
         self._batch_max = batch_max
         self._poll_interval_s = poll_interval_s
+        self._delete_max = delete_max if db.is_sqlite else 0
+        self._idle_delete_s = idle_delete_s
         self._wake = asyncio.Event()
         self._stopping = False
+        # SQLite only: rows up to `_sent_upto` are published but not deleted yet.
+        self._sent_upto = 0
+        self._undeleted = 0
         self.published = 0
         db.after_commit.append(self.wake)
 
@@ -79,9 +92,13 @@ class OutboxRelay:
             while await self.relay_once() == self._batch_max:
                 pass
             if self._stopping:
+                await self.delete_published()
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            timeout = self._idle_delete_s if self._undeleted else self._poll_interval_s
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                await self.delete_published()
 
     async def relay_once(self) -> int:
         """Publish up to one batch of pending rows; returns how many were published."""
@@ -89,6 +106,7 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
+                    .where(outbox.c.seq > self._sent_upto)
                     .order_by(outbox.c.seq)
                     .limit(self._batch_max)
                 )
@@ -100,7 +118,23 @@ class OutboxRelay:
             await self._producer.send(row.topic, row.payload, key=row.key) for row in rows
         ]
         await asyncio.gather(*deliveries)
-        async with self._db.transaction(notify=False) as session:
-            await session.execute(delete(outbox).where(outbox.c.seq.in_([r.seq for r in rows])))
         self.published += len(rows)
+        if self._delete_max:
+            self._sent_upto = rows[-1].seq
+            self._undeleted += len(rows)
+            if self._undeleted >= self._delete_max:
+                await self.delete_published()
+        else:
+            async with self._db.transaction(notify=False) as session:
+                await session.execute(delete(outbox).where(outbox.c.seq.in_([r.seq for r in rows])))
         return len(rows)
+
+    async def delete_published(self) -> None:
+        """Delete the published rows still in the table (SQLite's deferred deletes)."""
+        if not self._undeleted:
+            return
+        async with self._db.transaction(notify=False) as session:
+            await session.execute(delete(outbox).where(outbox.c.seq <= self._sent_upto))
+        # Every row left is unpublished; new rows may now reuse lower numbers: read them all.
+        self._sent_upto = 0
+        self._undeleted = 0

@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from services.metrics.ingest.rows import KPI_COLUMNS, kpi_defs, outbox_rows, prepare
 from shared.consumer import Inbound, Rejection
 
 POINT_COLUMNS = [
+    "id",
     "tenant",
     "source",
     "event_id",
@@ -30,7 +32,7 @@ POINT_COLUMNS = [
 
 CREATE_STAGING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
-    tenant text, source text, event_id text, kpi text,
+    id bytea, tenant text, source text, event_id text, kpi text,
     observed_at bigint, period_start bigint, value double precision, dimensions text
 ) ON COMMIT DELETE ROWS
 """
@@ -39,11 +41,11 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
 # redeliveries (in this batch or earlier ones) are never rolled up twice.
 STORE = """
 WITH inserted AS (
-    INSERT INTO measurements (tenant, source, event_id, kpi, observed_at, period_start, value,
-                              dimensions)
-    SELECT tenant, source, event_id, kpi, observed_at, period_start, value, dimensions
+    INSERT INTO measurements (id, tenant, source, event_id, kpi, observed_at, period_start,
+                              value, dimensions)
+    SELECT id, tenant, source, event_id, kpi, observed_at, period_start, value, dimensions
     FROM staging_measurements
-    ON CONFLICT (tenant, source, event_id) DO NOTHING
+    ON CONFLICT (id) DO NOTHING
     RETURNING tenant, kpi, period_start, observed_at, value
 ), ranked AS (
     SELECT tenant, kpi, period_start, observed_at, value,
@@ -66,6 +68,9 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_at = greatest(r.last_at, excluded.last_at)
 RETURNING tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at
 """
+
+
+_encode = msgspec.json.encode
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -101,10 +106,15 @@ class PostgresWriter:
         async with conn.transaction():
             kpis = kpi_defs(await conn.fetch(f"SELECT {KPI_COLUMNS} FROM kpis"))
             tenants = {r[0] for r in await conn.fetch("SELECT slug FROM tenants")}
-            rows, rejected = prepare(batch, kpis, tenants)
-            if rows:
+            points = prepare(batch, kpis, tenants)
+            rejected = points.rejected
+            if points.rows:
+                records = [
+                    (key, *row[:7], _encode(row[7]).decode() if row[7] else None)
+                    for key, row in zip(points.ids, points.rows, strict=True)
+                ]
                 await conn.copy_records_to_table(
-                    "staging_measurements", records=rows, columns=POINT_COLUMNS
+                    "staging_measurements", records=records, columns=POINT_COLUMNS
                 )
                 touched = await conn.fetch(STORE)
                 events = outbox_rows(

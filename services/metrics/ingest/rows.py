@@ -5,6 +5,7 @@ Shared by the SQLite and PostgreSQL writers; plain Python, no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -23,8 +24,8 @@ from shared.events import KPI_VALUE_V1, MeasurementV1
 
 DAY_US = 86_400_000_000
 
-Row = tuple[str, str, str, str, int, int, float, str | None]
-"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions JSON)"""
+Row = tuple[str, str, str, str, int, int, float, dict[str, str] | None]
+"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions)"""
 
 TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
 """(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
@@ -70,12 +71,33 @@ class _PeriodStarts:
 
 
 _encode = msgspec.json.encode
+_blake2b = hashlib.blake2b
+
+
+def identity(tenant: str, source: str, event_id: str) -> bytes:
+    """The 16-byte key of a measurement: BLAKE2b-128 of its CloudEvent identity.
+
+    The parts are length-prefixed, so two different identities never hash the same input;
+    a collision-resistant hash (not MD5), so no tenant can craft an id whose key equals
+    another event's and have that event dropped as a duplicate."""
+    data = f"{len(tenant)}:{tenant}{len(source)}:{source}{event_id}"
+    return _blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@dataclass(slots=True)
+class Points:
+    """A batch's points to insert (`ids[i]` is the key of `rows[i]`) and the refused records."""
+
+    ids: list[bytes]
+    rows: list[Row]
+    rejected: list[Rejection]
 
 
 def prepare(
     batch: Sequence[Inbound], kpis: dict[tuple[str, str], KpiDef], tenants: set[str]
-) -> tuple[list[Row], list[Rejection]]:
+) -> Points:
     """Rows to insert, and the records refused: unknown tenant, unknown KPI, wrong type."""
+    ids: list[bytes] = []
     rows: list[Row] = []
     rejected: list[Rejection] = []
     starts = _PeriodStarts()
@@ -93,21 +115,22 @@ def prepare(
             reason = f"unknown KPI '{key}' for tenant '{tenant}'"
             rejected.append(Rejection(item.record, reason))
             continue
+        source, event_id = event.source, event.id
         at = to_micros(event.time)
-        dims = payload.dimensions
+        ids.append(identity(tenant, source, event_id))
         rows.append(
             (
                 tenant,
-                event.source,
-                event.id,
+                source,
+                event_id,
                 key,
                 at,
                 starts(kpi.period, at),
                 payload.value,
-                _encode(dims).decode() if dims else None,
+                payload.dimensions or None,
             )
         )
-    return rows, rejected
+    return Points(ids, rows, rejected)
 
 
 def value_event(

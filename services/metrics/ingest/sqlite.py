@@ -4,6 +4,12 @@ One hand-off per batch (not one thread hop per statement, as aiosqlite does); wh
 works the event loop keeps fetching and decoding the next batch and answering heartbeats. The
 thread's connection uses the same durability settings as the rest of the service
 (`synchronous=FULL`), and the caller holds the database's writer lock around each batch.
+
+The points go in as multi-row `INSERT ... VALUES (...), (...)` statements of a few fixed sizes
+(each prepared once and cached), not `executemany`: the sqlite3 module releases the GIL around
+every statement step, so `executemany` gives the GIL up and waits to get it back (up to the
+5 ms switch interval while the event loop decodes the next batch) once per row; a 500-row
+statement does so once per 500 rows and otherwise runs in C without the GIL.
 """
 
 from __future__ import annotations
@@ -14,15 +20,23 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from services.metrics.ingest.rows import KPI_COLUMNS, kpi_defs, outbox_rows, prepare
+import msgspec
+
+from services.metrics.ingest.rows import KPI_COLUMNS, Points, kpi_defs, outbox_rows, prepare
 from shared.consumer import Inbound, Rejection
 from shared.db import SQLITE_PRAGMAS
 
-INSERT_POINTS = (
-    "INSERT OR IGNORE INTO measurements"
-    " (tenant, source, event_id, kpi, observed_at, period_start, value, dimensions)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+POINT_COLUMNS = "id, tenant, source, event_id, kpi, observed_at, period_start, value, dimensions"
+CHUNKS = (500, 50, 1)
+"""Rows per INSERT statement: a batch goes in as 500-row statements, then 50s, then ones."""
+
+
+def insert_points_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT OR IGNORE INTO measurements ({POINT_COLUMNS}) VALUES {values}"
+
+
+INSERT_POINTS = {rows: insert_points_sql(rows) for rows in CHUNKS}
 
 # The rows with a rowid above the batch's starting high-water mark are exactly the ones this
 # batch inserted (rowids grow with each insert; OR IGNORE skips the duplicates), so
@@ -49,6 +63,26 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_at = max(last_at, excluded.last_at)
 RETURNING tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at
 """
+
+_encode = msgspec.json.encode
+
+
+def insert_points(conn: sqlite3.Connection, points: Points) -> None:
+    """INSERT OR IGNORE the points, in input order (the first of two duplicates is kept)."""
+    params: list[object] = []
+    for key, (tenant, source, event_id, kpi, at, start, value, dims) in zip(
+        points.ids, points.rows, strict=True
+    ):
+        params += (key, tenant, source, event_id, kpi, at, start, value)
+        params.append(_encode(dims).decode() if dims else None)
+    width = 9
+    done, total = 0, len(points.rows)
+    for size in CHUNKS:
+        sql = INSERT_POINTS[size]
+        while total - done >= size:
+            conn.execute(sql, params[done * width : (done + size) * width])
+            done += size
+
 
 INSERT_OUTBOX = (
     "INSERT INTO outbox (event_id, topic, key, payload, created_at) VALUES (?, ?, ?, ?, ?)"
@@ -83,12 +117,13 @@ class SqliteWriter:
         try:
             kpis = kpi_defs(conn.execute(f"SELECT {KPI_COLUMNS} FROM kpis"))
             tenants = {slug for (slug,) in conn.execute("SELECT slug FROM tenants")}
-            rows, rejected = prepare(batch, kpis, tenants)
-            if rows:
+            points = prepare(batch, kpis, tenants)
+            rejected = points.rejected
+            if points.rows:
                 (before,) = conn.execute(
                     "SELECT coalesce(max(rowid), 0) FROM measurements"
                 ).fetchone()
-                conn.executemany(INSERT_POINTS, rows)
+                insert_points(conn, points)
                 touched = conn.execute(ROLL_UP, (before,)).fetchall()
                 # SQLAlchemy's storage format for a naive UTC DATETIME on SQLite.
                 created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: afa8ad396f35
+Revision ID: 4b81fcc2a6be
 Revises: 
-Create Date: 2026-11-24 16:38:06.847514
+Create Date: 2026-11-24 17:28:18.297793
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import shared.tables
 
 
-revision: str = 'afa8ad396f35'
+revision: str = '4b81fcc2a6be'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant', 'key')
     )
     op.create_table('measurements',
+    sa.Column('id', sa.LargeBinary(length=16), nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
@@ -52,7 +53,7 @@ def upgrade() -> None:
     sa.Column('period_start', sa.BigInteger(), nullable=False),
     sa.Column('value', sa.Float(), nullable=False),
     sa.Column('dimensions', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.PrimaryKeyConstraint('tenant', 'source', 'event_id')
+    sa.PrimaryKeyConstraint('id')
     )
     op.create_table('rollups',
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
