@@ -265,6 +265,11 @@ class Service:
                 await asyncio.sleep(0.2)
         raise TimeoutError("the service did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the service has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -287,7 +292,7 @@ def profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             str(ROOT / ".venv/bin/py-spy"),
-            *("record", "--format", "raw", "--rate", "200", "--threads"),
+            *("record", "--format", "raw", "--rate", "200", "--threads", "--nonblocking"),
             *("--pid", str(pid), "--output", str(output)),
         ],
         stdout=subprocess.DEVNULL,
@@ -383,6 +388,8 @@ async def lodestar(
     service = Service(env, log)
     spy = None if profile is None else profiler(service.proc.pid, profile)
     try:
+        await service.ready()
+        cpu_at_start = service.cpu_seconds()
         deadline = time.monotonic() + 900
         while await committed_total(admin, group, topic) < total_end:
             if service.proc.poll() is not None:
@@ -391,6 +398,7 @@ async def lodestar(
                 raise TimeoutError("the service did not finish")
             await asyncio.sleep(0.02)
         done_at = time.time()
+        cpu = service.cpu_seconds() - cpu_at_start
         async with httpx.AsyncClient(base_url=service.url) as client:
             text = (await client.get("/metrics")).text
         first = next(
@@ -419,6 +427,7 @@ async def lodestar(
         "outbox_left": left,
         "kpi_values": values,
         "rss_mb": rss,
+        "cpu_s": cpu,
     }
 
 
@@ -544,6 +553,11 @@ async def main() -> int:
     print()
     print(f"ratio (3)/(2): {ratio:.2f}")
     print(f"metrics service peak RSS (VmHWM): {ours['rss_mb']:.0f} MB")
+    cpu = ours["cpu_s"]
+    print(
+        f"metrics service CPU from ready to done: {cpu:.1f} s ({cpu / ours['seconds']:.0%}"
+        f" of a core, {cpu / args.n * 1e6:.1f} µs/event)"
+    )
     print(
         f"checks: naive stored = unique: {hand['stored'] == unique}; "
         f"lodestar stored = unique: {ours['stored'] == unique}; "

@@ -40,13 +40,82 @@ class InvalidEvent(Exception):
     """A record that can never be processed; its message is the DLQ reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One decoded record: the envelope, and its typed payload when the type is known."""
+Built = tuple[CloudEvent, BaseModel | None]
 
-    record: ConsumerRecord[bytes, bytes]
-    event: CloudEvent
-    payload: BaseModel | None
+
+class Inbound:
+    """One decoded record: the envelope, and its typed payload when the type is known.
+
+    Read-only, compared by (record, event, payload). A decoder on a hot path may defer the
+    pydantic objects (`Inbound.deferred`): it hands over its own already-validated form of the
+    record as `decoded`, and `event` and `payload` are built from it only when first read.
+    """
+
+    __slots__ = ("_build", "_decoded", "_event", "_payload", "_record")
+    __match_args__ = ("record", "event", "payload")
+
+    def __init__(
+        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, payload: BaseModel | None
+    ) -> None:
+        self._record = record
+        self._event: CloudEvent | None = event
+        self._payload = payload
+        self._decoded: object = None
+        self._build: Callable[[Any], Built] | None = None
+
+    @classmethod
+    def deferred(
+        cls, record: ConsumerRecord[bytes, bytes], decoded: object, build: Callable[[Any], Built]
+    ) -> Inbound:
+        """An inbound whose `event` and `payload` are `build(decoded)`, made when first read;
+        `decoded` must be valid exactly when `build` succeeds (validate before deferring)."""
+        inbound = cls.__new__(cls)
+        inbound._record = record
+        inbound._event = None
+        inbound._payload = None
+        inbound._decoded = decoded
+        inbound._build = build
+        return inbound
+
+    @property
+    def record(self) -> ConsumerRecord[bytes, bytes]:
+        return self._record
+
+    @property
+    def decoded(self) -> object:
+        """The decoder's own form of the record (`deferred`), else None."""
+        return self._decoded
+
+    @property
+    def event(self) -> CloudEvent:
+        if self._event is None:
+            self._materialise()
+        assert self._event is not None
+        return self._event
+
+    @property
+    def payload(self) -> BaseModel | None:
+        if self._event is None:
+            self._materialise()
+        return self._payload
+
+    def _materialise(self) -> None:
+        assert self._build is not None
+        # Two threads reading at once build equal objects, and either pair is kept whole:
+        # the payload is set before the event, whose presence says both are there.
+        event, payload = self._build(self._decoded)
+        self._payload = payload
+        self._event = event
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Inbound):
+            return NotImplemented
+        return (self.record, self.event, self.payload) == (other.record, other.event, other.payload)
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass it was: its fields are not
+
+    def __repr__(self) -> str:
+        return f"Inbound(record={self.record!r}, event={self.event!r}, payload={self.payload!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +251,11 @@ class ConsumerRunner:
                         self._in_flight = asyncio.create_task(
                             self._process(consumer, fetched, decoded)
                         )
+                        # Let it start (hand the batch to the database) before this loop
+                        # fetches and decodes the next one: `getmany` returns without
+                        # suspending when records are buffered, and decoding never suspends,
+                        # so without this the store would only begin after the next decode.
+                        await asyncio.sleep(0)
             finally:
                 # The batch in hand is stored (or, stopping on a failure, sought back) first.
                 await self._finish_in_flight()

@@ -1,9 +1,11 @@
 """The hot-path decoder of `kpi.measurements`: msgspec instead of pydantic, same verdicts.
 
 A record msgspec accepts is exactly one pydantic would accept (the constraints below mirror
-`CloudEvent` and `MeasurementV1`), and becomes the same `Inbound`, built without re-validating.
-Anything msgspec refuses, or a type other than the measurement, goes through the project's
-`decode_record`, so a bad record is dead-lettered with the very reason pydantic gives.
+`CloudEvent` and `MeasurementV1`), and becomes the same `Inbound`, built without re-validating
+and only if someone reads it: the ingest path reads the `Envelope` struct (`Inbound.decoded`)
+and never builds the pydantic objects. Anything msgspec refuses, or a type other than the
+measurement, goes through the project's `decode_record`, so a bad record is dead-lettered with
+the very reason pydantic gives.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
 _SLUG = r"\A[a-z0-9][a-z0-9._-]{0,62}\Z"
 
 
-class _Data(msgspec.Struct, forbid_unknown_fields=True):
+class Data(msgspec.Struct, forbid_unknown_fields=True):
     value: float  # msgspec refuses JSON true/false for a float, as strict pydantic does
-    dimensions: dict[str, str] = msgspec.field(default_factory=dict)
+    # UNSET when absent, so the event's `data` stays what was sent (as pydantic keeps it).
+    dimensions: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
 
 
-class _Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct):
+    """A validated measurement event (the value is also finite: `measurement_decoder`)."""
+
     specversion: Literal["1.0"]
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
@@ -37,11 +42,11 @@ class _Envelope(msgspec.Struct):
     time: Annotated[datetime, msgspec.Meta(tz=True)]
     subject: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     tenant: Annotated[str, msgspec.Meta(pattern=_SLUG)]
-    data: _Data
+    data: Data
     datacontenttype: Literal["application/json"] = "application/json"
 
 
-_decoder = msgspec.json.Decoder(_Envelope)
+_decoder = msgspec.json.Decoder(Envelope)
 _EVENT_FIELDS = frozenset(CloudEvent.model_fields)
 _PAYLOAD_FIELDS = frozenset(MeasurementV1.model_fields)
 _new = object.__new__
@@ -62,40 +67,52 @@ def _construct(cls: type[M], fields: frozenset[str], values: dict[str, Any], ext
     return model
 
 
+def build(env: Envelope) -> tuple[CloudEvent, MeasurementV1]:
+    """The pydantic objects of a decoded envelope, as `decode_record` would make them."""
+    data = env.data
+    if data.dimensions is msgspec.UNSET:
+        sent: dict[str, Any] = {"value": data.value}
+        payload: dict[str, Any] = {"value": data.value, "dimensions": {}}
+    else:
+        sent = payload = {"value": data.value, "dimensions": data.dimensions}
+    event = _construct(
+        CloudEvent,
+        _EVENT_FIELDS,
+        {
+            "specversion": "1.0",
+            "id": env.id,
+            "source": env.source,
+            "type": MEASUREMENT_V1,
+            "time": env.time.astimezone(UTC),
+            "subject": env.subject,
+            "tenant": env.tenant,
+            "datacontenttype": "application/json",
+            "data": sent,
+        },
+        {},
+    )
+    return event, _construct(MeasurementV1, _PAYLOAD_FIELDS, payload, None)
+
+
 def measurement_decoder(max_bytes: int) -> Callable[[ConsumerRecord[bytes, bytes]], Inbound]:
     """A `ConsumerSpec.decoder` for `kpi.measurements` with the same DLQ reasons as pydantic."""
+    deferred = Inbound.deferred
+    decode_envelope = _decoder.decode
+    isfinite = math.isfinite
 
     def decode(record: ConsumerRecord[bytes, bytes]) -> Inbound:
         value = record.value
         if value is None or len(value) > max_bytes:
             return decode_record(record, max_bytes)  # raises with the usual reason
         try:
-            env = _decoder.decode(value)
+            env = decode_envelope(value)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return decode_record(record, max_bytes)
-        data = env.data
-        if not math.isfinite(data.value):
+        if not isfinite(env.data.value):
             return decode_record(record, max_bytes)
-        payload = {"value": data.value, "dimensions": data.dimensions}
-        event = _construct(
-            CloudEvent,
-            _EVENT_FIELDS,
-            {
-                "specversion": "1.0",
-                "id": env.id,
-                "source": env.source,
-                "type": MEASUREMENT_V1,
-                "time": env.time.astimezone(UTC),
-                "subject": env.subject,
-                "tenant": env.tenant,
-                "datacontenttype": "application/json",
-                "data": payload,
-            },
-            {},
-        )
-        return Inbound(record, event, _construct(MeasurementV1, _PAYLOAD_FIELDS, payload, None))
+        return deferred(record, env, build)
 
     return decode
 
 
-__all__ = ["measurement_decoder"]
+__all__ = ["Data", "Envelope", "build", "measurement_decoder"]

@@ -19,10 +19,19 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
-from services.metrics.ingest.rows import KPI_COLUMNS, Points, kpi_defs, outbox_rows, prepare
+from services.metrics.ingest.rows import (
+    KPI_COLUMNS,
+    Points,
+    Row,
+    batch_rollups,
+    kpi_defs,
+    outbox_rows,
+    prepare,
+)
 from shared.consumer import Inbound, Rejection
 from shared.db import SQLITE_PRAGMAS
 
@@ -38,21 +47,10 @@ def insert_points_sql(rows: int) -> str:
 
 INSERT_POINTS = {rows: insert_points_sql(rows) for rows in CHUNKS}
 
-# The rows with a rowid above the batch's starting high-water mark are exactly the ones this
-# batch inserted (rowids grow with each insert; OR IGNORE skips the duplicates), so
-# redeliveries are never rolled up twice.
-ROLL_UP = """
-WITH ranked AS (
-    SELECT tenant, kpi, period_start, observed_at, value,
-           row_number() OVER (PARTITION BY tenant, kpi, period_start
-                              ORDER BY observed_at DESC, value DESC) AS rn
-    FROM measurements WHERE rowid > ?
-)
-INSERT INTO rollups
-    (tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at)
-SELECT tenant, kpi, period_start, count(*), sum(value), min(value), max(value),
-       max(CASE WHEN rn = 1 THEN value END), max(observed_at)
-FROM ranked GROUP BY tenant, kpi, period_start
+# Merges a batch's aggregates (computed in Python from the rows it newly inserted) into the
+# stored rollups, and returns the results: one `kpi.values` event each.
+ROLLUP_COLUMNS = "tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at"
+MERGE_ROLLUPS_TAIL = f"""
 ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     count = count + excluded.count,
     total = total + excluded.total,
@@ -61,32 +59,69 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_value = CASE WHEN (excluded.last_at, excluded.last_value) > (last_at, last_value)
                       THEN excluded.last_value ELSE last_value END,
     last_at = max(last_at, excluded.last_at)
-RETURNING tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at
+RETURNING {ROLLUP_COLUMNS}
 """
+MERGE_CHUNKS = (100, 10, 1)
+
+
+def merge_rollups_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO rollups ({ROLLUP_COLUMNS}) VALUES {values}{MERGE_ROLLUPS_TAIL}"
+
+
+MERGE_ROLLUPS = {rows: merge_rollups_sql(rows) for rows in MERGE_CHUNKS}
+
+INSERT_OUTBOX = {
+    rows: "INSERT INTO outbox (event_id, topic, key, payload, created_at) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    for rows in MERGE_CHUNKS
+}
 
 _encode = msgspec.json.encode
 
 
-def insert_points(conn: sqlite3.Connection, points: Points) -> None:
-    """INSERT OR IGNORE the points, in input order (the first of two duplicates is kept)."""
-    params: list[object] = []
+def chunked(
+    conn: sqlite3.Connection, statements: dict[int, str], params: list[Any], width: int
+) -> list[Any]:
+    """Run `params` (rows of `width` values, flattened) through the fixed-size multi-row
+    statements, largest first; the rows they return."""
+    out: list[Any] = []
+    done, total = 0, len(params) // width
+    for size, sql in statements.items():
+        while total - done >= size:
+            out += conn.execute(sql, params[done * width : (done + size) * width]).fetchall()
+            done += size
+    return out
+
+
+def insert_points(conn: sqlite3.Connection, points: Points) -> list[Row]:
+    """INSERT OR IGNORE the points; the ones that were new (not stored by an earlier batch).
+
+    Rowids grow with each insert and OR IGNORE skips the duplicates, so the rows above the
+    starting high-water mark are exactly the new ones; when as many rows were inserted as
+    given (the usual case) they are all new and need not be read back."""
+    params: list[Any] = []
     for key, (tenant, source, event_id, kpi, at, start, value, dims) in zip(
         points.ids, points.rows, strict=True
     ):
         params += (key, tenant, source, event_id, kpi, at, start, value)
         params.append(_encode(dims).decode() if dims else None)
-    width = 9
-    done, total = 0, len(points.rows)
-    for size in CHUNKS:
-        sql = INSERT_POINTS[size]
-        while total - done >= size:
-            conn.execute(sql, params[done * width : (done + size) * width])
-            done += size
+    (before,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM measurements").fetchone()
+    changes = conn.total_changes
+    chunked(conn, INSERT_POINTS, params, 9)
+    if conn.total_changes - changes == len(points.rows):
+        return points.rows
+    new = {key for (key,) in conn.execute("SELECT id FROM measurements WHERE rowid > ?", (before,))}
+    return [row for key, row in zip(points.ids, points.rows, strict=True) if key in new]
 
 
-INSERT_OUTBOX = (
-    "INSERT INTO outbox (event_id, topic, key, payload, created_at) VALUES (?, ?, ?, ?, ?)"
-)
+def merge_rollups(conn: sqlite3.Connection, rows: list[Row]) -> list[Any]:
+    """Add the new rows' aggregates to the stored rollups; the touched rollups, as stored."""
+    params: list[Any] = []
+    for key, acc in batch_rollups(rows).items():
+        params += key
+        params += acc
+    return chunked(conn, MERGE_ROLLUPS, params, 9)
 
 
 class SqliteWriter:
@@ -120,19 +155,13 @@ class SqliteWriter:
             points = prepare(batch, kpis, tenants)
             rejected = points.rejected
             if points.rows:
-                (before,) = conn.execute(
-                    "SELECT coalesce(max(rowid), 0) FROM measurements"
-                ).fetchone()
-                insert_points(conn, points)
-                touched = conn.execute(ROLL_UP, (before,)).fetchall()
+                touched = merge_rollups(conn, insert_points(conn, points))
                 # SQLAlchemy's storage format for a naive UTC DATETIME on SQLite.
                 created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                conn.executemany(
-                    INSERT_OUTBOX,
-                    outbox_rows(
-                        touched, kpis, topic=self._topic, source=self._source, created_at=created_at
-                    ),
+                events = outbox_rows(
+                    touched, kpis, topic=self._topic, source=self._source, created_at=created_at
                 )
+                chunked(conn, INSERT_OUTBOX, [v for event in events for v in event], 5)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from services.metrics.codec import measurement_decoder
+from services.metrics.codec import Envelope, measurement_decoder
 from shared.consumer import InvalidEvent, decode_record
 from tests.support.events import measurement
 
@@ -77,3 +77,23 @@ class TestSameAsPydantic:
     def test_another_event_type_is_decoded_as_pydantic_does(self) -> None:
         raw = measurement("acme", "mql", 1.0, type="com.example.other")
         assert fast(rec(raw)).payload is None
+
+
+class TestDeferred:
+    def test_the_pydantic_objects_are_built_only_when_read(self) -> None:
+        raw = measurement("acme", "mql", 42.5)
+        ours = fast(rec(raw))
+        assert isinstance(ours.decoded, Envelope)
+        assert ours.decoded.tenant == "acme"
+        assert ours.decoded.data.value == 42.5
+        assert ours._event is None, "nothing built yet"
+        assert ours == decode_record(rec(raw), MAX)
+        assert ours._event is not None
+
+    def test_payload_first_builds_both(self) -> None:
+        ours = fast(rec(measurement("acme", "mql", 7.0)))
+        assert ours.payload == decode_record(rec(measurement("acme", "mql", 7.0)), MAX).payload
+        assert ours.event.subject == "mql"
+
+    def test_a_validated_inbound_has_no_decoded_form(self) -> None:
+        assert decode_record(rec(measurement("acme", "mql", 1.0)), MAX).decoded is None
