@@ -1,6 +1,13 @@
-"""PostgreSQL writer: COPY the batch into a temporary staging table, then one statement
-inserts the new points, rolls up only those (from `RETURNING`) and hands back the touched
-rollups; their `kpi.values` rows are COPYed into the outbox in the same transaction.
+"""PostgreSQL writer: the batch's new points COPYed straight into `measurements`, their
+aggregates (computed in Python, `rows.batch_rollups`) merged into the rollups by one upsert
+that hands back the touched rollups, and their `kpi.values` rows COPYed into the outbox, in
+one transaction.
+
+COPY cannot skip a duplicate, so it runs in a savepoint: a key already stored (a redelivery
+from an earlier batch) makes it fail, and the batch then takes the set-based path instead:
+COPY into a temporary staging table, `INSERT ... ON CONFLICT DO NOTHING RETURNING` the keys
+that were new. Redeliveries of recent events are dropped before that (`RecentKeys`), so the
+fallback is rare. COPY into the table is 2-3 times faster than the INSERT from staging.
 
 asyncpg directly, on one dedicated connection: it is asynchronous, so the event loop keeps
 fetching and decoding the next batch while PostgreSQL works.
@@ -15,7 +22,15 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from services.metrics.ingest.rows import KPI_COLUMNS, kpi_defs, outbox_rows, prepare
+from services.metrics.ingest.rows import (
+    KPI_COLUMNS,
+    Points,
+    Row,
+    batch_rollups,
+    kpi_defs,
+    outbox_rows,
+    prepare,
+)
 from shared.consumer import Inbound, Rejection
 
 POINT_COLUMNS = [
@@ -37,27 +52,22 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
 ) ON COMMIT DELETE ROWS
 """
 
-# ON CONFLICT DO NOTHING + RETURNING yields exactly the rows this statement inserted, so
-# redeliveries (in this batch or earlier ones) are never rolled up twice.
-STORE = """
-WITH inserted AS (
-    INSERT INTO measurements (id, tenant, source, event_id, kpi, observed_at, period_start,
-                              value, dimensions)
-    SELECT id, tenant, source, event_id, kpi, observed_at, period_start, value, dimensions
-    FROM staging_measurements
-    ON CONFLICT (id) DO NOTHING
-    RETURNING tenant, kpi, period_start, observed_at, value
-), ranked AS (
-    SELECT tenant, kpi, period_start, observed_at, value,
-           row_number() OVER (PARTITION BY tenant, kpi, period_start
-                              ORDER BY observed_at DESC, value DESC) AS rn
-    FROM inserted
-)
-INSERT INTO rollups AS r
-    (tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at)
-SELECT tenant, kpi, period_start, count(*), sum(value), min(value), max(value),
-       max(CASE WHEN rn = 1 THEN value END), max(observed_at)
-FROM ranked GROUP BY tenant, kpi, period_start
+# The set-based path: exactly the keys this statement inserted (redeliveries are skipped).
+INSERT_NEW = """
+INSERT INTO measurements (id, tenant, source, event_id, kpi, observed_at, period_start,
+                          value, dimensions)
+SELECT id, tenant, source, event_id, kpi, observed_at, period_start, value, dimensions
+FROM staging_measurements
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+ROLLUP_COLUMNS = "tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at"
+MERGE_ROLLUPS = f"""
+INSERT INTO rollups AS r ({ROLLUP_COLUMNS})
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
+                     $5::double precision[], $6::double precision[], $7::double precision[],
+                     $8::double precision[], $9::bigint[])
 ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     count = r.count + excluded.count,
     total = r.total + excluded.total,
@@ -66,11 +76,44 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_value = CASE WHEN (excluded.last_at, excluded.last_value) > (r.last_at, r.last_value)
                       THEN excluded.last_value ELSE r.last_value END,
     last_at = greatest(r.last_at, excluded.last_at)
-RETURNING tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at
+RETURNING {ROLLUP_COLUMNS}
 """
 
 
+class RecentKeys:
+    """The keys of the points this writer stored lately (at most about 2 x `capacity`), added
+    only after their transaction committed: a key in here is stored, so its redelivery can be
+    dropped before the COPY. Cleared when the KPI definitions change (a deleted KPI's points
+    are deleted too)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._current: set[bytes] = set()
+        self._previous: set[bytes] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._current or key in self._previous
+
+    def add_all(self, keys: Sequence[bytes]) -> None:
+        if len(self._current) >= self._capacity:
+            self._previous, self._current = self._current, set()
+        self._current.update(keys)
+
+    def clear(self) -> None:
+        self._current.clear()
+        self._previous.clear()
+
+
 _encode = msgspec.json.encode
+
+
+def rollup_columns(rows: list[Row]) -> list[list[Any]]:
+    """The batch's aggregates as the nine column arrays `MERGE_ROLLUPS` unnests."""
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for (tenant, kpi, start), acc in batch_rollups(rows).items():
+        for column, value in zip(columns, (tenant, kpi, start, *acc), strict=True):
+            column.append(value)
+    return columns
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -83,6 +126,8 @@ class PostgresWriter:
         self._topic = topic
         self._source = source
         self._conn: Any = None
+        self._recent = RecentKeys()
+        self._kpi_rows: list[tuple[Any, ...]] = []
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
@@ -104,19 +149,17 @@ class PostgresWriter:
     async def _store(self, batch: Sequence[Inbound]) -> list[Rejection]:
         conn = await self._connection()
         async with conn.transaction():
-            kpis = kpi_defs(await conn.fetch(f"SELECT {KPI_COLUMNS} FROM kpis"))
+            kpi_rows = [tuple(r) for r in await conn.fetch(f"SELECT {KPI_COLUMNS} FROM kpis")]
+            if kpi_rows != self._kpi_rows:
+                self._recent.clear()
+                self._kpi_rows = kpi_rows
+            kpis = kpi_defs(kpi_rows)
             tenants = {r[0] for r in await conn.fetch("SELECT slug FROM tenants")}
             points = prepare(batch, kpis, tenants)
-            rejected = points.rejected
+            stored: list[bytes] = []
             if points.rows:
-                records = [
-                    (key, *row[:7], _encode(row[7]).decode() if row[7] else None)
-                    for key, row in zip(points.ids, points.rows, strict=True)
-                ]
-                await conn.copy_records_to_table(
-                    "staging_measurements", records=records, columns=POINT_COLUMNS
-                )
-                touched = await conn.fetch(STORE)
+                stored, new_rows = await self._insert(conn, points)
+                touched = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new_rows))
                 events = outbox_rows(
                     touched,
                     kpis,
@@ -130,7 +173,38 @@ class PostgresWriter:
                         records=events,
                         columns=["event_id", "topic", "key", "payload", "created_at"],
                     )
-        return rejected
+        self._recent.add_all(stored)
+        return points.rejected
+
+    async def _insert(self, conn: Any, points: Points) -> tuple[list[bytes], list[Row]]:
+        """Store the points not stored before; their keys and rows."""
+        recent = self._recent
+        keys: list[bytes] = []
+        rows: list[Row] = []
+        records = []
+        for key, row in zip(points.ids, points.rows, strict=True):
+            if key in recent:
+                continue  # a redelivery of a point this writer stored lately
+            keys.append(key)
+            rows.append(row)
+            dims = row[7]
+            records.append((key, *row[:7], _encode(dims).decode() if dims else None))
+        if not records:
+            return keys, rows
+        try:
+            async with conn.transaction():  # a savepoint
+                await conn.copy_records_to_table(
+                    "measurements", records=records, columns=POINT_COLUMNS
+                )
+            return keys, rows
+        except asyncpg.UniqueViolationError:
+            pass  # some were stored before: find out which, set-based
+        await conn.copy_records_to_table(
+            "staging_measurements", records=records, columns=POINT_COLUMNS
+        )
+        new = {r[0] for r in await conn.fetch(INSERT_NEW)}
+        pairs = [(k, r) for k, r in zip(keys, rows, strict=True) if k in new]
+        return [k for k, _ in pairs], [r for _, r in pairs]
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -5,7 +5,6 @@ Shared by the SQLite and PostgreSQL writers; plain Python, no I/O.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -15,11 +14,11 @@ from typing import Any
 
 import msgspec
 
-from services.metrics.codec import Envelope
+from services.metrics.codec import Decoded, identity
 from services.metrics.domain.health import Aggregation, Bands, Direction, aggregate, health
 from services.metrics.domain.periods import Period, period_end, period_start
 from services.metrics.domain.rollups import Aggregate
-from services.metrics.tables import EPOCH, MICROSECOND, from_micros, to_micros
+from services.metrics.tables import from_micros, to_micros
 from shared.consumer import Inbound, Rejection
 from shared.events import KPI_VALUE_V1, MeasurementV1
 
@@ -72,17 +71,6 @@ class _PeriodStarts:
 
 
 _encode = msgspec.json.encode
-_blake2b = hashlib.blake2b
-
-
-def identity(tenant: str, source: str, event_id: str) -> bytes:
-    """The 16-byte key of a measurement: BLAKE2b-128 of its CloudEvent identity.
-
-    The parts are length-prefixed, so two different identities never hash the same input;
-    a collision-resistant hash (not MD5), so no tenant can craft an id whose key equals
-    another event's and have that event dropped as a duplicate."""
-    data = f"{len(tenant)}:{tenant}{len(source)}:{source}{event_id}"
-    return _blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @dataclass(slots=True)
@@ -106,17 +94,20 @@ def prepare(
     starts = _PeriodStarts()
     day = Period.DAY
     for item in batch:
-        env = item.decoded
-        if type(env) is Envelope:  # the hot path: msgspec's struct, no pydantic objects
+        decoded = item.decoded
+        if type(decoded) is Decoded:  # the hot path: msgspec's struct, no pydantic objects
+            env = decoded.envelope
             tenant, key, source, event_id = env.tenant, env.subject, env.source, env.id
-            time, value, dims = env.time, env.data.value, env.data.dimensions or None
+            key_id, at = decoded.key, decoded.observed_at
+            value, dims = env.data.value, env.data.dimensions or None
         else:
             event, payload = item.event, item.payload
             if not isinstance(payload, MeasurementV1):
                 rejected.append(Rejection(item.record, f"unexpected event type {event.type}"))
                 continue
             tenant, key, source, event_id = event.tenant, event.subject, event.source, event.id
-            time, value, dims = event.time, payload.value, payload.dimensions
+            key_id, at = identity(tenant, source, event_id), to_micros(event.time)
+            value, dims = payload.value, payload.dimensions or None
         if tenant not in tenants:
             rejected.append(Rejection(item.record, f"unknown tenant '{tenant}'"))
             continue
@@ -125,11 +116,9 @@ def prepare(
             reason = f"unknown KPI '{key}' for tenant '{tenant}'"
             rejected.append(Rejection(item.record, reason))
             continue
-        key_id = identity(tenant, source, event_id)
         if key_id in seen:
             continue  # a redelivery within the batch: the first one is the one stored
         seen.add(key_id)
-        at = (time - EPOCH) // MICROSECOND  # `to_micros`, inlined: this runs per event
         period = kpi.period
         ids.append(key_id)
         rows.append(
@@ -141,7 +130,7 @@ def prepare(
                 at,
                 at - at % DAY_US if period is day else starts(period, at),
                 value,
-                dims or None,
+                dims,
             )
         )
     return Points(ids, rows, rejected)

@@ -203,12 +203,16 @@ class TestPostgres:
                     await conn.execute(sql.format(*[f"${i + 1}" for i in range(len(args))]), *args)
             finally:
                 await conn.close()
-            writer = PostgresWriter(url, topic="values", source="tests")
+            # Two writers, as two service processes one after the other: each drops the
+            # redeliveries it remembers storing, and COPYs the rest; a point the other one
+            # stored makes that COPY fail and the batch take the set-based path.
+            writers = [PostgresWriter(url, topic="values", source="tests") for _ in range(2)]
             try:
-                for batch in batches(tenant, events, cut_at):
-                    assert await writer.store(batch) == []
+                for i, batch in enumerate(batches(tenant, events, cut_at)):
+                    assert await writers[i % 2].store(batch) == []
             finally:
-                await writer.close()
+                for writer in writers:
+                    await writer.close()
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
                 return list(await conn.fetch(ROLLUPS.format("$1"), tenant))

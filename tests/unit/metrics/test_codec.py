@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from services.metrics.codec import Envelope, measurement_decoder
+from services.metrics.codec import Decoded, identity, measurement_decoder
 from shared.consumer import InvalidEvent, decode_record
 from tests.support.events import measurement
 
@@ -83,9 +83,10 @@ class TestDeferred:
     def test_the_pydantic_objects_are_built_only_when_read(self) -> None:
         raw = measurement("acme", "mql", 42.5)
         ours = fast(rec(raw))
-        assert isinstance(ours.decoded, Envelope)
-        assert ours.decoded.tenant == "acme"
-        assert ours.decoded.data.value == 42.5
+        assert isinstance(ours.decoded, Decoded)
+        assert ours.decoded.envelope.tenant == "acme"
+        assert ours.decoded.envelope.data.value == 42.5
+        assert ours.decoded.key == identity("acme", "tests/producer", ours.decoded.envelope.id)
         assert ours._event is None, "nothing built yet"
         assert ours == decode_record(rec(raw), MAX)
         assert ours._event is not None

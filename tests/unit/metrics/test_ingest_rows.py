@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.metrics.codec import identity
 from services.metrics.domain.rollups import Point, of_points
-from services.metrics.ingest.rows import Row, batch_rollups, identity
+from services.metrics.ingest.rows import Row, batch_rollups
 from services.metrics.tables import from_micros, to_micros
 
 
