@@ -34,6 +34,7 @@ from shared.producer import EventProducer
 log = structlog.get_logger(__name__)
 
 REASON_HEADER = "lodestar.dlq.reason"
+DECODE_SLICE = 250  # records decoded between two turns of the event loop
 
 
 class InvalidEvent(Exception):
@@ -246,7 +247,7 @@ class ConsumerRunner:
                         if not fetched:
                             continue
                         # Decoded while the previous batch is still being stored (pipelining).
-                        decoded = self._decode_all(fetched)
+                        decoded = await self._decode_all(fetched)
                         await self._finish_in_flight()
                         self._in_flight = asyncio.create_task(
                             self._process(consumer, fetched, decoded)
@@ -276,18 +277,24 @@ class ConsumerRunner:
         await self._finish_in_flight()
         await self.flush_commit()
 
-    def _decode_all(
+    async def _decode_all(
         self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> tuple[list[Inbound], list[Rejection]]:
         good: list[Inbound] = []
         bad: list[Rejection] = []
         decode = self._decode
         for records in fetched.values():
-            for record in records:
-                try:
-                    good.append(decode(record))
-                except InvalidEvent as exc:
-                    bad.append(Rejection(record, str(exc)))
+            for start in range(0, len(records), DECODE_SLICE):
+                if start:
+                    # Decoding a large batch takes tens of ms; let the batch being stored
+                    # take its turn between slices, or each of its awaits (a database round
+                    # trip, the thread's hand-back) waits for the whole decode.
+                    await asyncio.sleep(0)
+                for record in records[start : start + DECODE_SLICE]:
+                    try:
+                        good.append(decode(record))
+                    except InvalidEvent as exc:
+                        bad.append(Rejection(record, str(exc)))
         return good, bad
 
     async def _process(

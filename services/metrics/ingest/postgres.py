@@ -3,11 +3,12 @@ aggregates (computed in Python, `rows.batch_rollups`) merged into the rollups by
 that hands back the touched rollups, and their `kpi.values` rows COPYed into the outbox, in
 one transaction.
 
-COPY cannot skip a duplicate, so it runs in a savepoint: a key already stored (a redelivery
-from an earlier batch) makes it fail, and the batch then takes the set-based path instead:
-COPY into a temporary staging table, `INSERT ... ON CONFLICT DO NOTHING RETURNING` the keys
-that were new. Redeliveries of recent events are dropped before that (`RecentKeys`), so the
-fallback is rare. COPY into the table is 2-3 times faster than the INSERT from staging.
+COPY cannot skip a duplicate: a key already stored (a redelivery from an earlier batch) makes
+it fail, the transaction is rolled back, and the batch goes again the set-based way: COPY into
+a temporary staging table, `INSERT ... ON CONFLICT DO NOTHING RETURNING` the keys that were
+new (not a savepoint: that is two more round trips on every batch). Redeliveries of recent
+events are dropped before the COPY (`RecentKeys`), so the fallback is rare. COPY into the
+table is 2-3 times faster than the INSERT from staging.
 
 asyncpg directly, on one dedicated connection: it is asynchronous, so the event loop keeps
 fetching and decoding the next batch while PostgreSQL works.
@@ -50,6 +51,12 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
     id bytea, tenant text, source text, event_id text, kpi text,
     observed_at bigint, period_start bigint, value double precision, dimensions text
 ) ON COMMIT DELETE ROWS
+"""
+
+DEFINITIONS = f"""
+SELECT {KPI_COLUMNS}, NULL AS slug FROM kpis
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug FROM tenants
 """
 
 # The set-based path: exactly the keys this statement inserted (redeliveries are skipped).
@@ -147,18 +154,32 @@ class PostgresWriter:
             raise
 
     async def _store(self, batch: Sequence[Inbound]) -> list[Rejection]:
+        try:
+            return await self._store_once(batch, copy=True)
+        except asyncpg.UniqueViolationError:
+            # A point was stored before (not by this writer lately): the whole transaction
+            # is rolled back, and the batch goes again the set-based way.
+            return await self._store_once(batch, copy=False)
+
+    async def _store_once(self, batch: Sequence[Inbound], *, copy: bool) -> list[Rejection]:
         conn = await self._connection()
         async with conn.transaction():
-            kpi_rows = [tuple(r) for r in await conn.fetch(f"SELECT {KPI_COLUMNS} FROM kpis")]
+            # One round trip for both: each await here also waits for the event loop's turn.
+            kpi_rows: list[tuple[Any, ...]] = []
+            tenants: set[str] = set()
+            for row in await conn.fetch(DEFINITIONS):
+                if row[-1] is None:
+                    kpi_rows.append(tuple(row)[:-1])
+                else:
+                    tenants.add(row[-1])
             if kpi_rows != self._kpi_rows:
                 self._recent.clear()
                 self._kpi_rows = kpi_rows
             kpis = kpi_defs(kpi_rows)
-            tenants = {r[0] for r in await conn.fetch("SELECT slug FROM tenants")}
             points = prepare(batch, kpis, tenants)
             stored: list[bytes] = []
             if points.rows:
-                stored, new_rows = await self._insert(conn, points)
+                stored, new_rows = await self._insert(conn, points, copy=copy)
                 touched = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new_rows))
                 events = outbox_rows(
                     touched,
@@ -176,8 +197,11 @@ class PostgresWriter:
         self._recent.add_all(stored)
         return points.rejected
 
-    async def _insert(self, conn: Any, points: Points) -> tuple[list[bytes], list[Row]]:
-        """Store the points not stored before; their keys and rows."""
+    async def _insert(
+        self, conn: Any, points: Points, *, copy: bool
+    ) -> tuple[list[bytes], list[Row]]:
+        """Store the points not stored before; their keys and rows. With `copy`, COPY them
+        straight in (raises UniqueViolationError if one was stored before)."""
         recent = self._recent
         keys: list[bytes] = []
         rows: list[Row] = []
@@ -191,14 +215,9 @@ class PostgresWriter:
             records.append((key, *row[:7], _encode(dims).decode() if dims else None))
         if not records:
             return keys, rows
-        try:
-            async with conn.transaction():  # a savepoint
-                await conn.copy_records_to_table(
-                    "measurements", records=records, columns=POINT_COLUMNS
-                )
+        if copy:
+            await conn.copy_records_to_table("measurements", records=records, columns=POINT_COLUMNS)
             return keys, rows
-        except asyncpg.UniqueViolationError:
-            pass  # some were stored before: find out which, set-based
         await conn.copy_records_to_table(
             "staging_measurements", records=records, columns=POINT_COLUMNS
         )
