@@ -10,16 +10,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.goals.domain import kpi_link as link
 from services.goals.tables import Cycle, KeyResult, KrKpiPeriod
 from shared.sql import dialect_insert
 
 
-async def following(session: AsyncSession, tenant: str, kpis: Collection[str]) -> list[KeyResult]:
-    """The tenant's open KRs linked to any of `kpis`, in cycles that are not closed."""
+async def cycles_following(session: AsyncSession, tenant: str, kpis: Collection[str]) -> list[str]:
+    """The ids of the tenant's cycles, not closed, with an open KR linked to any of `kpis`,
+    in id order (the order writers lock cycles in)."""
     if not kpis:
         return []
     result = await session.execute(
-        select(KeyResult)
+        select(col(KeyResult.cycle_id))
         .join(
             Cycle,
             (col(Cycle.id) == col(KeyResult.cycle_id)) & (col(Cycle.tenant) == tenant),
@@ -30,7 +32,8 @@ async def following(session: AsyncSession, tenant: str, kpis: Collection[str]) -
             col(KeyResult.state) == "open",
             col(Cycle.state) != "closed",
         )
-        .order_by(col(KeyResult.id))
+        .distinct()
+        .order_by(col(KeyResult.cycle_id))
     )
     return list(result.scalars().all())
 
@@ -89,22 +92,20 @@ async def store_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
 
 async def periods_of(
     session: AsyncSession, tenant: str, kr_ids: Collection[str]
-) -> dict[str, list[KrKpiPeriod]]:
-    """The stored KPI periods of each KR, oldest first."""
-    found: dict[str, list[KrKpiPeriod]] = {kr_id: [] for kr_id in kr_ids}
+) -> dict[str, list[link.PeriodValue]]:
+    """The stored KPI periods of each KR, oldest first (plain values: read on every
+    re-evaluation, so no ORM objects)."""
+    found: dict[str, list[link.PeriodValue]] = {kr_id: [] for kr_id in kr_ids}
     if not kr_ids:
         return found
+    c = _PERIODS.c
     result = await session.execute(
-        select(KrKpiPeriod)
-        .where(
-            col(KrKpiPeriod.tenant) == tenant,
-            col(KrKpiPeriod.key_result_id).in_(list(kr_ids)),
-        )
-        .order_by(col(KrKpiPeriod.key_result_id), col(KrKpiPeriod.period_start))
-        .execution_options(populate_existing=True)
+        select(c.key_result_id, c.period_start, c.period_end, c.value, c.count, c.last_at)
+        .where(c.tenant == tenant, c.key_result_id.in_(list(kr_ids)))
+        .order_by(c.key_result_id, c.period_start)
     )
-    for row in result.scalars().all():
-        found[row.key_result_id].append(row)
+    for kr_id, start, end, value, count, last_at in result.all():
+        found[kr_id].append(link.PeriodValue(start, end, value, count, last_at))
     return found
 
 

@@ -16,7 +16,7 @@ enough consecutive periods.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +29,7 @@ from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.repository import objectives as objective_repo
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, KeyResult, KrKpiPeriod, Objective
+from services.goals.tables import Cycle, KeyResult, Objective
 from shared.events import (
     KR_GRADUATED_V1,
     KR_PROGRESS_V1,
@@ -103,14 +103,10 @@ def cadence_of(kr: KeyResult) -> timedelta | None:
     return None if kr.kpi_cadence_s is None else timedelta(seconds=kr.kpi_cadence_s)
 
 
-def _follow_kpi(kr: KeyResult, rows: list[KrKpiPeriod], at: datetime) -> bool:
+def _follow_kpi(kr: KeyResult, stored: list[link.PeriodValue], at: datetime) -> bool:
     """Bring a linked KR's numbers in line with the KPI periods it stored; returns whether
     its KPI is stale."""
-    periods = link.in_window(
-        [link.PeriodValue(r.period_start, r.period_end, r.value, r.count, r.last_at) for r in rows],
-        kr.starts_at,
-        kr.due_at,
-    )
+    periods = link.in_window(stored, kr.starts_at, kr.due_at)
     aggregation = link.WindowAggregation(kr.kpi_aggregation or "last")
     value = link.window_value(periods, aggregation)
     if value is not None:
@@ -140,6 +136,7 @@ async def reevaluate(
     changed_objectives: Mapping[str, tuple[object, ...] | None] | None = None,
     kr_source: str = "manual",
     force: Collection[str] = (),
+    key_results: Sequence[KeyResult] | None = None,
 ) -> Evaluation:
     """Recompute the cycle's numbers at `now` and enqueue an event for each change.
 
@@ -147,12 +144,16 @@ async def reevaluate(
     transaction, their values before the change (None: new), so a change the caller made
     itself is still detected. Ids in `force` emit an event even if no number moved (creation,
     re-parenting, an edited target). A closed cycle's numbers are frozen: only its scores move.
+    `key_results`: every KR of the cycle, as the caller just read it in this transaction with
+    the cycle locked and left it unchanged (spares reading them again).
     """
     tenant = cycle.tenant
     closed = closing or cycle.state == "closed"
     at = now if not closed or cycle.closed_at is None else cycle.closed_at
     objectives = {o.id: o for o in await objective_repo.in_cycle(session, tenant, cycle.id)}
-    krs = {kr.id: kr for kr in await kr_repo.in_cycle(session, tenant, cycle.id)}
+    if key_results is None:
+        key_results = await kr_repo.in_cycle(session, tenant, cycle.id)
+    krs = {kr.id: kr for kr in key_results}
     before_kr: dict[str, tuple[object, ...] | None] = {k: _kr_values(v) for k, v in krs.items()}
     before_kr.update(changed_krs or {})
     before_status = {k: v.status for k, v in krs.items()}

@@ -62,8 +62,7 @@ async def apply(
         by_tenant[item.tenant].append(item.value)
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):
-        krs = await link_repo.following(session, tenant, {v.kpi for v in payloads})
-        cycle_ids = sorted({kr.cycle_id for kr in krs})
+        cycle_ids = await link_repo.cycles_following(session, tenant, {v.kpi for v in payloads})
         # Cycle after cycle in a fixed order, each locked before anything in it is written
         # (API writes lock their cycle first too): the locks never cross.
         for cycle_id in cycle_ids:
@@ -71,8 +70,9 @@ async def apply(
             if cycle is None or cycle.state == "closed":
                 continue
             # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
+            in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
             followers: dict[str, list[KeyResult]] = defaultdict(list)
-            for kr in await kr_repo.in_cycle(session, tenant, cycle.id):
+            for kr in in_cycle:
                 if is_linked(kr):
                     assert kr.kpi is not None
                     followers[kr.kpi].append(kr)
@@ -101,7 +101,9 @@ async def apply(
             if not touched:
                 continue
             await link_repo.store_periods(session, rows)
-            evaluation = await reevaluate(session, settings, cycle, now, kr_source="kpi")
+            evaluation = await reevaluate(
+                session, settings, cycle, now, kr_source="kpi", key_results=in_cycle
+            )
             entries = []
             for kr_id, payload in touched.items():
                 kr = evaluation.key_results[kr_id]

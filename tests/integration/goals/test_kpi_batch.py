@@ -99,7 +99,7 @@ class TestCoalescedBatch:
             assert got["current"] == 37.0  # 30 + 7: replaced, never added up
             async with runtime.db.session() as session:
                 stored = await link_repo.periods_of(session, "acme", [kr["id"]])
-            assert [(r.value, r.period_start) for r in stored[kr["id"]]] == [
+            assert [(r.value, r.start) for r in stored[kr["id"]]] == [
                 (7.0, today() - DAY),
                 (30.0, today()),
             ]
