@@ -90,13 +90,15 @@ class Goals:
 async def goals_settings(
     kafka_bootstrap: str, topics: Topics, database_url: str, admin_key: str
 ) -> GoalsSettings:
-    return service_settings(
+    settings = service_settings(
         GoalsSettings,
         bootstrap=kafka_bootstrap,
         topics=topics,
         database_url=database_url,
         admin_key=admin_key,
     )
+    settings.gc_freeze = False  # the test process is not the service's: leave its GC alone
+    return settings
 
 
 @pytest.fixture
