@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.alerts import repository
 from services.alerts.service.evaluate import INPUTS, Evaluator, Inputs
 from services.alerts.settings import AlertsSettings
 from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.db import Database
 from shared.events import CloudEvent, utcnow
+from shared.inbox import first_deliveries
 
 
 def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
@@ -27,7 +27,7 @@ def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
             return []
         async with db.transaction() as session:
             now = utcnow()
-            first = await repository.first_deliveries(session, [e for e, _ in items], now)
+            first = await first_deliveries(session, [e for e, _ in items], now)
             fresh = [item for item, new in zip(items, first, strict=True) if new]
             await Evaluator(session, settings, now).evaluate(fresh)
         return []

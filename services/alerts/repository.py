@@ -21,9 +21,6 @@ from services.alerts.tables import (
     TenantSettings,
     WebhookDelivery,
 )
-from shared.events import CloudEvent
-from shared.sql import dialect_insert
-from shared.tables import processed_events
 
 _history_table: Table = AlertsTable.metadata.tables[AlertHistory.__tablename__]
 
@@ -39,33 +36,6 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
 
 
 # --- the record of processed events ------------------------------------------------------
-
-
-async def first_deliveries(
-    session: AsyncSession, events: Sequence[CloudEvent], now: datetime
-) -> list[bool]:
-    """For each event, whether this is its first delivery (its identity recorded now, in the
-    caller's transaction); a repeat inside `events` counts as a re-delivery. The set-based
-    form of `shared.inbox.first_delivery`: one statement per 500 events."""
-    identities = [(e.tenant, e.source, e.id) for e in events]
-    unique = list(dict.fromkeys(identities))
-    c = processed_events.c
-    stmt = (
-        dialect_insert(session, processed_events)
-        .on_conflict_do_nothing(index_elements=["tenant", "source", "event_id"])
-        .returning(c.tenant, c.source, c.event_id)
-    )
-    # One compiled statement, batched by SQLAlchemy's "insertmanyvalues" (RETURNING with
-    # many parameter sets): the rows returned are the identities newly recorded.
-    rows = [{"tenant": t, "source": s, "event_id": i, "processed_at": now} for t, s, i in unique]
-    fresh: set[tuple[str, str, str]] = set()
-    if rows:
-        fresh.update((t, s, i) for t, s, i in (await session.execute(stmt, rows)).all())
-    answer = []
-    for identity in identities:
-        answer.append(identity in fresh)
-        fresh.discard(identity)
-    return answer
 
 
 # --- rules -------------------------------------------------------------------------------

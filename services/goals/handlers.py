@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.goals.repository import inbox
 from services.goals.service import kpi_values
 from services.goals.settings import GoalsSettings
+from shared import inbox
 from shared.consumer import Inbound, Rejection
 from shared.events import KPI_VALUE_V1, KpiValueV1, utcnow
 from shared.runtime import ConsumerSpec, Runtime

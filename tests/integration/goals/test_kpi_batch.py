@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.goals.repository import inbox
 from services.goals.repository import kpi_links as link_repo
 from services.goals.service import kpi_values
 from services.goals.settings import GoalsSettings
+from shared import inbox
 from shared.events import KPI_VALUE_V1, CloudEvent, KpiValueV1, new_event, utcnow
 from shared.inbox import first_delivery
 from tests.integration.goals.conftest import Goals, Loop, today
