@@ -1,0 +1,124 @@
+"""SQLite for SQLAlchemy's asyncio engine without a thread hop per call.
+
+aiosqlite runs every call (cursor, execute, fetch, close, commit) in its own thread and hands
+the result back through the event loop. `bench/sqlite_calls.py` on this project's 2-core
+machine: a transaction of ten indexed SELECTs through an `AsyncSession` took 5.6 ms (p50) on
+aiosqlite, 1.2 ms inline, 0.02 ms on bare `sqlite3`; a consumer batch of the alerts service
+(ten statements) spent most of its latency in those hand-offs.
+
+This module gives SQLAlchemy's aiosqlite dialect (through `create_async_engine(...,
+async_creator=...)`) a connection with aiosqlite's shape whose coroutines run `sqlite3` right
+away on the calling thread. What that trades: a statement blocks the event loop while SQLite
+works. Lodestar's statements are short (indexed lookups, batch inserts), writers in one process
+never wait on each other (`Database.transaction()` serialises them before they reach SQLite)
+and WAL readers do not block, so the loop is held for microseconds to a few milliseconds (a
+WAL checkpoint). The bulk ingest path of the metrics service keeps its own thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class InlineCursor:
+    """An aiosqlite-shaped cursor over a `sqlite3.Cursor`."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
+        self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """An aiosqlite-shaped connection over a `sqlite3.Connection`, used on one thread."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        # SQLAlchemy's adapter reads `_connection` to tell an open connection from a closed one.
+        self._connection: sqlite3.Connection | None = connection
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self._conn.cursor())
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    async def commit(self) -> None:
+        self._conn.commit()
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def stop(self) -> None:
+        """Close at once (SQLAlchemy's forced terminate); nothing runs elsewhere to stop."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+async def connect(*args: Any, **kwargs: Any) -> InlineConnection:
+    """`async_creator` for `create_async_engine`: the arguments are `sqlite3.connect`'s."""
+    return InlineConnection(sqlite3.connect(*args, **kwargs))
