@@ -20,6 +20,7 @@ from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import is_linked, new_id, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult
+from shared.coalesce import newest
 from shared.events import KpiValueV1
 
 
@@ -31,15 +32,10 @@ class KpiValue:
     value: KpiValueV1
 
 
-def newest(values: Sequence[KpiValue]) -> list[KpiValue]:
-    """Of several values of one (tenant, KPI, period start), the last in delivery order — a
-    KPI's values share a partition, so that is the newest aggregate of its period, and the
-    one a KR stores anyway (a later value of a period replaces an earlier one). The survivors
-    keep the order of their positions."""
-    last: dict[tuple[str, str, datetime], int] = {}
-    for i, item in enumerate(values):
-        last[(item.tenant, item.value.kpi, item.value.period_start)] = i
-    return [values[i] for i in sorted(last.values())]
+def period_of(item: KpiValue) -> tuple[str, str, datetime]:
+    """What a value replaces: an earlier value of the same (tenant, KPI, period start) — the
+    one a KR stores anyway (a later value of a period replaces an earlier one)."""
+    return (item.tenant, item.value.kpi, item.value.period_start)
 
 
 def _note(payload: KpiValueV1) -> str:
@@ -58,7 +54,7 @@ async def apply(
     Set-based: per cycle, one statement stores every period value, one re-evaluation follows,
     and one statement records one check-in per touched KR (for the last of its values)."""
     by_tenant: dict[str, list[KpiValueV1]] = defaultdict(list)
-    for item in newest(values):
+    for item in newest(values, key=period_of):
         by_tenant[item.tenant].append(item.value)
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):

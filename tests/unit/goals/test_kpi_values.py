@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.goals.service.kpi_values import KpiValue, newest
+from services.goals.service.kpi_values import KpiValue, period_of
+from shared.coalesce import newest
 from shared.events import KpiValueV1
 
 DAY = timedelta(days=1)
@@ -38,7 +39,7 @@ def seen(values: list[KpiValue]) -> list[tuple[str, str, int, float]]:
 class TestNewest:
     def test_the_last_value_of_a_period_wins(self) -> None:
         batch = [value("nps", 0, 10.0), value("nps", 0, 20.0), value("nps", 0, 30.0)]
-        assert seen(newest(batch)) == [("acme", "nps", 0, 30.0)]
+        assert seen(newest(batch, key=period_of)) == [("acme", "nps", 0, 30.0)]
 
     def test_other_periods_kpis_and_tenants_are_kept_apart_in_batch_order(self) -> None:
         batch = [
@@ -48,7 +49,7 @@ class TestNewest:
             value("nps", 0, 4.0, tenant="globex"),
             value("nps", 0, 5.0),  # supersedes the first: takes its place at the end
         ]
-        assert seen(newest(batch)) == [
+        assert seen(newest(batch, key=period_of)) == [
             ("acme", "nps", 1, 2.0),
             ("acme", "mql", 0, 3.0),
             ("globex", "nps", 0, 4.0),
@@ -56,4 +57,11 @@ class TestNewest:
         ]
 
     def test_nothing_in_nothing_out(self) -> None:
-        assert newest([]) == []
+        assert newest([], key=period_of) == []
+
+
+class TestUnkeyed:
+    def test_items_without_a_key_are_all_kept_in_place(self) -> None:
+        batch = ["a1", "x", "a2", "y", "b1"]
+        survivors = newest(batch, key=lambda s: None if len(s) == 1 else s[0])
+        assert survivors == ["x", "a2", "y", "b1"]
