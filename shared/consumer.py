@@ -9,8 +9,14 @@ stored one at a time and in order, and their offsets are committed in order.
 
 Offsets are committed only after the handler's transaction committed and the DLQ acknowledged,
 so a crash anywhere re-delivers the batch; handlers are idempotent on event identity, so the
-re-delivery changes nothing. A handler that raises (database down, a bug) makes the loop seek
-back and retry the same batch with backoff: the consumer never skips a record it could not store.
+re-delivery changes nothing. Commits are coalesced: at most one in flight and one started per
+`commit_interval_ms`; the offsets of batches stored meanwhile go with the next one (an idle
+poll, a drain, a revocation and the stop commit whatever is stored). At 1,000 events/s in
+small batches, a commit after each was ~6 % of the metrics service's py-spy samples (and a
+request each for the broker); a crash re-delivers at most one interval's batches more.
+
+A handler that raises (database down, a bug) makes the loop seek back and retry the same batch
+with backoff: the consumer never skips a record it could not store.
 Revocation waits for the batch in hand, so a rebalance never splits one.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,6 +205,7 @@ class ConsumerRunner:
         max_event_bytes: int = 64 * 1024,
         decoder: Decoder | None = None,
         on_batch: Callable[[int, int], None] | None = None,
+        commit_interval_ms: int = 100,
     ) -> None:
         self.name = name
         self._bootstrap = bootstrap
@@ -212,6 +220,9 @@ class ConsumerRunner:
         self._on_batch = on_batch
         self._stopping = asyncio.Event()
         self._pending_commit: asyncio.Task[None] | None = None
+        self._commit_interval_s = commit_interval_ms / 1000
+        self._last_commit = 0.0
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         self._in_flight: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.batch_lock = asyncio.Lock()
@@ -245,6 +256,7 @@ class ConsumerRunner:
                         if consumer.assignment():
                             self.assigned.set()
                         if not fetched:
+                            self._commit_soon(consumer, at_once=True)
                             continue
                         # Decoded while the previous batch is still being stored (pipelining).
                         decoded = await self._decode_all(fetched)
@@ -317,10 +329,22 @@ class ConsumerRunner:
                     raise
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-        await self.flush_commit()
-        offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in fetched.items()
-        }
+        for tp, records in fetched.items():
+            self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        self._commit_soon(consumer)
+
+    def _commit_soon(self, consumer: AIOKafkaConsumer, *, at_once: bool = False) -> None:
+        """Start committing the stored batches' offsets, unless a commit is in flight or (not
+        `at_once`) one started less than the commit interval ago."""
+        if not self._uncommitted:
+            return
+        if self._pending_commit is not None and not self._pending_commit.done():
+            return
+        now = time.monotonic()
+        if not at_once and now - self._last_commit < self._commit_interval_s:
+            return
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._last_commit = now
         self._pending_commit = asyncio.create_task(self._commit(consumer, offsets))
 
     async def _store(self, good: list[Inbound], rejected: list[Rejection]) -> None:
@@ -372,7 +396,10 @@ class ConsumerRunner:
             log.warning("offset_commit_failed", loop=self.name, error=str(exc))
 
     async def flush_commit(self) -> None:
-        """Wait for the offset commit in flight, if any."""
+        """Commit the offsets of every batch stored so far, and wait for it."""
         pending, self._pending_commit = self._pending_commit, None
         if pending is not None:
             await pending
+        offsets, self._uncommitted = self._uncommitted, {}
+        if offsets and self._consumer is not None:
+            await self._commit(self._consumer, offsets)

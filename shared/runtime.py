@@ -87,6 +87,7 @@ class Runtime:
                 dlq_for=self.settings.topics.dlq_for,
                 batch_max=self.settings.consumer_batch_max,
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
+                commit_interval_ms=self.settings.consumer_commit_interval_ms,
                 max_event_bytes=self.settings.max_event_bytes,
                 on_batch=self.metrics.on_batch,
                 decoder=spec.decoder,

@@ -47,6 +47,7 @@ class ServiceSettings(BaseSettings):
     consumer_group: str | None = None
     consumer_batch_max: int = 2000
     consumer_poll_timeout_ms: int = 200
+    consumer_commit_interval_ms: int = 100
     outbox_batch_max: int = 1000
     outbox_poll_interval_s: float = 1.0
     producer_max_in_flight: int = 10_000
