@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from shared.auth import generate_key
@@ -25,10 +26,28 @@ def postgres_server() -> str:
     return infra.postgres_url()
 
 
+@pytest.fixture(scope="session")
+async def _test_topic_prefixes(kafka_bootstrap: str) -> AsyncIterator[set[str]]:
+    """The prefixes the session's tests used; their topics are deleted at the end, or the
+    broker's log dir would gain a few thousand partitions per run (and restart slowly)."""
+    prefixes: set[str] = set()
+    yield prefixes
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.split(".", 1)[0] + "." in prefixes]
+        for start in range(0, len(names), 500):
+            await admin.delete_topics(names[start : start + 500])
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-def topics() -> Topics:
+def topics(_test_topic_prefixes: set[str]) -> Topics:
     """Topic names no other test uses, on the shared broker."""
-    return Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    _test_topic_prefixes.add(prefix)
+    return Topics(prefix=prefix)
 
 
 @pytest.fixture
