@@ -1,6 +1,6 @@
 """End-to-end latency of the KPI ↔ OKR loop with the three services as processes.
 
-    python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50]
+    python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50] [--hops]
 
 Starts the real broker (deploy/kafka/kafka.sh) and goals, metrics and alerts as uvicorn
 processes on SQLite, defines K KPIs, one threshold rule per KPI and one key result linked to
@@ -8,8 +8,10 @@ each KPI, then produces measurements at a steady rate, round-robin over the KPIs
 above and below the threshold so every measurement is a transition. Each value is unique, so
 an alert on `alerts` or a KR progress event on `okr.events` that carries it is matched to its
 measurement: latency = time received minus time produced, on one clock. When two measurements of
-one KPI land in the same ingest batch, only the newer surfaces (the KR follows the latest
-value); those are counted as superseded, not timed.
+one KPI land in the same ingest batch, or their `kpi.values` in the same batch of goals or
+alerts, only the newer surfaces (KRs and alerts follow the KPI's latest value); those are
+counted as superseded, not timed. `--hops` also times measurement → `kpi.values` (the metrics
+hop), with one more consumer on the machine.
 
 Baseline, measured in the same run on the same broker: a bare produce → consume hop.
 """
@@ -219,8 +221,12 @@ async def run(args: argparse.Namespace) -> None:
                 await setup(client, urls, kpis)
             alerts = Collector(bootstrap, topics.name(topics.alerts))
             okr = Collector(bootstrap, topics.name(topics.okr_events))
-            await alerts.start()
-            await okr.start()
+            collectors = [alerts, okr]
+            if args.hops:
+                values = Collector(bootstrap, topics.name(topics.kpi_values))
+                collectors.append(values)
+            for collector in collectors:
+                await collector.start()
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
             await producer.start()
             sent: dict[float, float] = {}
@@ -238,9 +244,9 @@ async def run(args: argparse.Namespace) -> None:
             total = await pace(args.rate, args.seconds, send)
             rate = total / (time.perf_counter() - started)
             await producer.stop()
-            await settle([alerts, okr], quiet_s=2.0, deadline_s=args.drain)
-            await alerts.stop()
-            await okr.stop()
+            await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
+            for collector in collectors:
+                await collector.stop()
 
     alert_lat = [
         at - sent[e["data"]["value"]] for at, e in alerts.arrivals if e["data"].get("value") in sent
@@ -249,6 +255,11 @@ async def run(args: argparse.Namespace) -> None:
         at - sent[e["data"]["current"]]
         for at, e in okr.arrivals
         if e["type"] == "lodestar.kr.progress.v1" and e["data"].get("current") in sent
+    ]
+    value_lat = [
+        at - sent[e["data"]["last_value"]]
+        for at, e in (values.arrivals if args.hops else [])
+        if e["data"].get("last_value") in sent
     ]
     firing = sum(1 for _, e in alerts.arrivals if e["type"] == "lodestar.alert.firing.v1")
 
@@ -260,11 +271,13 @@ async def run(args: argparse.Namespace) -> None:
         f"(2 cores, real broker, services on SQLite)"
     )
     print(f"{'path':<44}{'timed':>8}   latency")
-    for label, samples in (
+    rows = [
         ("baseline: bare Kafka produce → consume", baseline),
+        ("measurement → kpi.values (metrics hop)", value_lat),
         ("measurement → alert on alerts", alert_lat),
         ("measurement → KR progress on okr.events", kr_lat),
-    ):
+    ]
+    for label, samples in rows if args.hops else rows[:1] + rows[2:]:
         print(f"{label:<44}{len(samples):>8}   {percentiles(samples)}")
     print(
         f"firing alerts: {firing}; measurements superseded in a batch (not timed): "
@@ -277,6 +290,11 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000, help="measurements per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--kpis", type=int, default=50)
+    parser.add_argument(
+        "--hops",
+        action="store_true",
+        help="also time measurement → kpi.values (one more consumer on the machine)",
+    )
     parser.add_argument(
         "--drain", type=float, default=60, help="most seconds to wait for stragglers"
     )
