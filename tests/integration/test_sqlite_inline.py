@@ -28,18 +28,25 @@ async def rows(db: Database) -> list[tuple[int, str]]:
 
 class TestInlineSqlite:
     async def test_a_transaction_that_raises_leaves_nothing(self, db: Database) -> None:
-        with pytest.raises(RuntimeError):
+        async def insert_then_fail() -> None:
             async with db.transaction() as session:
                 await session.execute(text("INSERT INTO t VALUES (1, 'x')"))
                 raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await insert_then_fail()
         assert await rows(db) == []
 
-    async def test_a_constraint_violation_is_sqlalchemys_integrity_error(self, db: Database) -> None:
+    async def test_a_duplicate_key_is_sqlalchemys_integrity_error(self, db: Database) -> None:
         async with db.transaction() as session:
             await session.execute(text("INSERT INTO t VALUES (1, 'x')"))
-        with pytest.raises(exc.IntegrityError):
+
+        async def insert_again() -> None:
             async with db.transaction() as session:
                 await session.execute(text("INSERT INTO t VALUES (1, 'y')"))
+
+        with pytest.raises(exc.IntegrityError):
+            await insert_again()
         assert await rows(db) == [(1, "x")]
 
     async def test_a_reader_sees_only_committed_rows(self, db: Database) -> None:
