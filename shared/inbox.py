@@ -3,19 +3,31 @@
 `first_delivery` inserts the event's identity (tenant, source, id); it is false when the event
 was already processed, so a re-delivered event is skipped instead of applied twice.
 `first_deliveries` is its batch form (same table, same key): one statement per batch.
+
+The record is kept for `inbox_retention_s` (7 days by default, Kafka's default log retention:
+a re-delivery comes from a topic, so an event older than its topic's retention cannot come
+back); `InboxPruner` deletes older identities in chunks, in the background. Without it the
+table grew by a row per event for ever (86 million a day at 1,000 events/s).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import Database
 from shared.events import CloudEvent, utcnow
 from shared.sql import dialect_insert
 from shared.tables import processed_events
+
+log = structlog.get_logger(__name__)
 
 
 async def first_delivery(session: AsyncSession, event: CloudEvent) -> bool:
@@ -68,3 +80,41 @@ async def first_deliveries(
         answer.append(identity in fresh)
         fresh.discard(identity)
     return answer
+
+
+async def prune(db: Database, before: datetime, *, chunk: int = 10_000) -> int:
+    """Delete the identities processed before `before`, `chunk` rows per transaction (so the
+    SQLite writer is never held long); returns how many were deleted."""
+    c = processed_events.c
+    deleted = 0
+    while True:
+        oldest = select(c.tenant, c.source, c.event_id).where(c.processed_at < before).limit(chunk)
+        async with db.transaction(notify=False) as session:
+            result = await session.execute(
+                delete(processed_events).where(tuple_(c.tenant, c.source, c.event_id).in_(oldest))
+            )
+        count: int = result.rowcount  # type: ignore[attr-defined]
+        deleted += count
+        if count < chunk:
+            return deleted
+
+
+class InboxPruner:
+    """Prunes the processed-event record every `interval_s` until told to stop."""
+
+    def __init__(self, db: Database, *, retention_s: float, interval_s: float) -> None:
+        self._db = db
+        self._retention = timedelta(seconds=retention_s)
+        self._interval_s = interval_s
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            deleted = await prune(self._db, utcnow() - self._retention)
+            if deleted:
+                log.info("inbox_pruned", deleted=deleted)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval_s)

@@ -19,6 +19,7 @@ from shared.auth import install_bootstrap_key
 from shared.consumer import BatchHandler, ConsumerRunner, Decoder
 from shared.db import Database
 from shared.identity import identity_handler
+from shared.inbox import InboxPruner
 from shared.migrations import upgrade
 from shared.observability import Metrics
 from shared.outbox import OutboxRelay
@@ -56,6 +57,11 @@ class Runtime:
             batch_max=settings.outbox_batch_max,
             poll_interval_s=settings.outbox_poll_interval_s,
         )
+        self.pruner = InboxPruner(
+            self.db,
+            retention_s=settings.inbox_retention_s,
+            interval_s=settings.inbox_prune_interval_s,
+        )
         self.supervisor = Supervisor()
         self.consumers: dict[str, ConsumerRunner] = {}
 
@@ -71,6 +77,7 @@ class Runtime:
         await self._install_bootstrap_key()
         await self._start_producer()
         self.supervisor.start("outbox-relay", self.relay.run)
+        self.supervisor.start("inbox-pruner", self.pruner.run)
         specs = list(consumers)
         if identity:
             specs.append(
@@ -130,6 +137,7 @@ class Runtime:
             runner.request_stop()
         await self.supervisor.stop([f"consumer:{name}" for name in self.consumers], timeout_s=15)
         self.relay.request_stop()
+        self.pruner.request_stop()
         await self.supervisor.stop(timeout_s=10)
         await self.producer.stop()
         await self.db.dispose()

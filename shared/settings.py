@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     outbox_batch_max: int = 1000
     outbox_poll_interval_s: float = 1.0
     producer_max_in_flight: int = 10_000
+    # How long the identities of processed events are kept (re-deliveries are recognised for
+    # that long; match the retention of the topics consumed), and how often older ones go.
+    inbox_retention_s: float = 7 * 24 * 3600
+    inbox_prune_interval_s: float = 3600
     max_event_bytes: int = 64 * 1024
     public_url: str = "http://127.0.0.1:8000"
     bootstrap_tenant: str = "demo"

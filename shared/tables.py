@@ -69,6 +69,8 @@ processed_events = Table(
     Column("source", String(512), primary_key=True),
     Column("event_id", String(256), primary_key=True),
     Column("processed_at", UtcDateTime, nullable=False),
+    # What `shared.inbox.prune` deletes by: identities older than the retention.
+    Index("ix_processed_events_processed_at", "processed_at"),
 )
 
 tenants = Table(
