@@ -84,15 +84,21 @@ def inhibited(
     firing: Iterable[Mapping[str, str]],
     rules: Sequence[InhibitRule] = DEFAULT_INHIBIT_RULES,
 ) -> bool:
-    """Whether an alert with labels `target` is inhibited by one of the `firing` alerts."""
+    """Whether an alert with labels `target` is inhibited by one of the `firing` alerts.
+
+    Runs for every alert a batch steps, against every firing alert of its tenant: the cheap
+    tests go first (is it a target at all, do the `equal` labels agree) and the matchers,
+    regexes among them, last."""
+    applicable = [rule for rule in rules if matches_all(rule.target, target)]
+    if not applicable:
+        return False
     sources = list(firing)
-    for rule in rules:
-        if not matches_all(rule.target, target):
-            continue
+    for rule in applicable:
+        wanted = [(n, target.get(n, "")) for n in rule.equal]
         for source in sources:
-            if source == target or not matches_all(rule.source, source):
+            if any(source.get(n, "") != value for n, value in wanted):
                 continue
-            if all(source.get(n, "") == target.get(n, "") for n in rule.equal):
+            if source != target and matches_all(rule.source, source):
                 return True
     return False
 

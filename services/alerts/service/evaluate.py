@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.alerts import repository
 from services.alerts.domain.conditions import (
@@ -316,8 +318,10 @@ class Evaluator:
 
     async def flush(self) -> None:
         """Write what evaluation changed: alert rows, history lines, outbox events."""
-        self._write_back()
+        changed = self._write_back()
         await self.session.flush()
+        if changed:
+            await self.session.execute(update(Alert), changed)
         history, self._history = self._history, []
         await repository.insert_history(self.session, history)
         events, self._outbox = self._outbox, []
@@ -618,8 +622,12 @@ class Evaluator:
             elif isinstance(event, Notify):
                 self._notify(live, rule, event)
 
-    def _write_back(self) -> None:
-        """Copy each changed alert's in-memory state to its row, once per flush."""
+    def _write_back(self) -> list[dict[str, Any]]:
+        """Copy each changed alert's in-memory state to its row, once per flush: a new row
+        through the ORM (its INSERT), a stored one as the parameters of one bulk UPDATE by
+        primary key (returned), its attributes set as already saved. The ORM's unit of work
+        cost ~300 µs per changed row, more than evaluating it."""
+        changed: list[dict[str, Any]] = []
         for live in self._live.values():
             if not live.dirty:
                 continue
@@ -642,10 +650,17 @@ class Evaluator:
             if live.clear_ack:
                 changes.update(acked_by=None, acked_at=None, ack_note=None)
                 live.clear_ack = False
-            for name, value in changes.items():
-                if getattr(alert, name) != value:
-                    setattr(alert, name, value)
             live.dirty = False
+            if inspect(alert).persistent:
+                for name, value in changes.items():
+                    set_committed_value(alert, name, value)
+                key = {"tenant": alert.tenant, "fingerprint": alert.fingerprint}
+                changed.append({**key, **changes})
+            else:
+                for name, value in changes.items():
+                    if getattr(alert, name) != value:
+                        setattr(alert, name, value)
+        return changed
 
     def _notify(self, live: _Live, rule: RuleView, notify: Notify) -> None:
         settings = self.settings
