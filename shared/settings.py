@@ -59,9 +59,9 @@ class ServiceSettings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     bootstrap_tenant: str = "demo"
     bootstrap_admin_key: SecretStr | None = None
-    # gc.freeze() once started (`shared.app.freeze_startup_heap`); off for apps run in a test
-    # process, where one app after another would pile up frozen garbage.
-    freeze_heap: bool = True
+    # Freeze start-up objects and collect less often once started (`shared.app.tune_gc`); off
+    # for apps run inside a test process, which is not the service's to tune.
+    gc_freeze: bool = True
     log_level: str = "INFO"
     log_json: bool = True
 

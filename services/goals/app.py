@@ -6,7 +6,6 @@ Run it: `uvicorn services.goals.app:create_app --factory`.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,8 +58,6 @@ def create_app(
         app.state.metrics = metrics
         try:
             async with runtime_lifespan(app):
-                if settings.gc_freeze:
-                    _tune_gc()
                 runtime: Runtime = app.state.runtime
                 timer = StatusTimer(runtime.db, settings, utcnow)
                 runtime.supervisor.start("status-timer", timer.run)
@@ -74,15 +71,3 @@ def create_app(
 
     app.router.lifespan_context = lifespan
     return app
-
-
-def _tune_gc() -> None:
-    """Move what start-up allocated out of the collector's sight and collect less often.
-
-    Following `kpi.values` allocates ORM rows and events on every batch; with the default
-    thresholds that triggers full collections re-scanning every long-lived object (the app,
-    SQLAlchemy, pydantic schemas): measured at 90-170 ms each, several a minute at 1,000
-    values/s, each one a stall of the consumer and a spike in the KR's latency."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 100)

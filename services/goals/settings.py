@@ -23,10 +23,6 @@ class GoalsSettings(ServiceSettings):
     metrics_timeout_s: float = Field(default=5.0, gt=0)
     graduation_periods: int = Field(default=3, ge=1)
     status_timer_interval_s: float = Field(default=60.0, gt=0)
-    gc_freeze: bool = Field(
-        default=True,
-        description="Freeze start-up objects and collect less often (see app._tune_gc)",
-    )
 
     @property
     def thresholds(self) -> Thresholds:

@@ -6,7 +6,6 @@ Run it: `uvicorn services.metrics.app:create_app --factory`.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,8 +52,6 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             async with runtime_lifespan(app):
-                if settings.gc_freeze:
-                    _tune_gc()
                 yield
         finally:
             # After the runtime stopped its consumers: no batch is using the writer any more.
@@ -63,15 +60,3 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
-
-
-def _tune_gc() -> None:
-    """Move what start-up allocated out of the collector's sight and collect less often.
-
-    Ingest allocates a few objects per record; with the default thresholds the full
-    collections that this triggers re-scan every long-lived object of the process (the app,
-    SQLAlchemy, pydantic schemas) again and again: py-spy showed them as a large share of the
-    event loop's time, attributed to whatever line happened to allocate."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 100)

@@ -19,7 +19,3 @@ class MetricsSettings(ServiceSettings):
             " kpi.values events against 2,000"
         ),
     )
-    gc_freeze: bool = Field(
-        default=True,
-        description="Freeze start-up objects and collect less often (see app._tune_gc)",
-    )

@@ -30,7 +30,7 @@ def service_settings(
         outbox_poll_interval_s=0.5,
         consumer_poll_timeout_ms=50,
         log_json=False,
-        freeze_heap=False,
+        gc_freeze=False,
     )
 
 

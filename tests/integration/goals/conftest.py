@@ -90,15 +90,13 @@ class Goals:
 async def goals_settings(
     kafka_bootstrap: str, topics: Topics, database_url: str, admin_key: str
 ) -> GoalsSettings:
-    settings = service_settings(
+    return service_settings(
         GoalsSettings,
         bootstrap=kafka_bootstrap,
         topics=topics,
         database_url=database_url,
         admin_key=admin_key,
     )
-    settings.gc_freeze = False  # the test process is not the service's: leave its GC alone
-    return settings
 
 
 @pytest.fixture
@@ -213,7 +211,6 @@ async def loop_apps(
         database_url=metrics_url,
         admin_key=admin_key,
     )
-    metrics_settings.gc_freeze = False
     settings = await goals_settings(kafka_bootstrap, topics, goals_url, admin_key)
     for name, value in goals_overrides.items():
         setattr(settings, name, value)
