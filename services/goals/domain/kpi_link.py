@@ -75,6 +75,9 @@ def period_start(at: datetime, period: KpiPeriod) -> datetime:
     return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
 
 
+FIXED_LENGTH = {KpiPeriod.DAY: timedelta(days=1), KpiPeriod.WEEK: timedelta(days=7)}
+
+
 def period_end(start: datetime, period: KpiPeriod) -> datetime:
     """The exclusive end of the period that begins at `start`."""
     if period is KpiPeriod.DAY:
@@ -182,9 +185,20 @@ def periods_elapsed(
     window_start: datetime, window_end: datetime, period: KpiPeriod, now: datetime
 ) -> int:
     """How many KPI periods overlapping the window have completed by `now` (with data or
-    not): the denominator a user reads `periods_met` against."""
-    count = 0
+    not): the denominator a user reads `periods_met` against.
+
+    Days and weeks are counted by arithmetic (this runs for every linked KR on every batch of
+    `kpi.values`; walking a quarter day by day was a tenth of the goals service's batch);
+    months and quarters, a handful a year, are walked."""
     start = period_start(window_start, period)
+    length = FIXED_LENGTH.get(period)
+    if length is not None:
+        # The periods from `start` on that began before the window ends (the first always
+        # overlaps it: it contains `window_start`), and of those, the ones ended by now.
+        begun = -((start - window_end) // length)
+        ended = (now - start) // length
+        return max(0, min(begun, ended))
+    count = 0
     while start < window_end:
         end = period_end(start, period)
         if end > now:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain.progress import KeyResultSpec, KrKind, Status, status
@@ -183,3 +185,36 @@ class TestGraduation:
     def test_promoted_kind_follows_the_kpi_direction(self) -> None:
         assert link.default_kind("higher") is KrKind.INCREASE
         assert link.default_kind("lower") is KrKind.DECREASE
+
+
+def elapsed_by_walking(
+    start: datetime, end: datetime, period: link.KpiPeriod, now: datetime
+) -> int:
+    """The definition, period after period: the reference for the arithmetic."""
+    count = 0
+    cursor = link.period_start(start, period)
+    while cursor < end:
+        following = link.period_end(cursor, period)
+        if following > now:
+            break
+        if following > start:
+            count += 1
+        cursor = following
+    return count
+
+
+class TestPeriodsElapsedArithmetic:
+    @given(
+        start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1)),
+        length=st.timedeltas(min_value=timedelta(hours=1), max_value=timedelta(days=200)),
+        now_offset=st.timedeltas(min_value=timedelta(days=-30), max_value=timedelta(days=300)),
+        period=st.sampled_from([link.KpiPeriod.DAY, link.KpiPeriod.WEEK]),
+    )
+    def test_counts_what_walking_the_periods_counts(
+        self, start: datetime, length: timedelta, now_offset: timedelta, period: link.KpiPeriod
+    ) -> None:
+        start = start.replace(tzinfo=UTC)
+        end, now = start + length, start + now_offset
+        assert link.periods_elapsed(start, end, period, now) == elapsed_by_walking(
+            start, end, period, now
+        )
