@@ -81,11 +81,12 @@ _encode = msgspec.json.encode
 
 @dataclass(slots=True)
 class Points:
-    """A batch's points to insert (no key twice) and the refused records; `unknown` of them
-    were refused for an unknown tenant or KPI (a writer that keeps definitions between
-    batches reloads them before believing that)."""
+    """A batch's points to insert (no key twice), their keys, and the refused records;
+    `unknown` of them were refused for an unknown tenant or KPI (a writer that keeps
+    definitions between batches reloads them before believing that)."""
 
     records: list[Record]
+    keys: set[bytes]
     rejected: list[Rejection]
     unknown: int = 0
 
@@ -151,7 +152,7 @@ def prepare(
                 encode(dims).decode() if dims else None,
             )
         )
-    return Points(records, rejected, unknown)
+    return Points(records, seen, rejected, unknown)
 
 
 RollupKey = tuple[str, str, int]
