@@ -162,13 +162,14 @@ full_page_writes = on
 # Room for the hot indexes (the measurements key, rollups, outbox) and the recent heap pages:
 # the 128MB default holds the 16-byte key index of only a few million points.
 shared_buffers = 512MB
-# What -1 picks for 512MB, said outright: a batch of 5,000 points writes ~1.3 MB of WAL.
+# What -1 picks for 512MB, said outright: one ingest batch writes megabytes of WAL.
 wal_buffers = 16MB
-# Checkpoints by time rather than every 1 GB of WAL (a million points write ~300 MB), and
-# less often: after each checkpoint the first change to every page logs the whole page.
+# Checkpoints by time rather than after every 1 GB of WAL (soon reached at full-speed
+# ingest), and less often: after each checkpoint the first change to a page logs all of it.
 max_wal_size = 4GB
 checkpoint_timeout = 15min
-# Those full-page images compressed: 16% less WAL per batch after a checkpoint.
+# Those full-page images compressed (in a probe: less WAL per batch after a checkpoint, and
+# no slower).
 wal_compression = $compression
 EOF
   chown postgres:postgres "$DATA/lodestar.conf"

@@ -322,7 +322,8 @@ class PostgresWriter:
         """Store the points not stored before; those points. With `copy`, COPY them all
         straight in (raises UniqueViolationError if one was stored before)."""
         # In key order, consecutive inserts into the primary key's B-tree visit its leaf pages
-        # in order: 2-4 ms less server time per 5,000 rows, for ~1.3 ms of sorting here.
+        # in order: in a probe the server took less time per COPY than for the same rows
+        # unsorted, more than the sort costs here.
         records.sort(key=_first)
         if copy:
             await conn.copy_records_to_table("measurements", records=records, columns=POINT_COLUMNS)
