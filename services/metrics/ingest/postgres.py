@@ -335,10 +335,13 @@ class PostgresWriter:
         return [record for record in records if record[0] in new]
 
     async def close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._idle_task is not None:
+            self._idle_task.cancel()  # closing the connection rolls back as well
+            self._idle_task = None
         async with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
             if self._conn is not None:
                 # An open, unused transaction ends with the connection (rolled back).
                 await self._conn.close()
