@@ -175,6 +175,21 @@ EOF
   chown postgres:postgres "$DATA/lodestar.conf"
 }
 
+# A running cluster started with other settings (an older version of this script) gets the
+# current ones: those a reload applies at once (checkpoints, WAL compression), the others
+# (shared_buffers, wal_buffers) at its next start. Nothing is restarted under its clients.
+apply_settings() {
+  local pgbin="$1" port="$2" before pending
+  before="$(cat "$DATA/lodestar.conf" 2>/dev/null || true)"
+  write_conf "$pgbin" "$port"
+  [[ "$(cat "$DATA/lodestar.conf")" != "$before" ]] || return 0
+  as_pg "$pgbin/pg_ctl" reload -D "$DATA" >/dev/null
+  sleep 0.5  # the reload is asynchronous
+  pending="$(as_pg "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc \
+    "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null || true)"
+  log "settings reloaded${pending:+; at the next start: $pending}"
+}
+
 cmd_start() {
   take_lock
   ensure_installed
@@ -197,9 +212,7 @@ cmd_start() {
 
   if url="$(running_url)"; then
     log "reusing the running cluster in $DATA"
-    if ! grep -q '^wal_compression' "$DATA/lodestar.conf" 2>/dev/null; then
-      log "it runs with older settings: 'postgres.sh stop' then 'start' applies the current ones"
-    fi
+    apply_settings "$pgbin" "$(running_port "$pgbin")"
     printf '%s\n' "$url"
     return 0
   fi
