@@ -139,6 +139,57 @@ stop_cluster() {
   fi
 }
 
+# lodestar.conf: loopback TCP only, the socket inside the cluster dir (not Debian's
+# /var/run/postgresql), room for parallel test sessions' pools, and what a DBA would set for
+# a write-heavy service (the metrics ingest COPYs tens of thousands of points a second), with
+# durability kept: fsync, synchronous_commit and full_page_writes stay on.
+write_conf() {
+  local pgbin="$1" port="$2" compression=pglz
+  # lz4 costs less CPU than pglz, where the server is built with it (Debian's is).
+  if "$pgbin/pg_config" --configure 2>/dev/null | grep -q -- '--with-lz4'; then
+    compression=lz4
+  fi
+  cat >"$DATA/lodestar.conf" <<EOF
+# Written by deploy/postgres/postgres.sh on every start; edits are lost.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '${SOCKDIR//\'/\'\'}'
+max_connections = 200
+# Durability: a commit is on disk when it returns (consumers commit Kafka offsets after it).
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+# Room for the hot indexes (the measurements key, rollups, outbox) and the recent heap pages:
+# the 128MB default holds the 16-byte key index of only a few million points.
+shared_buffers = 512MB
+# What -1 picks for 512MB, said outright: one ingest batch writes megabytes of WAL.
+wal_buffers = 16MB
+# Checkpoints by time rather than after every 1 GB of WAL (soon reached at full-speed
+# ingest), and less often: after each checkpoint the first change to a page logs all of it.
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+# Those full-page images compressed (in a probe: less WAL per batch after a checkpoint, and
+# no slower).
+wal_compression = $compression
+EOF
+  chown postgres:postgres "$DATA/lodestar.conf"
+}
+
+# A running cluster started with other settings (an older version of this script) gets the
+# current ones: those a reload applies at once (checkpoints, WAL compression), the others
+# (shared_buffers, wal_buffers) at its next start. Nothing is restarted under its clients.
+apply_settings() {
+  local pgbin="$1" port="$2" before pending
+  before="$(cat "$DATA/lodestar.conf" 2>/dev/null || true)"
+  write_conf "$pgbin" "$port"
+  [[ "$(cat "$DATA/lodestar.conf")" != "$before" ]] || return 0
+  as_pg "$pgbin/pg_ctl" reload -D "$DATA" >/dev/null
+  sleep 0.5  # the reload is asynchronous
+  pending="$(as_pg "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc \
+    "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null || true)"
+  log "settings reloaded${pending:+; at the next start: $pending}"
+}
+
 cmd_start() {
   take_lock
   ensure_installed
@@ -161,6 +212,7 @@ cmd_start() {
 
   if url="$(running_url)"; then
     log "reusing the running cluster in $DATA"
+    apply_settings "$pgbin" "$(running_port "$pgbin")"
     printf '%s\n' "$url"
     return 0
   fi
@@ -193,18 +245,7 @@ cmd_start() {
   printf '%s\n' "$port" >"$PORTFILE"
 
   as_pg mkdir -p "$SOCKDIR"
-  # Test-server settings: loopback TCP only, socket inside the cluster dir (not Debian's
-  # /var/run/postgresql), room for parallel test sessions' pools, fsync kept on.
-  cat >"$DATA/lodestar.conf" <<EOF
-# Written by deploy/postgres/postgres.sh on every start; edits are lost.
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '${SOCKDIR//\'/\'\'}'
-max_connections = 200
-shared_buffers = 128MB
-fsync = on
-EOF
-  chown postgres:postgres "$DATA/lodestar.conf"
+  write_conf "$pgbin" "$port"
 
   log "starting PostgreSQL on 127.0.0.1:$port (data $DATA, log $LOGFILE)"
   # -W: do not wait here; readiness is checked below with pg_isready. pg_ctl detaches the

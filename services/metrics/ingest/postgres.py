@@ -10,27 +10,35 @@ new (not a savepoint: that is two more round trips on every batch). Redeliveries
 events are dropped before the COPY (`RecentKeys`), so the fallback is rare. COPY into the
 table is 2-3 times faster than the INSERT from staging.
 
+The KPI definitions and tenants are kept between batches (`Definitions`), not read by every
+batch: that read was a round trip at the head of each batch, waiting for the event loop's turn
+behind the next batch's fetch. They are checked instead, in the same statement as the rollup
+merge: it also returns a fingerprint of every `kpis` and `tenants` row, and a batch written
+with definitions that no longer match is rolled back and written again with fresh ones. A
+record refused for an unknown tenant or KPI makes the batch reload them before refusing it.
+
 asyncpg directly, on one dedicated connection: it is asynchronous, so the event loop keeps
 fetching and decoding the next batch while PostgreSQL works.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
-    Points,
-    Row,
-    batch_rollups,
+    KpiDef,
+    Record,
     kpi_defs,
     outbox_rows,
     prepare,
+    record_rollups,
 )
 from shared.consumer import Inbound, Rejection
 
@@ -53,10 +61,20 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
 ) ON COMMIT DELETE ROWS
 """
 
+# A digest of every row of `kpis` and `tenants` (whole rows: a KPI deleted and created again
+# differs in `created_at`), compared with the one taken when the definitions were loaded.
+FINGERPRINT = """
+(SELECT md5(coalesce(string_agg(k::text, E'\\n' ORDER BY k.tenant, k.key), '')) FROM kpis k)
+|| (SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t.slug), '')) FROM tenants t)
+"""
+
+# The definitions and their fingerprint from one snapshot: one statement.
 DEFINITIONS = f"""
-SELECT {KPI_COLUMNS}, NULL AS slug FROM kpis
+SELECT {KPI_COLUMNS}, NULL AS slug, NULL AS fingerprint FROM kpis
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug FROM tenants
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug, NULL FROM tenants
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
 """
 
 # The set-based path: exactly the keys this statement inserted (redeliveries are skipped).
@@ -70,7 +88,9 @@ RETURNING id
 """
 
 ROLLUP_COLUMNS = "tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at"
+# The touched rollups as stored, then one more row: the definitions' fingerprint (last field).
 MERGE_ROLLUPS = f"""
+WITH merged AS (
 INSERT INTO rollups AS r ({ROLLUP_COLUMNS})
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
                      $5::double precision[], $6::double precision[], $7::double precision[],
@@ -84,7 +104,38 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
                       THEN excluded.last_value ELSE r.last_value END,
     last_at = greatest(r.last_at, excluded.last_at)
 RETURNING {ROLLUP_COLUMNS}
+)
+SELECT {ROLLUP_COLUMNS}, NULL AS fingerprint FROM merged
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """The KPI definitions and tenants as of one snapshot, and that snapshot's fingerprint."""
+
+    kpis: dict[tuple[str, str], KpiDef]
+    tenants: set[str]
+    fingerprint: str
+
+
+async def load_definitions(conn: Any) -> Definitions:
+    kpi_rows: list[tuple[Any, ...]] = []
+    tenants: set[str] = set()
+    fingerprint = ""
+    for row in await conn.fetch(DEFINITIONS):
+        if row[-1] is not None:
+            fingerprint = row[-1]
+        elif row[-2] is not None:
+            tenants.add(row[-2])
+        else:
+            kpi_rows.append(tuple(row)[:-2])
+    return Definitions(kpi_defs(kpi_rows), tenants, fingerprint)
+
+
+class StaleDefinitions(Exception):
+    """The KPI definitions or tenants changed since this writer loaded them."""
 
 
 class RecentKeys:
@@ -101,7 +152,7 @@ class RecentKeys:
     def __contains__(self, key: object) -> bool:
         return key in self._current or key in self._previous
 
-    def add_all(self, keys: Sequence[bytes]) -> None:
+    def add_all(self, keys: Iterable[bytes]) -> None:
         if len(self._current) >= self._capacity:
             self._previous, self._current = self._current, set()
         self._current.update(keys)
@@ -111,13 +162,10 @@ class RecentKeys:
         self._previous.clear()
 
 
-_encode = msgspec.json.encode
-
-
-def rollup_columns(rows: list[Row]) -> list[list[Any]]:
+def rollup_columns(records: list[Record]) -> list[list[Any]]:
     """The batch's aggregates as the nine column arrays `MERGE_ROLLUPS` unnests."""
     columns: list[list[Any]] = [[] for _ in range(9)]
-    for (tenant, kpi, start), acc in batch_rollups(rows).items():
+    for (tenant, kpi, start), acc in record_rollups(records).items():
         for column, value in zip(columns, (tenant, kpi, start, *acc), strict=True):
             column.append(value)
     return columns
@@ -128,104 +176,166 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 
 class PostgresWriter:
-    def __init__(self, url: str, *, topic: str, source: str) -> None:
+    """Stores batches through one connection (opened on first use), one transaction each.
+
+    A batch's transaction is committed with `COMMIT; BEGIN`, one round trip that also opens
+    the next batch's transaction, so a batch's first round trip is its COPY. A transaction
+    that has run no statement holds no snapshot and no lock; if no batch comes to use it
+    within `idle_s`, it is rolled back (so the connection does not sit idle in transaction).
+    """
+
+    def __init__(self, url: str, *, topic: str, source: str, idle_s: float = 1.0) -> None:
         self._dsn = asyncpg_dsn(url)
         self._topic = topic
         self._source = source
+        self._idle_s = idle_s
         self._conn: Any = None
         self._recent = RecentKeys()
-        self._kpi_rows: list[tuple[Any, ...]] = []
+        self._defs: Definitions | None = None
+        self._lock = asyncio.Lock()  # the connection: a batch, or the idle rollback
+        self._open = False  # a transaction is open and unused (`COMMIT; BEGIN`)
+        self._idle: asyncio.TimerHandle | None = None
+        self._idle_task: asyncio.Task[None] | None = None
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
+            self._open = False
             conn = await asyncpg.connect(self._dsn)
             await conn.execute(CREATE_STAGING)
             self._conn = conn
         return self._conn
 
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self._open = False
+        if conn is not None:
+            conn.terminate()
+
     async def store(self, batch: Sequence[Inbound]) -> list[Rejection]:
-        try:
-            return await self._store(batch)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-            # A broken connection: drop it, so the retried batch gets a fresh one.
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.terminate()
-            raise
+        async with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            try:
+                rejected = await self._store(batch)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                # A broken connection: drop it, so the retried batch gets a fresh one.
+                self._drop_connection()
+                raise
+            if self._open:
+                self._idle = asyncio.get_running_loop().call_later(self._idle_s, self._on_idle)
+            return rejected
+
+    def _on_idle(self) -> None:
+        self._idle = None
+        self._idle_task = asyncio.create_task(self._end_idle())
+
+    async def _end_idle(self) -> None:
+        async with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            try:
+                await self._conn.execute("ROLLBACK")
+            except Exception:  # the next batch connects again
+                self._drop_connection()
 
     async def _store(self, batch: Sequence[Inbound]) -> list[Rejection]:
-        try:
-            return await self._store_once(batch, copy=True)
-        except asyncpg.UniqueViolationError:
-            # A point was stored before (not by this writer lately): the whole transaction
-            # is rolled back, and the batch goes again the set-based way.
-            return await self._store_once(batch, copy=False)
+        copy = True
+        while True:
+            try:
+                return await self._store_once(batch, copy=copy)
+            except asyncpg.UniqueViolationError:
+                # A point was stored before (not by this writer lately): the whole
+                # transaction is rolled back, and the batch goes again the set-based way.
+                if not copy:
+                    raise
+                copy = False
+            except StaleDefinitions:
+                # Rolled back; the next attempt reads the definitions in its transaction.
+                self._defs = None
+
+    async def _definitions(self, conn: Any) -> Definitions:
+        defs = await load_definitions(conn)
+        if self._defs is None or defs.fingerprint != self._defs.fingerprint:
+            # A KPI deleted takes its points with it: what this writer remembers storing
+            # may be gone.
+            self._recent.clear()
+        self._defs = defs
+        return defs
 
     async def _store_once(self, batch: Sequence[Inbound], *, copy: bool) -> list[Rejection]:
         conn = await self._connection()
-        async with conn.transaction():
-            # One round trip for both: each await here also waits for the event loop's turn.
-            kpi_rows: list[tuple[Any, ...]] = []
-            tenants: set[str] = set()
-            for row in await conn.fetch(DEFINITIONS):
-                if row[-1] is None:
-                    kpi_rows.append(tuple(row)[:-1])
-                else:
-                    tenants.add(row[-1])
-            if kpi_rows != self._kpi_rows:
-                self._recent.clear()
-                self._kpi_rows = kpi_rows
-            kpis = kpi_defs(kpi_rows)
-            points = prepare(batch, kpis, tenants)
-            stored: list[bytes] = []
-            if points.rows:
-                stored, new_rows = await self._insert(conn, points, copy=copy)
-                touched = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new_rows))
-                events = outbox_rows(
-                    touched,
-                    kpis,
-                    topic=self._topic,
-                    source=self._source,
-                    created_at=datetime.now(UTC),
-                )
-                if events:
-                    await conn.copy_records_to_table(
-                        "outbox",
-                        records=events,
-                        columns=["event_id", "topic", "key", "payload", "created_at"],
-                    )
+        if not self._open:
+            await conn.execute("BEGIN")
+        self._open = False
+        try:
+            stored, rejected = await self._write(conn, batch, copy=copy)
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT; BEGIN")
+        self._open = True
         self._recent.add_all(stored)
-        return points.rejected
+        return rejected
 
-    async def _insert(
-        self, conn: Any, points: Points, *, copy: bool
-    ) -> tuple[list[bytes], list[Row]]:
-        """Store the points not stored before; their keys and rows. With `copy`, COPY them
+    async def _write(
+        self, conn: Any, batch: Sequence[Inbound], *, copy: bool
+    ) -> tuple[Iterable[bytes], list[Rejection]]:
+        """The batch's writes, inside its transaction: the keys stored, the refused."""
+        defs = self._defs
+        fresh = defs is None
+        if defs is None:
+            defs = await self._definitions(conn)
+        # Redeliveries of points this writer stored lately are left out.
+        points = prepare(batch, defs.kpis, defs.tenants, self._recent)
+        if points.unknown and not fresh:
+            # Perhaps a tenant or KPI created since: look again before refusing.
+            defs = await self._definitions(conn)
+            fresh = True
+            points = prepare(batch, defs.kpis, defs.tenants, self._recent)
+        if not points.records:
+            return [], points.rejected
+        new = await self._insert(conn, points.records, copy=copy)
+        stored = points.keys if new is points.records else [record[0] for record in new]
+        merged = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new))
+        if not fresh and merged[-1][-1] != defs.fingerprint:
+            raise StaleDefinitions
+        touched = [row[:-1] for row in merged if row[-1] is None]
+        events = outbox_rows(
+            touched, defs.kpis, topic=self._topic, source=self._source, created_at=datetime.now(UTC)
+        )
+        if events:
+            await conn.copy_records_to_table(
+                "outbox",
+                records=events,
+                columns=["event_id", "topic", "key", "payload", "created_at"],
+            )
+        return stored, points.rejected
+
+    async def _insert(self, conn: Any, records: list[Record], *, copy: bool) -> list[Record]:
+        """Store the points not stored before; those points. With `copy`, COPY them all
         straight in (raises UniqueViolationError if one was stored before)."""
-        recent = self._recent
-        keys: list[bytes] = []
-        rows: list[Row] = []
-        records = []
-        for key, row in zip(points.ids, points.rows, strict=True):
-            if key in recent:
-                continue  # a redelivery of a point this writer stored lately
-            keys.append(key)
-            rows.append(row)
-            dims = row[7]
-            records.append((key, *row[:7], _encode(dims).decode() if dims else None))
-        if not records:
-            return keys, rows
         if copy:
             await conn.copy_records_to_table("measurements", records=records, columns=POINT_COLUMNS)
-            return keys, rows
+            return records
         await conn.copy_records_to_table(
             "staging_measurements", records=records, columns=POINT_COLUMNS
         )
         new = {r[0] for r in await conn.fetch(INSERT_NEW)}
-        pairs = [(k, r) for k, r in zip(keys, rows, strict=True) if k in new]
-        return [k for k, _ in pairs], [r for _, r in pairs]
+        return [record for record in records if record[0] in new]
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._idle_task is not None:
+            self._idle_task.cancel()  # closing the connection rolls back as well
+            self._idle_task = None
+        async with self._lock:
+            if self._conn is not None:
+                # An open, unused transaction ends with the connection (rolled back).
+                await self._conn.close()
+                self._conn = None
+                self._open = False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +24,14 @@ from shared.events import KPI_VALUE_V1, MeasurementV1
 
 DAY_US = 86_400_000_000
 
+Record = tuple[bytes, str, str, str, str, int, int, float, str | None]
+"""A point as stored, in the column order of `measurements`: (key, tenant, source, event_id,
+kpi, observed_at µs, period_start µs, value, dimensions as JSON text or None). Both writers
+send these tuples as they are: COPY records on PostgreSQL, statement parameters on SQLite."""
+
 Row = tuple[str, str, str, str, int, int, float, dict[str, str] | None]
-"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions)"""
+"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions): a point
+without its key, as `batch_rollups` takes it."""
 
 TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
 """(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
@@ -75,31 +81,41 @@ _encode = msgspec.json.encode
 
 @dataclass(slots=True)
 class Points:
-    """A batch's points to insert (`ids[i]` is the key of `rows[i]`; no key twice) and the
-    refused records."""
+    """A batch's points to insert (no key twice), their keys, and the refused records;
+    `unknown` of them were refused for an unknown tenant or KPI (a writer that keeps
+    definitions between batches reloads them before believing that)."""
 
-    ids: list[bytes]
-    rows: list[Row]
+    records: list[Record]
+    keys: set[bytes]
     rejected: list[Rejection]
+    unknown: int = 0
 
 
 def prepare(
-    batch: Sequence[Inbound], kpis: dict[tuple[str, str], KpiDef], tenants: set[str]
+    batch: Sequence[Inbound],
+    kpis: dict[tuple[str, str], KpiDef],
+    tenants: set[str],
+    stored: Container[bytes] = frozenset(),
 ) -> Points:
-    """Rows to insert, and the records refused: unknown tenant, unknown KPI, wrong type."""
-    ids: list[bytes] = []
-    rows: list[Row] = []
+    """Points to insert, and the records refused: unknown tenant, unknown KPI, wrong type.
+
+    A point whose key is in `stored` (known to be stored already), or seen earlier in the
+    batch, is a redelivery: it is left out, and not refused."""
+    records: list[Record] = []
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
+    unknown = 0
     starts = _PeriodStarts()
     day = Period.DAY
+    encode = _encode
+    append = records.append
     for item in batch:
         decoded = item.decoded
         if type(decoded) is Decoded:  # the hot path: msgspec's struct, no pydantic objects
             env = decoded.envelope
             tenant, key, source, event_id = env.tenant, env.subject, env.source, env.id
             key_id, at = decoded.key, decoded.observed_at
-            value, dims = env.data.value, env.data.dimensions or None
+            value, dims = env.data.value, env.data.dimensions
         else:
             event, payload = item.event, item.payload
             if not isinstance(payload, MeasurementV1):
@@ -107,22 +123,24 @@ def prepare(
                 continue
             tenant, key, source, event_id = event.tenant, event.subject, event.source, event.id
             key_id, at = identity(tenant, source, event_id), to_micros(event.time)
-            value, dims = payload.value, payload.dimensions or None
+            value, dims = payload.value, payload.dimensions
         if tenant not in tenants:
             rejected.append(Rejection(item.record, f"unknown tenant '{tenant}'"))
+            unknown += 1
             continue
         kpi = kpis.get((tenant, key))
         if kpi is None:
             reason = f"unknown KPI '{key}' for tenant '{tenant}'"
             rejected.append(Rejection(item.record, reason))
+            unknown += 1
             continue
-        if key_id in seen:
-            continue  # a redelivery within the batch: the first one is the one stored
+        if key_id in seen or key_id in stored:
+            continue  # a redelivery: the first delivery is the one stored
         seen.add(key_id)
         period = kpi.period
-        ids.append(key_id)
-        rows.append(
+        append(
             (
+                key_id,
                 tenant,
                 source,
                 event_id,
@@ -130,23 +148,25 @@ def prepare(
                 at,
                 at - at % DAY_US if period is day else starts(period, at),
                 value,
-                dims,
+                # `dims` is UNSET when absent (a falsy singleton), like an empty dict.
+                encode(dims).decode() if dims else None,
             )
         )
-    return Points(ids, rows, rejected)
+    return Points(records, seen, rejected, unknown)
 
 
 RollupKey = tuple[str, str, int]
 """(tenant, kpi, period_start µs)"""
 
 
-def batch_rollups(rows: Iterable[Row]) -> dict[RollupKey, list[Any]]:
-    """Each touched period's aggregate of `rows` alone: [count, total, min, max, last_value,
-    last_at µs], by (tenant, kpi, period_start). The same rules as `domain.rollups`: the
-    last value is the latest observation's, the larger value winning a tie in time."""
+def record_rollups(records: Iterable[Record]) -> dict[RollupKey, list[Any]]:
+    """Each touched period's aggregate of `records` alone: [count, total, min, max,
+    last_value, last_at µs], by (tenant, kpi, period_start). The same rules as
+    `domain.rollups`: the last value is the latest observation's, the larger value winning a
+    tie in time."""
     out: dict[RollupKey, list[Any]] = {}
     get = out.get
-    for tenant, _source, _id, kpi, at, start, value, _dims in rows:
+    for _key, tenant, _source, _id, kpi, at, start, value, _dims in records:
         key = (tenant, kpi, start)
         acc = get(key)
         if acc is None:
@@ -162,6 +182,11 @@ def batch_rollups(rows: Iterable[Row]) -> dict[RollupKey, list[Any]]:
             acc[4] = value
             acc[5] = at
     return out
+
+
+def batch_rollups(rows: Iterable[Row]) -> dict[RollupKey, list[Any]]:
+    """`record_rollups` of points given without their keys."""
+    return record_rollups((b"", *row[:7], None) for row in rows)
 
 
 def value_event(

@@ -19,18 +19,16 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
-
-import msgspec
 
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
-    Points,
-    Row,
-    batch_rollups,
+    Record,
     kpi_defs,
     outbox_rows,
     prepare,
+    record_rollups,
 )
 from shared.consumer import Inbound, Rejection
 from shared.db import SQLITE_PRAGMAS
@@ -77,8 +75,6 @@ INSERT_OUTBOX = {
     for rows in MERGE_CHUNKS
 }
 
-_encode = msgspec.json.encode
-
 
 def chunked(
     conn: sqlite3.Connection, statements: dict[int, str], params: list[Any], width: int
@@ -94,31 +90,26 @@ def chunked(
     return out
 
 
-def insert_points(conn: sqlite3.Connection, points: Points) -> list[Row]:
+def insert_points(conn: sqlite3.Connection, records: list[Record]) -> list[Record]:
     """INSERT OR IGNORE the points; the ones that were new (not stored by an earlier batch).
 
     Rowids grow with each insert and OR IGNORE skips the duplicates, so the rows above the
     starting high-water mark are exactly the new ones; when as many rows were inserted as
     given (the usual case) they are all new and need not be read back."""
-    params: list[Any] = []
-    for key, (tenant, source, event_id, kpi, at, start, value, dims) in zip(
-        points.ids, points.rows, strict=True
-    ):
-        params += (key, tenant, source, event_id, kpi, at, start, value)
-        params.append(_encode(dims).decode() if dims else None)
+    params = list(chain.from_iterable(records))  # a record is a row's parameters, in order
     (before,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM measurements").fetchone()
     changes = conn.total_changes
     chunked(conn, INSERT_POINTS, params, 9)
-    if conn.total_changes - changes == len(points.rows):
-        return points.rows
+    if conn.total_changes - changes == len(records):
+        return records
     new = {key for (key,) in conn.execute("SELECT id FROM measurements WHERE rowid > ?", (before,))}
-    return [row for key, row in zip(points.ids, points.rows, strict=True) if key in new]
+    return [record for record in records if record[0] in new]
 
 
-def merge_rollups(conn: sqlite3.Connection, rows: list[Row]) -> list[Any]:
-    """Add the new rows' aggregates to the stored rollups; the touched rollups, as stored."""
+def merge_rollups(conn: sqlite3.Connection, records: list[Record]) -> list[Any]:
+    """Add the new points' aggregates to the stored rollups; the touched rollups, as stored."""
     params: list[Any] = []
-    for key, acc in batch_rollups(rows).items():
+    for key, acc in record_rollups(records).items():
         params += key
         params += acc
     return chunked(conn, MERGE_ROLLUPS, params, 9)
@@ -156,8 +147,8 @@ class SqliteWriter:
             tenants = {slug for (slug,) in conn.execute("SELECT slug FROM tenants")}
             points = prepare(batch, kpis, tenants)
             rejected = points.rejected
-            if points.rows:
-                touched = merge_rollups(conn, insert_points(conn, points))
+            if points.records:
+                touched = merge_rollups(conn, insert_points(conn, points.records))
                 # SQLAlchemy's storage format for a naive UTC DATETIME on SQLite.
                 created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
                 events = outbox_rows(
