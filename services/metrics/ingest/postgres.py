@@ -1,5 +1,5 @@
 """PostgreSQL writer: the batch's new points COPYed straight into `measurements`, their
-aggregates (computed in Python, `rows.batch_rollups`) merged into the rollups by one upsert
+aggregates (computed in Python, `rows.record_rollups`) merged into the rollups by one upsert
 that hands back the touched rollups, and their `kpi.values` rows COPYed into the outbox, in
 one transaction.
 

@@ -29,10 +29,6 @@ Record = tuple[bytes, str, str, str, str, int, int, float, str | None]
 kpi, observed_at µs, period_start µs, value, dimensions as JSON text or None). Both writers
 send these tuples as they are: COPY records on PostgreSQL, statement parameters on SQLite."""
 
-Row = tuple[str, str, str, str, int, int, float, dict[str, str] | None]
-"""(tenant, source, event_id, kpi, observed_at µs, period_start µs, value, dimensions): a point
-without its key, as `batch_rollups` takes it."""
-
 TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
 """(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
 
@@ -182,11 +178,6 @@ def record_rollups(records: Iterable[Record]) -> dict[RollupKey, list[Any]]:
             acc[4] = value
             acc[5] = at
     return out
-
-
-def batch_rollups(rows: Iterable[Row]) -> dict[RollupKey, list[Any]]:
-    """`record_rollups` of points given without their keys."""
-    return record_rollups((b"", *row[:7], None) for row in rows)
 
 
 def value_event(

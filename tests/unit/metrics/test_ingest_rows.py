@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.metrics.codec import identity
 from services.metrics.domain.rollups import Point, of_points
-from services.metrics.ingest.rows import Row, batch_rollups
+from services.metrics.ingest.rows import Record, record_rollups
 from services.metrics.tables import from_micros, to_micros
 
 
@@ -47,17 +47,17 @@ points = st.lists(
 
 
 @given(points)
-def test_batch_rollups_follow_the_domain_rules(
+def test_record_rollups_follow_the_domain_rules(
     items: list[tuple[str, str, int, int, float]],
 ) -> None:
-    rows: list[Row] = []
-    for tenant, kpi, period, minute, value in items:
+    records: list[Record] = []
+    for i, (tenant, kpi, period, minute, value) in enumerate(items):
         start = to_micros(BASE + timedelta(days=period))
         at = start + minute * 60_000_000
-        rows.append((tenant, "src", "id", kpi, at, start, value, None))
-    got = batch_rollups(rows)
+        records.append((i.to_bytes(16), tenant, "src", str(i), kpi, at, start, value, None))
+    got = record_rollups(records)
     groups: dict[tuple[str, str, int], list[Point]] = {}
-    for tenant, _s, _i, kpi, at, start, value, _d in rows:
+    for _k, tenant, _s, _i, kpi, at, start, value, _d in records:
         groups.setdefault((tenant, kpi, start), []).append(Point(from_micros(at), value))
     assert set(got) == set(groups)
     for key, group in groups.items():
