@@ -18,7 +18,7 @@ WAL checkpoint). The bulk ingest path of the metrics service keeps its own threa
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -30,9 +30,6 @@ class InlineCursor:
 
     async def __aenter__(self) -> InlineCursor:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
 
     @property
     def description(self) -> Any:
@@ -95,9 +92,6 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        return await self.cursor().execute(sql, parameters)
-
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
@@ -108,12 +102,10 @@ class InlineConnection:
         self._conn.rollback()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self.stop()
 
     def stop(self) -> None:
-        """Close at once (SQLAlchemy's forced terminate); nothing runs elsewhere to stop."""
+        """Close at once (also SQLAlchemy's forced terminate): nothing runs elsewhere to stop."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
