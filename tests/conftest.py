@@ -6,10 +6,8 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy.engine import make_url
 
 from shared.auth import generate_key
 from shared.settings import Topics
@@ -55,30 +53,6 @@ def admin_key() -> str:
     return generate_key()[0]
 
 
-async def _fresh_postgres_database(server_url: str) -> tuple[str, str]:
-    url = make_url(server_url)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, database=url.database
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-async def _drop_postgres_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, database=url.database
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 class DatabaseFactory:
     """Fresh, empty databases of one backend, one per call."""
 
@@ -92,7 +66,7 @@ class DatabaseFactory:
         if self.backend == "sqlite":
             return f"sqlite+aiosqlite:///{self._tmp_path}/{uuid.uuid4().hex[:8]}.db"
         server = self._request.getfixturevalue("postgres_server")
-        url, name = await _fresh_postgres_database(server)
+        url, name = await infra.create_postgres_database(server)
         self._created.append(name)
         return url
 
@@ -100,7 +74,7 @@ class DatabaseFactory:
         if self._created:
             server = self._request.getfixturevalue("postgres_server")
             for name in self._created:
-                await _drop_postgres_database(server, name)
+                await infra.drop_postgres_database(server, name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -15,13 +15,11 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy.engine import make_url
 
 from services.metrics.codec import measurement_decoder
 from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
 from shared.consumer import Inbound
-from shared.db import Database
-from shared.migrations import upgrade
+from tests.support.infra import migrated_postgres_database
 
 pytestmark = pytest.mark.postgres
 
@@ -34,28 +32,8 @@ decode = measurement_decoder(64 * 1024)
 @pytest.fixture(scope="module")
 def url(postgres_server: str) -> Iterator[str]:
     """One migrated database for the module; each test has its own tenant."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server = make_url(postgres_server)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(postgres_server))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    async def migrate(url: str) -> None:
-        db = Database(url)
-        try:
-            await upgrade(db, MIGRATIONS)
-        finally:
-            await db.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(migrate(url))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_postgres_database(postgres_server, MIGRATIONS) as url:
+        yield url
 
 
 @pytest.fixture

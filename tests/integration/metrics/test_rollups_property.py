@@ -20,7 +20,6 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from services.metrics.codec import measurement_decoder
 from services.metrics.domain.periods import Period, period_start
@@ -29,9 +28,8 @@ from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
 from services.metrics.ingest.sqlite import SqliteWriter
 from services.metrics.tables import MetricsTable, to_micros
 from shared.consumer import Inbound
-from shared.db import Database
-from shared.migrations import upgrade
 from shared.tables import infra_metadata
+from tests.support.infra import migrated_postgres_database
 
 BASE = datetime(2026, 3, 28, tzinfo=UTC)  # a month and a quarter boundary inside 10 days
 KPIS = {"daily": Period.DAY, "weekly": Period.WEEK, "monthly": Period.MONTH}
@@ -140,29 +138,8 @@ def path(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def url(postgres_server: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server = make_url(postgres_server)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(postgres_server))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-
-    async def migrate() -> None:
-        db = Database(url)
-        try:
-            await upgrade(db, MIGRATIONS)
-        finally:
-            await db.dispose()
-
-    asyncio.run(migrate())
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_postgres_database(postgres_server, MIGRATIONS) as url:
+        yield url
 
 
 class TestSqlite:
