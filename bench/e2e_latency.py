@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
-from tests.support.processes import platform  # noqa: E402
+from tests.support.processes import platform, sqlite_urls  # noqa: E402
 
 THRESHOLD = 1_000_000.0
 TENANT = "acme"
@@ -224,7 +224,7 @@ async def run(args: argparse.Namespace) -> None:
     admin_key = generate_key()[0]
     kpis = [f"k{i:03d}" for i in range(args.kpis)]
     with tempfile.TemporaryDirectory() as tmp:
-        databases = {n: f"sqlite+aiosqlite:///{tmp}/{n}.db" for n in ("goals", "metrics", "alerts")}
+        databases = sqlite_urls(tmp)
         with platform(
             bootstrap=bootstrap,
             topics=topics,

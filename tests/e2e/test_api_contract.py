@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Topics
-from tests.support.processes import SERVICES, platform
+from tests.support.processes import SERVICES, platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
 
@@ -25,7 +25,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "st"
 def test_every_service_keeps_its_openapi_contract(
     kafka_bootstrap: str, topics: Topics, admin_key: str, tmp_path: Path
 ) -> None:
-    databases = {n: f"sqlite+aiosqlite:///{tmp_path}/{n}.db" for n in SERVICES}
+    databases = sqlite_urls(tmp_path)
     with platform(bootstrap=kafka_bootstrap, topics=topics, admin_key=admin_key,
                   database_urls=databases, log_dir=tmp_path) as running:  # fmt: skip
         failures = []

@@ -22,7 +22,7 @@ import pytest
 from shared.settings import Topics
 from tests.support.events import measurement
 from tests.support.kafka import TopicReader, produce, wait_until
-from tests.support.processes import platform
+from tests.support.processes import platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
 
@@ -71,9 +71,7 @@ async def test_nothing_lost_or_doubled_across_a_broker_restart(
     broker: PrivateBroker, topics: Topics, admin_key: str, tmp_path: Path
 ) -> None:
     bootstrap = broker.start()
-    databases = {
-        n: f"sqlite+aiosqlite:///{tmp_path}/{n}.db" for n in ("goals", "metrics", "alerts")
-    }
+    databases = sqlite_urls(tmp_path)
     headers = {"Authorization": f"Bearer {admin_key}"}
     measurements = topics.name(topics.measurements)
 

@@ -17,7 +17,7 @@ import pytest
 from shared.settings import Topics
 from tests.support.events import measurement
 from tests.support.kafka import TopicReader, produce, wait_until
-from tests.support.processes import Platform, platform
+from tests.support.processes import Platform, platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
 
@@ -59,9 +59,7 @@ class Loop:
 async def loop(
     kafka_bootstrap: str, topics: Topics, admin_key: str, tmp_path: Path
 ) -> AsyncIterator[Loop]:
-    databases = {
-        n: f"sqlite+aiosqlite:///{tmp_path}/{n}.db" for n in ("goals", "metrics", "alerts")
-    }
+    databases = sqlite_urls(tmp_path)
     headers = {"Authorization": f"Bearer {admin_key}"}
     with platform(
         bootstrap=kafka_bootstrap,

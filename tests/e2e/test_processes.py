@@ -11,7 +11,7 @@ import pytest
 from shared.settings import Topics
 from tests.support.events import measurement
 from tests.support.kafka import TopicReader, produce
-from tests.support.processes import platform
+from tests.support.processes import platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
 
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.kafka
 async def test_measurement_to_alert_across_processes(
     kafka_bootstrap: str, topics: Topics, admin_key: str, tmp_path: Path
 ) -> None:
-    databases = {
-        name: f"sqlite+aiosqlite:///{tmp_path}/{name}.db" for name in ("goals", "metrics", "alerts")
-    }
+    databases = sqlite_urls(tmp_path)
     headers = {"Authorization": f"Bearer {admin_key}"}
     with platform(
         bootstrap=kafka_bootstrap,

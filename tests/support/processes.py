@@ -21,6 +21,11 @@ from tests.support.infra import ROOT
 SERVICES = ("goals", "metrics", "alerts")
 
 
+def sqlite_urls(directory: Path | str) -> dict[str, str]:
+    """Each service's SQLite database, in `directory`."""
+    return {name: f"sqlite+aiosqlite:///{directory}/{name}.db" for name in SERVICES}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
