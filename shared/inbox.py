@@ -12,8 +12,6 @@ table grew by a row per event for ever (86 million a day at 1,000 events/s).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.events import CloudEvent, utcnow
 from shared.sql import dialect_insert
+from shared.supervisor import BackgroundLoop
 from shared.tables import processed_events
 
 log = structlog.get_logger(__name__)
@@ -99,22 +98,18 @@ async def prune(db: Database, before: datetime, *, chunk: int = 10_000) -> int:
             return deleted
 
 
-class InboxPruner:
+class InboxPruner(BackgroundLoop):
     """Prunes the processed-event record every `interval_s` until told to stop."""
 
     def __init__(self, db: Database, *, retention_s: float, interval_s: float) -> None:
+        super().__init__()
         self._db = db
         self._retention = timedelta(seconds=retention_s)
         self._interval_s = interval_s
-        self._stopping = asyncio.Event()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.stopping:
             deleted = await prune(self._db, utcnow() - self._retention)
             if deleted:
                 log.info("inbox_pruned", deleted=deleted)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval_s)
+            await self.pause(self._interval_s)

@@ -80,3 +80,25 @@ class Supervisor:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class BackgroundLoop:
+    """The base of a service's background loops (timers, senders, the inbox pruner): `run()`
+    works until `request_stop()`, and sleeps between rounds with `pause()`, which a stop or a
+    `wake()` cuts short."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self.stopping = True
+        self._wake.set()
+
+    async def pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()

@@ -10,7 +10,6 @@ both post a due row (a claim with `FOR UPDATE SKIP LOCKED` would lift that).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,29 +24,12 @@ from services.alerts.settings import AlertsSettings
 from services.alerts.tables import WebhookDelivery
 from shared.db import Database
 from shared.events import utcnow
+from shared.supervisor import BackgroundLoop
 
 log = structlog.get_logger(__name__)
 
 
-class _Loop:
-    def __init__(self) -> None:
-        self._stopping = False
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
-
-
-class Ticker(_Loop):
+class Ticker(BackgroundLoop):
     def __init__(self, db: Database, settings: AlertsSettings) -> None:
         super().__init__()
         self._db = db
@@ -55,11 +37,11 @@ class Ticker(_Loop):
         self.ticks = 0
 
     async def run(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             started = time.monotonic()
             await self.tick_once()
             elapsed = time.monotonic() - started
-            await self._pause(max(self._settings.evaluation_interval_s - elapsed, 0.0))
+            await self.pause(max(self._settings.evaluation_interval_s - elapsed, 0.0))
 
     async def tick_once(self) -> int:
         async with self._db.transaction() as session:
@@ -79,7 +61,7 @@ class _Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class WebhookSender(_Loop):
+class WebhookSender(BackgroundLoop):
     def __init__(
         self,
         db: Database,
@@ -97,9 +79,9 @@ class WebhookSender(_Loop):
         async with httpx.AsyncClient(
             timeout=settings.webhook_timeout_s, transport=self._transport
         ) as client:
-            while not self._stopping:
+            while not self.stopping:
                 if await self.send_due(client) < settings.webhook_batch_max:
-                    await self._pause(settings.webhook_poll_interval_s)
+                    await self.pause(settings.webhook_poll_interval_s)
 
     async def send_due(self, client: httpx.AsyncClient) -> int:
         """Post the due deliveries concurrently, then record each outcome; returns how many."""

@@ -4,8 +4,6 @@ what changed is announced like any other change."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,6 +13,7 @@ from services.goals.repository import cycles as cycle_repo
 from services.goals.service.evaluation import reevaluate
 from services.goals.settings import GoalsSettings
 from shared.db import Database
+from shared.supervisor import BackgroundLoop
 
 log = structlog.get_logger(__name__)
 
@@ -35,27 +34,21 @@ async def tick(db: Database, settings: GoalsSettings, now: datetime) -> int:
     return done
 
 
-class StatusTimer:
+class StatusTimer(BackgroundLoop):
     """Runs `tick` every `interval_s` until `request_stop()`; supervised by the runtime."""
 
     def __init__(
         self, db: Database, settings: GoalsSettings, clock: Callable[[], datetime]
     ) -> None:
+        super().__init__()
         self._db = db
         self._settings = settings
         self._clock = clock
-        self._stopping = asyncio.Event()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), self._settings.status_timer_interval_s
-                )
-            if self._stopping.is_set():
+        while not self.stopping:
+            await self.pause(self._settings.status_timer_interval_s)
+            if self.stopping:
                 return
             cycles = await tick(self._db, self._settings, self._clock())
             log.debug("status_timer_tick", cycles=cycles)
