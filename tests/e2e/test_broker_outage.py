@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +20,11 @@ import pytest
 
 from shared.settings import Topics
 from tests.support.events import measurement
+from tests.support.infra import ROOT, run_script
 from tests.support.kafka import TopicReader, produce, wait_until
 from tests.support.processes import platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
-
-ROOT = Path(__file__).resolve().parents[2]
-KAFKA_SH = ROOT / "deploy/kafka/kafka.sh"
 
 
 class PrivateBroker:
@@ -40,22 +37,11 @@ class PrivateBroker:
         (cache / "kafka/lib").symlink_to(shared_cache / "kafka/lib")
         self._env = {**os.environ, "LODESTAR_CACHE": str(cache)}
 
-    def _run(self, command: str) -> str:
-        done = subprocess.run(
-            ["bash", str(KAFKA_SH), command],
-            env=self._env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stderr[-3000:]}"
-        return done.stdout.strip()
-
     def start(self) -> str:
-        return self._run("start").splitlines()[-1]
+        return run_script("deploy/kafka/kafka.sh", "start", env=self._env)
 
     def stop(self) -> None:
-        self._run("stop")
+        run_script("deploy/kafka/kafka.sh", "stop", env=self._env)
 
 
 @pytest.fixture

@@ -19,23 +19,26 @@ from shared.migrations import upgrade
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _script(path: str, command: str) -> str:
+def run_script(path: str, command: str, env: dict[str, str] | None = None) -> str:
+    """Run one of the project's scripts (`deploy/kafka/kafka.sh start`, ...); the last line it
+    printed on stdout ("" if none), or RuntimeError with its output if it failed."""
     done = subprocess.run(
-        ["bash", str(ROOT / path), command], capture_output=True, text=True, check=False
+        ["bash", str(ROOT / path), command], capture_output=True, text=True, check=False, env=env
     )
     if done.returncode != 0:
         raise RuntimeError(f"{path} {command} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def kafka_bootstrap() -> str:
     """The bootstrap address of the project's broker, started if it is not running."""
-    return _script("deploy/kafka/kafka.sh", "start")
+    return run_script("deploy/kafka/kafka.sh", "start")
 
 
 def postgres_url() -> str:
     """The SQLAlchemy URL of the project's PostgreSQL server, installed and started if needed."""
-    return _script("deploy/postgres/postgres.sh", "start")
+    return run_script("deploy/postgres/postgres.sh", "start")
 
 
 async def create_postgres_database(server_url: str) -> tuple[str, str]:
