@@ -23,42 +23,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    PARTITIONS,
+    Collector,
+    bare_consumer,
+    committed,
+    end_total,
+    fresh_postgres,
+    pace,
+    percentiles,
+    wait_for,
+)
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
-from tests.support.infra import kafka_bootstrap, postgres_url  # noqa: E402
+from tests.support.infra import kafka_bootstrap  # noqa: E402
 from tests.support.processes import free_port, start_service, wait_ready  # noqa: E402
 
 THRESHOLD = 1_000_000.0
 TENANT = "acme"
-PARTITIONS = 4
-
-
-def percentiles(samples: list[float]) -> str:
-    if len(samples) < 2:
-        return "n/a"
-    q = statistics.quantiles(samples, n=100, method="inclusive")
-    return (
-        f"p50 {q[49] * 1000:7.1f} ms   p95 {q[94] * 1000:7.1f} ms   "
-        f"p99 {q[98] * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms"
-    )
 
 
 def kpi_value(kpi: str, value: float, health: str = "green") -> bytes:
@@ -102,109 +98,6 @@ class Workload:
         kpi = self.kpis[n % len(self.kpis)]
         above = (n // len(self.kpis)) % 2 == 0
         return kpi, (THRESHOLD + 1 + n if above else float(n))
-
-
-class Collector:
-    """Reads a topic from the start and stamps each record with its arrival time."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            fetched = await self._consumer.getmany(timeout_ms=20)
-            now = time.perf_counter()
-            for records in fetched.values():
-                self.arrivals.extend((now, json.loads(r.value)) for r in records)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self._consumer.stop()
-
-
-async def wait_for(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.01)
-    return False
-
-
-async def pace(rate: int, seconds: float, send: Any) -> int:
-    """Call `send(i)` at `rate` per second for `seconds`, in 10 ms ticks; returns the count."""
-    start = time.perf_counter()
-    sent = 0
-    while (elapsed := time.perf_counter() - start) < seconds:
-        due = int(elapsed * rate)
-        while sent < due:
-            await send(sent)
-            sent += 1
-        await asyncio.sleep(0.01)
-    return sent
-
-
-async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
-    offsets = await admin.list_consumer_group_offsets(group)
-    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
-
-
-async def end_total(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
-
-
-async def bare_consumer(bootstrap: str, topic: str, total: int) -> float:
-    """Events/s of a bare aiokafka consumer (fresh group) reading `total` records of `topic`."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=2000,
-    )
-    await consumer.start()
-    try:
-        seen, first = 0, None
-        while seen < total:
-            fetched = await consumer.getmany(timeout_ms=200, max_records=2000)
-            for records in fetched.values():
-                if first is None:
-                    first = time.perf_counter()
-                seen += len(records)
-        assert first is not None
-        await consumer.commit()
-        return total / (time.perf_counter() - first)
-    finally:
-        await consumer.stop()
-
-
-async def fresh_postgres() -> str:
-    url = make_url(postgres_url())
-    name = f"bench_alerts_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, database=url.database
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -31,14 +30,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Collector, pace, percentiles, wait_for  # noqa: E402
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
@@ -63,16 +62,6 @@ def no_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def percentiles(samples: list[float]) -> str:
-    if len(samples) < 2:
-        return "n/a"
-    q = statistics.quantiles(samples, n=100, method="inclusive")
-    return (
-        f"p50 {q[49] * 1000:7.1f} ms   p95 {q[94] * 1000:7.1f} ms   "
-        f"p99 {q[98] * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms"
-    )
-
-
 def measurement(kpi: str, value: float) -> bytes:
     return json.dumps(
         {
@@ -87,33 +76,6 @@ def measurement(kpi: str, value: float) -> bytes:
             "data": {"value": value},
         }
     ).encode()
-
-
-class Collector:
-    """Reads a topic from the start and stamps each record with its arrival time."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            fetched = await self._consumer.getmany(timeout_ms=20)
-            now = time.perf_counter()
-            for records in fetched.values():
-                self.arrivals.extend((now, json.loads(r.value)) for r in records)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self._consumer.stop()
 
 
 async def kafka_hop_baseline(bootstrap: str, topic: str, rate: int, seconds: float) -> list[float]:
@@ -138,28 +100,6 @@ async def _send_stamp(
     key = str(i)
     sent[key] = time.perf_counter()
     await producer.send(topic, json.dumps({"i": key}).encode(), key=key.encode())
-
-
-async def pace(rate: int, seconds: float, send: Any) -> int:
-    """Call `send(i)` at `rate` per second for `seconds`, in 10 ms ticks; returns the count."""
-    start = time.perf_counter()
-    sent = 0
-    while (elapsed := time.perf_counter() - start) < seconds:
-        due = int(elapsed * rate)
-        while sent < due:
-            await send(sent)
-            sent += 1
-        await asyncio.sleep(0.01)
-    return sent
-
-
-async def wait_for(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def settle(collectors: list[Collector], quiet_s: float, deadline_s: float) -> None:

@@ -44,22 +44,17 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import PARTITIONS, fresh_postgres  # noqa: E402
 from shared.auth import generate_key  # noqa: E402
+from tests.support.infra import drop_postgres_database, kafka_bootstrap, postgres_url  # noqa: E402
 
 TENANTS = [f"tenant{i}" for i in range(5)]
 KPIS = [f"kpi{i:02d}" for i in range(20)]
-PARTITIONS = 4
-
-
-def script(path: str, command: str) -> str:
-    done = subprocess.run(
-        ["bash", str(ROOT / path), command], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip().splitlines()[-1]
 
 
 # --------------------------------------------------------------------------- data
@@ -453,27 +448,6 @@ async def lodestar_counts(database_url: str) -> tuple[int, int, int]:
     return stored, rolled, await outbox_rows(database_url)
 
 
-async def fresh_postgres() -> str:
-    server = script("deploy/postgres/postgres.sh", "start")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(server.replace("+asyncpg", ""))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_postgres(database_url: str) -> None:
-    """Drop a database `fresh_postgres` made (a 1M run leaves ~200 MB otherwise)."""
-    server, name = database_url.rsplit("/", 1)
-    conn = await asyncpg.connect(f"{server}/postgres".replace("+asyncpg", ""))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -499,7 +473,7 @@ async def main() -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the service (raw format) into PATH")
     args = parser.parse_args()
 
-    bootstrap = script("deploy/kafka/kafka.sh", "start")
+    bootstrap = kafka_bootstrap()
     if args.reuse:
         prefix = args.reuse
         topic = f"{prefix}kpi.measurements"
@@ -546,7 +520,7 @@ async def main() -> int:
             )
         finally:
             if args.db == "postgres" and not args.keep:
-                await drop_postgres(url)
+                await drop_postgres_database(postgres_url(), str(make_url(url).database))
 
     rows = [
         ("1. ceiling: bare aiokafka, no processing", bare, "-"),
