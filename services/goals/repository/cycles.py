@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.goals.repository.paging import Sort, keyset_page
 from services.goals.tables import Cycle
+from shared.pagination import Sort, keyset_page
 
 CYCLE_SORTS = {
     "starts_at": Sort("starts_at", col(Cycle.starts_at)),  # type: ignore[arg-type]

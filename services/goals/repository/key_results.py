@@ -9,8 +9,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.goals.repository.paging import Sort, keyset_page
 from services.goals.tables import CheckIn, Initiative, KeyResult
+from shared.pagination import Sort, keyset_page
 
 CHECK_IN_SORTS = {
     "-at": Sort("-at", col(CheckIn.at), descending=True),  # type: ignore[arg-type]

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.goals.repository.paging import Sort, keyset_page
 from services.goals.tables import Objective
+from shared.pagination import Sort, keyset_page
 
 OBJECTIVE_SORTS = {
     "created_at": Sort("created_at", col(Objective.created_at)),  # type: ignore[arg-type]

@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.goals.repository.paging import Sort, keyset_page
 from services.goals.tables import Team, TeamMember
+from shared.pagination import Sort, keyset_page
 
 TEAM_SORTS = {
     "name": Sort("name", col(Team.name)),  # type: ignore[arg-type]
