@@ -164,10 +164,10 @@ class TestBuiltinsAndInhibition:
         self,
         kafka_bootstrap: str,
         topics: Topics,
-        sqlite_databases: DatabaseFactory,
+        databases: DatabaseFactory,
         admin_key: str,
     ) -> None:
-        settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
         async with (
             running(create_app(settings), admin_key) as app,
             TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
@@ -212,10 +212,10 @@ class TestBuiltinsAndInhibition:
         self,
         kafka_bootstrap: str,
         topics: Topics,
-        sqlite_databases: DatabaseFactory,
+        databases: DatabaseFactory,
         admin_key: str,
     ) -> None:
-        settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
         async with (
             running(create_app(settings), admin_key) as app,
             TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
@@ -243,9 +243,9 @@ class TestBuiltinsAndInhibition:
 
 
 async def test_unknown_types_on_the_input_topics_are_skipped_not_dead_lettered(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
-    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     okr = topics.name(topics.okr_events)
     async with (
         running(create_app(settings), admin_key) as app,
