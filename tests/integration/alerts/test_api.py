@@ -232,13 +232,22 @@ class TestBuiltinsAndInhibition:
             }
             # Switching it off resolves what it held open, and it fires no more.
             await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
+            # The sentinel: a rule of the tenant's own fires on the very value that KpiRed
+            # would have fired on, in the same batch and transaction.
+            rule = {"name": "High", "kpi": "b", "threshold": 5.0}
+            assert (await app.client.post("/v1/rules", json=rule)).status_code == 201
             await send(
-                kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("b", 1, health="red")
+                kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("b", 9, health="red")
             )
-            await alerts.settle(1.5)
-            assert [e["type"] for e in alerts.events()] == [
-                "lodestar.alert.firing.v1",
-                "lodestar.alert.resolved.v1",
+            await alerts.wait_for(lambda rs: len(rs) >= 3, what="the sentinel rule's alert")
+            await alerts.drain()
+            assert sorted(
+                (e["data"]["labels"]["alertname"], e["data"]["labels"]["kpi"], e["type"])
+                for e in alerts.events()
+            ) == [
+                ("High", "b", "lodestar.alert.firing.v1"),
+                ("KpiRed", "a", "lodestar.alert.firing.v1"),
+                ("KpiRed", "a", "lodestar.alert.resolved.v1"),
             ]
 
 
