@@ -1,8 +1,10 @@
 # Everyday commands; the README's two commands are `make run` and `make test`.
-.PHONY: setup run test check fmt test-unit test-integration kafka-up kafka-down pg-up pg-down bench
+.PHONY: setup lock run test check fmt test-unit test-integration kafka-up kafka-down pg-up pg-down bench
 
 setup:            ## venv, packages, Kafka jars
 	bash scripts/setup.sh
+lock:             ## re-resolve requirements.lock from pyproject.toml (then `make setup`)
+	.venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 --upgrade -o requirements.lock
 run:              ## the platform: broker, three services, demo tenant and data
 	bash scripts/run.sh
 test:             ## everything CI runs

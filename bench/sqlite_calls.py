@@ -8,6 +8,13 @@ indexed SELECTs each, through `AsyncSession`:
   - inline: `shared.sqlite_inline`, what `shared.db.Database` uses;
   - baseline: the same statements on stdlib `sqlite3`, no SQLAlchemy.
 Prints the median and p99 per transaction.
+
+Then, with another connection taking SQLite's write lock for 500 ms of every second (as
+another process would), N/10 single-INSERT write transactions on the loop, each setting:
+  - busy wait on the loop: a 10 s busy timeout (the setting before), SQLite sleeps on the loop;
+  - async retries: `sqlite_inline.BUSY_TIMEOUT_S`, then retries in `asyncio.sleep` pauses.
+Prints the transactions' p50/p99 and the longest a 1 ms ticker task waited for the loop; the
+same without the other writer is the machine's noise floor.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -28,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.db import SQLITE_PRAGMAS, create_engine  # noqa: E402
+from shared import sqlite_inline  # noqa: E402
+from shared.db import SQLITE_PRAGMAS, _sqlite_on_connect, create_engine  # noqa: E402
 
 ROWS = 1000
 
@@ -80,6 +90,58 @@ def aiosqlite_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def inline_engine(url: str, path: str, busy_timeout_s: float, budget_s: float) -> AsyncEngine:
+    connect = partial(sqlite_inline.connect, path, timeout=busy_timeout_s, busy_budget_s=budget_s)
+    engine = create_async_engine(url, async_creator=connect)
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def hold_the_lock(path: str, stop: threading.Event, hold_s: float = 0.5) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    while not stop.is_set():
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO w (b) VALUES ('other')")
+        time.sleep(hold_s)
+        conn.execute("COMMIT")
+        time.sleep(hold_s)
+    conn.close()
+
+
+async def contended(
+    engine: AsyncEngine, path: str, n: int, *, other_writer: bool = True
+) -> tuple[list[float], float]:
+    """Write transactions while another connection takes the lock; and the loop's longest
+    stall, as a 1 ms ticker saw it."""
+    sessions = async_sessionmaker(engine)
+    stop, done = threading.Event(), asyncio.Event()
+
+    async def ticker() -> float:
+        longest = 0.0
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            longest = max(longest, time.perf_counter() - start)
+        return longest
+
+    gaps = asyncio.ensure_future(ticker())
+    blocker = threading.Thread(target=hold_the_lock, args=(path, stop))
+    if other_writer:
+        blocker.start()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO w (b) VALUES ('loop')"))
+        samples.append(time.perf_counter() - start)
+        await asyncio.sleep(0.01)
+    stop.set()
+    done.set()
+    if other_writer:
+        blocker.join()
+    return samples, await gaps
+
+
 async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/calls.db"
@@ -102,6 +164,23 @@ async def main(n: int) -> None:
                 samples = await timed_transactions(engine, statements, n)
                 await engine.dispose()
                 print(f"  {label:<40}{summary(samples)}")
+
+        sqlite3.connect(path).execute("CREATE TABLE w (a INTEGER PRIMARY KEY, b TEXT)").close()
+        print(f"\n1 INSERT per transaction, another writer locking half the time, n={n // 10}")
+        settings = {
+            "noise floor: no other writer": (10.0, 0.0),
+            "busy wait on the loop (10 s timeout)": (10.0, 0.0),
+            f"async retries ({sqlite_inline.BUSY_TIMEOUT_S * 1e3:.0f} ms timeout)": (
+                sqlite_inline.BUSY_TIMEOUT_S,
+                sqlite_inline.BUSY_BUDGET_S,
+            ),
+        }
+        for label, (busy_timeout_s, budget_s) in settings.items():
+            engine = inline_engine(url, path, busy_timeout_s, budget_s)
+            other_writer = not label.startswith("noise")
+            samples, stall = await contended(engine, path, n // 10, other_writer=other_writer)
+            await engine.dispose()
+            print(f"  {label:<40}{summary(samples)}   loop stalled up to {stall * 1e3:7.1f} ms")
 
 
 if __name__ == "__main__":

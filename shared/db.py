@@ -32,7 +32,9 @@ SQLITE_PRAGMAS = (
     # FULL makes "offsets committed after the DB commit" mean "nothing lost" on power loss;
     # measured free at batch sizes of 1,000 (DESIGN.md).
     "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=10000",
+    # No busy_timeout here: each connection sets its own through `sqlite3.connect(timeout=)`,
+    # short on the event loop (`sqlite_inline.BUSY_TIMEOUT_S`, retried in async pauses), long
+    # on a thread of its own.
     "PRAGMA foreign_keys=ON",
     "PRAGMA cache_size=-65536",
     # SQLite's default, stated: these connections run on the event loop (`sqlite_inline`),
@@ -56,7 +58,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         args, options = SQLiteDialect_aiosqlite().create_connect_args(parsed)
-        connect = partial(sqlite_inline.connect, *args, **{**options, "timeout": 30})
+        options = {**options, "timeout": sqlite_inline.BUSY_TIMEOUT_S}
+        connect = partial(sqlite_inline.connect, *args, **options)
         engine = create_async_engine(url, async_creator=connect, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine

@@ -20,6 +20,7 @@ from shared.consumer import BatchHandler, ConsumerRunner, Decoder
 from shared.db import Database
 from shared.identity import identity_handler
 from shared.inbox import InboxPruner
+from shared.looplag import LoopLagMonitor
 from shared.migrations import upgrade
 from shared.observability import Metrics
 from shared.outbox import OutboxRelay
@@ -62,6 +63,7 @@ class Runtime:
             retention_s=settings.inbox_retention_s,
             interval_s=settings.inbox_prune_interval_s,
         )
+        self.looplag = LoopLagMonitor(self.metrics.registry, settings.service_name)
         self.supervisor = Supervisor()
         self.consumers: dict[str, ConsumerRunner] = {}
 
@@ -78,6 +80,7 @@ class Runtime:
         await self._start_producer()
         self.supervisor.start("outbox-relay", self.relay.run)
         self.supervisor.start("inbox-pruner", self.pruner.run)
+        self.supervisor.start("loop-lag", self.looplag.run)
         specs = list(consumers)
         if identity:
             specs.append(
@@ -138,6 +141,7 @@ class Runtime:
         await self.supervisor.stop([f"consumer:{name}" for name in self.consumers], timeout_s=15)
         self.relay.request_stop()
         self.pruner.request_stop()
+        self.looplag.request_stop()
         await self.supervisor.stop(timeout_s=10)
         await self.producer.stop()
         await self.db.dispose()

@@ -1,17 +1,38 @@
-"""Session fixtures: one real broker, the real databases, unique topics per test."""
+"""Session fixtures: one real broker, the real databases, unique topics per test; the
+Hypothesis profile and the e2e tests' time limit."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from hypothesis import settings
 
 from shared.auth import generate_key
 from shared.settings import Topics
 from tests.support import infra
+
+# "ci", the default: the same examples on every run (seeded from each test), no per-example
+# deadline on this shared 2-core machine, and a failure prints the blob that replays it
+# (`@reproduce_failure`). HYPOTHESIS_PROFILE=explore draws new examples each run.
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("explore", print_blob=True, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# An e2e test starts the three services as processes, each allowed 60 s to get ready
+# (tests/support/processes.py), then waits up to 20 s per step: pytest-timeout's default
+# (120 s, pyproject.toml) would cut it off before its own, clearer, deadline fires.
+E2E_TIMEOUT_S = 360
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/e2e/" in str(item.path) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,11 @@ from tests.support.processes import SERVICES, platform, sqlite_urls
 pytestmark = pytest.mark.kafka
 
 SCHEMATHESIS = Path(sys.executable).parent / "st"
+RUN_TIMEOUT_S = 300  # per service
 
 
+# Longer than the runs' own timeouts and the services' start-up, so those fire first.
+@pytest.mark.timeout(len(SERVICES) * RUN_TIMEOUT_S + 300)
 def test_every_service_keeps_its_openapi_contract(
     kafka_bootstrap: str, topics: Topics, admin_key: str, tmp_path: Path
 ) -> None:
@@ -41,7 +44,7 @@ def test_every_service_keeps_its_openapi_contract(
                 command,
                 capture_output=True,
                 text=True,
-                timeout=300,
+                timeout=RUN_TIMEOUT_S,
                 check=False,
             )
             if done.returncode != 0:

@@ -53,6 +53,9 @@ def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
         private.stop()
 
 
+# Its own deadlines (two broker starts, three service start-ups of up to 60 s each, then waits
+# of 30, 90 and 60 s) fire before this one.
+@pytest.mark.timeout(600)
 async def test_nothing_lost_or_doubled_across_a_broker_restart(
     broker: PrivateBroker, topics: Topics, admin_key: str, tmp_path: Path
 ) -> None:

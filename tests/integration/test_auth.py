@@ -19,14 +19,12 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_keys_scopes_and_tenants(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
     common = {"bootstrap": kafka_bootstrap, "topics": topics, "admin_key": admin_key}
-    goals_settings = service_settings(
-        GoalsSettings, database_url=await sqlite_databases.new(), **common
-    )
+    goals_settings = service_settings(GoalsSettings, database_url=await databases.new(), **common)
     metrics_settings = service_settings(
-        MetricsSettings, database_url=await sqlite_databases.new(), **common
+        MetricsSettings, database_url=await databases.new(), **common
     )
     async with (
         running(create_goals(goals_settings), admin_key) as goals,

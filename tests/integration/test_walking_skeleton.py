@@ -21,15 +21,13 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_measurement_over_threshold_fires_one_alert(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
     common = {"bootstrap": kafka_bootstrap, "topics": topics, "admin_key": admin_key}
     metrics_settings = service_settings(
-        MetricsSettings, database_url=await sqlite_databases.new(), **common
+        MetricsSettings, database_url=await databases.new(), **common
     )
-    alerts_settings = service_settings(
-        AlertsSettings, database_url=await sqlite_databases.new(), **common
-    )
+    alerts_settings = service_settings(AlertsSettings, database_url=await databases.new(), **common)
     async with (
         running(create_metrics(metrics_settings), admin_key) as metrics,
         running(create_alerts(alerts_settings), admin_key) as alerts,
@@ -69,5 +67,17 @@ async def test_measurement_over_threshold_fires_one_alert(
         assert event["data"]["value"] == 7.5
         assert event["subject"] == event["data"]["fingerprint"]
         assert records[0].key == f"acme/{event['subject']}".encode()
-        await alert_topic.settle(1.0)
-        assert len(alert_topic.records) == 1, "one breach fires exactly one alert"
+        # The sentinel: back below the threshold (same key, so after the breach), the alert
+        # resolves; between the two, one breach fired exactly one alert.
+        await produce(
+            kafka_bootstrap,
+            topics.name(topics.measurements),
+            [measurement("acme", "churn", 2.0)],
+            keys=["acme/churn"],
+        )
+        await alert_topic.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
+        await alert_topic.drain()
+        assert [e["type"] for e in alert_topic.events()] == [
+            "lodestar.alert.firing.v1",
+            "lodestar.alert.resolved.v1",
+        ], "one breach fires exactly one alert"

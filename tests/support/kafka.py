@@ -73,13 +73,29 @@ class TopicReader:
         return self.records
 
     async def settle(self, quiet_s: float = 1.0) -> None:
-        """Read until nothing new arrives for `quiet_s`: used before asserting an absence."""
+        """Read until nothing new arrives for `quiet_s`. Deprecated: prove an absence with a
+        sentinel (`wait_for` an event that must come after, then `drain`) instead."""
         deadline = time.monotonic() + quiet_s
         while time.monotonic() < deadline:
             before = len(self.records)
             await self.poll()
             if len(self.records) != before:
                 deadline = time.monotonic() + quiet_s
+
+    async def drain(self, timeout_s: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
+        """Read every partition up to its end as of now.
+
+        After a sentinel: an event a service wrote before the sentinel went through the same
+        producer first, so the broker holds it by now, in whichever partition; draining reads
+        it. So what is absent after `wait_for(sentinel)` and `drain()` was never published."""
+        partitions = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading {self.topic} to its end")
+            await self.poll()
+        return self.records
 
 
 async def wait_until(

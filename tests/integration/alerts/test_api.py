@@ -164,10 +164,10 @@ class TestBuiltinsAndInhibition:
         self,
         kafka_bootstrap: str,
         topics: Topics,
-        sqlite_databases: DatabaseFactory,
+        databases: DatabaseFactory,
         admin_key: str,
     ) -> None:
-        settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
         async with (
             running(create_app(settings), admin_key) as app,
             TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
@@ -212,10 +212,10 @@ class TestBuiltinsAndInhibition:
         self,
         kafka_bootstrap: str,
         topics: Topics,
-        sqlite_databases: DatabaseFactory,
+        databases: DatabaseFactory,
         admin_key: str,
     ) -> None:
-        settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
         async with (
             running(create_app(settings), admin_key) as app,
             TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
@@ -232,20 +232,29 @@ class TestBuiltinsAndInhibition:
             }
             # Switching it off resolves what it held open, and it fires no more.
             await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
+            # The sentinel: a rule of the tenant's own fires on the very value that KpiRed
+            # would have fired on, in the same batch and transaction.
+            rule = {"name": "High", "kpi": "b", "threshold": 5.0}
+            assert (await app.client.post("/v1/rules", json=rule)).status_code == 201
             await send(
-                kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("b", 1, health="red")
+                kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("b", 9, health="red")
             )
-            await alerts.settle(1.5)
-            assert [e["type"] for e in alerts.events()] == [
-                "lodestar.alert.firing.v1",
-                "lodestar.alert.resolved.v1",
+            await alerts.wait_for(lambda rs: len(rs) >= 3, what="the sentinel rule's alert")
+            await alerts.drain()
+            assert sorted(
+                (e["data"]["labels"]["alertname"], e["data"]["labels"]["kpi"], e["type"])
+                for e in alerts.events()
+            ) == [
+                ("High", "b", "lodestar.alert.firing.v1"),
+                ("KpiRed", "a", "lodestar.alert.firing.v1"),
+                ("KpiRed", "a", "lodestar.alert.resolved.v1"),
             ]
 
 
 async def test_unknown_types_on_the_input_topics_are_skipped_not_dead_lettered(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
-    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     okr = topics.name(topics.okr_events)
     async with (
         running(create_app(settings), admin_key) as app,

@@ -72,9 +72,9 @@ async def test_the_receiver_gets_a_signed_alertmanager_post(
 
 
 async def test_a_failing_receiver_is_retried_and_never_blocks_the_topic(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
-    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     with webhook_receiver(statuses=[500, 503]) as receiver:
         async with (
             running(create_app(settings), admin_key) as app,
@@ -104,9 +104,9 @@ async def test_a_failing_receiver_is_retried_and_never_blocks_the_topic(
 
 
 async def test_an_unreachable_receiver_ends_failed_after_the_last_attempt(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
-    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     settings.webhook_max_attempts = 2
     with webhook_receiver() as receiver:
         dead_url = receiver.url  # the server stops when this block ends: nobody listens there

@@ -101,12 +101,10 @@ async def goals_settings(
 
 @pytest.fixture
 async def goals(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> AsyncIterator[Goals]:
-    """The goals service on SQLite."""
-    settings = await goals_settings(
-        kafka_bootstrap, topics, await sqlite_databases.new(), admin_key
-    )
+    """The goals service, once on SQLite and once on PostgreSQL (as `goals_db`)."""
+    settings = await goals_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
     async with running(create_app(settings), admin_key) as app:
         yield Goals(app)
 
@@ -222,14 +220,14 @@ async def loop_apps(
 
 @pytest.fixture
 async def loop(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> AsyncIterator[Loop]:
-    """Goals and metrics in-process on SQLite."""
+    """Goals and metrics in-process, once on SQLite and once on PostgreSQL (as `loop_db`)."""
     async with loop_apps(
         kafka_bootstrap,
         topics,
-        await sqlite_databases.new(),
-        await sqlite_databases.new(),
+        await databases.new(),
+        await databases.new(),
         admin_key,
     ) as both:
         yield both

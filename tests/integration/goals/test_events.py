@@ -77,7 +77,15 @@ async def test_check_in_emits_kr_progress_on_okr_events(
 
         # The same value again changes nothing, so nothing more is announced for this KR.
         await goals.check_in(kr["id"], value=45.0)
-        await okr_events.settle(1.5)
+        # The sentinel: a real change after it, announced in the same partition.
+        await goals.check_in(kr["id"], value=46.0)
+        await okr_events.wait_for(
+            lambda rs: any(
+                e["data"]["current"] == 46.0
+                for _, e in of_type(rs, "lodestar.kr.progress.v1", kr["id"])
+            ),
+            what="the sentinel's progress",
+        )
         assert (
             len(
                 [
@@ -110,7 +118,15 @@ async def test_rejected_change_emits_nothing(
             f"/v1/key-results/{kr['id']}/check-ins", json={"value": 80.0}
         )
         assert refused.status_code == 409
-        await okr_events.settle(1.5)
+        # The sentinel: a change committed after the refusal, announced through the same
+        # outbox and producer; then everything the topic holds is read.
+        sentinel = await goals.kr((await goals.objective((await goals.cycle("next"))["id"]))["id"])
+        await goals.check_in(sentinel["id"], value=10.0)
+        await okr_events.wait_for(
+            lambda rs: bool(of_type(rs, "lodestar.kr.progress.v1", sentinel["id"])),
+            what="the sentinel's progress",
+        )
+        await okr_events.drain()
         assert not any(
             e["data"]["current"] == 80.0
             for _, e in of_type(okr_events.records, "lodestar.kr.progress.v1", kr["id"])

@@ -105,8 +105,15 @@ class TestFollowKpiValues:
             await wait_until(corrected, what="the corrected period")
             entries = await kpi_check_ins(loop, kr["id"])
             assert [e["value"] for e in entries] == [60.0, 45.0]
-            await okr.settle(1.0)
-            progress = events_of(okr.records, "lodestar.kr.progress.v1", kr["id"])
+            # The correction's own event is the sentinel: a doubled 45.0 would come before it.
+            records = await okr.wait_for(
+                lambda rs: any(
+                    e["data"]["current"] == 60.0
+                    for e in events_of(rs, "lodestar.kr.progress.v1", kr["id"])
+                ),
+                what="the correction's progress",
+            )
+            progress = events_of(records, "lodestar.kr.progress.v1", kr["id"])
             assert [e["data"]["current"] for e in progress if e["data"]["source"] == "kpi"] == [
                 45.0,
                 60.0,
@@ -172,7 +179,6 @@ class TestGraduation:
             got = await wait_until(counted, what="two met periods")
             assert got["state"] == "open"
             assert got["status"] == "on_track"
-            assert not events_of(okr.records, "lodestar.kr.graduated.v1", kr["id"])
 
             # The missed day is corrected late: now four in a row → graduated (default 3).
             await loop.send_kpi_values("uptime", kpi_value_event("uptime", today() - 3 * DAY, 99.6))
@@ -192,6 +198,8 @@ class TestGraduation:
                 lambda rs: bool(events_of(rs, "lodestar.kr.graduated.v1", kr["id"])),
                 what="lodestar.kr.graduated.v1",
             )
+            # The key result's events share its partition, in the order they were written:
+            # a graduation at two met periods would be read before this one, and say 2.
             [event] = events_of(records, "lodestar.kr.graduated.v1", kr["id"])
             assert event["tenant"] == "acme"
             assert event["data"] == {
@@ -208,13 +216,29 @@ class TestGraduation:
             }
 
             # Closed: no more KPI values, no check-ins, no edits.
-            await loop.send_kpi_values("uptime", kpi_value_event("uptime", today(), 90.0))
+            other = await loop.objective((await loop.cycle("sentinel"))["id"])
+            sentinel = await loop.linked_kr(
+                other["id"], "uptime", kind="keep_above", start=None, target=95.0
+            )
+            await loop.send_kpi_values(
+                "uptime",
+                kpi_value_event("uptime", today(), 90.0),
+                # The sentinel, after it in the same partition: another KR of the KPI moves.
+                kpi_value_event("uptime", today(), 91.0),
+            )
             refused = await loop.client.post(
                 f"/v1/key-results/{kr['id']}/check-ins", json={"confidence": 0.2}
             )
             assert refused.status_code == 409
             assert refused.json()["type"].endswith("/key-result-graduated")
-            await okr.settle(1.0)
+            await okr.wait_for(
+                lambda rs: any(
+                    e["data"]["current"] == 91.0
+                    for e in events_of(rs, "lodestar.kr.progress.v1", sentinel["id"])
+                ),
+                what="the sentinel KR's progress",
+            )
+            await okr.drain()
             after = await loop.get(f"/v1/key-results/{kr['id']}")
             assert after["current"] == got["current"]
             assert after["status"] == "achieved"
@@ -382,15 +406,15 @@ class TestPromote:
 
 class TestTimer:
     async def test_a_quiet_kpi_makes_its_kr_stale(
-        self, kafka_bootstrap: str, topics: Any, sqlite_databases: Any, admin_key: str
+        self, kafka_bootstrap: str, topics: Any, databases: Any, admin_key: str
     ) -> None:
         from tests.integration.goals.conftest import loop_apps
 
         async with loop_apps(
             kafka_bootstrap,
             topics,
-            await sqlite_databases.new(),
-            await sqlite_databases.new(),
+            await databases.new(),
+            await databases.new(),
             admin_key,
             status_timer_interval_s=0.2,
         ) as loop:

@@ -8,16 +8,22 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
+from services.metrics.app import create_app
+from services.metrics.repository import measurements
 from shared.consumer import REASON_HEADER
+from shared.db import Database
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.integration.metrics.support import (
     create_kpi,
     metrics_service,
     rolled_up_points,
+    settings,
     stored_points,
 )
+from tests.support.apps import running
 from tests.support.events import measurement
 from tests.support.kafka import TopicReader, produce, wait_until
 
@@ -206,15 +212,26 @@ class TestRestart:
             for key in ("k0", "k1", "k2"):
                 await create_kpi(service, key, aggregation="count")
         await produce_fast(kafka_bootstrap, topics.name(topics.measurements), records)
-        async with metrics_service(kafka_bootstrap, topics, url, admin_key) as service:
-            stopped_at = await wait_until(
-                lambda: stored_points(service), timeout_s=30, what="ingest under way"
-            )
+        # Batches of 100, so the stream takes dozens of transactions and the stop below lands
+        # in the middle of it.
+        small_batches = settings(kafka_bootstrap, topics, url, admin_key).model_copy(
+            update={"consumer_batch_max": 100}
+        )
+        async with running(create_app(small_batches), admin_key) as service:
+            await wait_until(lambda: stored_points(service), timeout_s=30, what="ingest under way")
+        # Counted after the stop, with no consumer running: strictly mid-stream.
+        stopped = Database(url)
+        try:
+            async with stopped.session() as session:
+                stmt = select(func.count()).select_from(measurements)
+                stopped_at = int((await session.execute(stmt)).scalar_one())
+        finally:
+            await stopped.dispose()
+        assert 0 < stopped_at < n
         async with metrics_service(kafka_bootstrap, topics, url, admin_key) as service:
             await wait_until(
                 lambda: _is(stored_points(service), n), timeout_s=60, what="every point"
             )
-            assert stopped_at > 0
             assert await rolled_up_points(service) == n
 
 

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_patch_changes_fields_and_refuses_to_clear_required_ones(
-    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
     settings = service_settings(
         MetricsSettings, bootstrap=kafka_bootstrap, topics=topics,
-        database_url=await sqlite_databases.new(), admin_key=admin_key,
+        database_url=await databases.new(), admin_key=admin_key,
     )  # fmt: skip
     async with running(create_app(settings), admin_key) as metrics:
         client = metrics.client

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,10 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from services.metrics.codec import measurement_decoder
-from services.metrics.domain.periods import Period, period_start
-from services.metrics.domain.rollups import Aggregate, Point, of_points
+from services.metrics.domain.periods import Period
 from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
 from services.metrics.ingest.sqlite import SqliteWriter
-from services.metrics.tables import MetricsTable, to_micros
+from services.metrics.tables import MetricsTable
 from shared.consumer import Inbound
 from shared.tables import infra_metadata
 from tests.support.infra import migrated_postgres_database
@@ -71,20 +70,41 @@ def batches(tenant: str, events: list[Any], cut_at: list[int]) -> Iterator[list[
         yield items[lo:hi]
 
 
-def expected(events: list[Any]) -> dict[tuple[str, int], Aggregate]:
-    """Brute force: the first delivery of each (source, id) is the stored one."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def start_of(kpi: str, at: datetime) -> datetime:
+    """The rules, by calendar: UTC days from midnight, ISO weeks from Monday, months from
+    the first; written here, not taken from the code under test."""
+    at = at.astimezone(UTC)
+    if kpi == "daily":
+        return datetime(at.year, at.month, at.day, tzinfo=UTC)
+    if kpi == "weekly":
+        year, week, _ = at.isocalendar()
+        monday = date.fromisocalendar(year, week, 1)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    assert kpi == "monthly"
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def expected(events: list[Any]) -> dict[tuple[str, int], tuple[Any, ...]]:
+    """Brute force: the first delivery of each (source, id) is the stored one; each period's
+    count, sum, min, max and its last point (latest time, the larger value on a tie)."""
     first: dict[tuple[str, int], tuple[str, datetime, float]] = {}
     for source, n, kpi, at, value in events:
         first.setdefault((source, n), (kpi, at, value))
-    groups: dict[tuple[str, int], list[Point]] = {}
+    groups: dict[tuple[str, int], list[tuple[datetime, float]]] = {}
     for kpi, at, value in first.values():
-        key = (kpi, to_micros(period_start(at, KPIS[kpi])))
-        groups.setdefault(key, []).append(Point(at, value))
+        groups.setdefault((kpi, micros(start_of(kpi, at))), []).append((at, value))
     result = {}
     for key, points in groups.items():
-        agg = of_points(points)
-        assert agg is not None
-        result[key] = agg
+        values = [value for _, value in points]
+        last_at, last_value = max(points)
+        result[key] = (len(values), sum(values), min(values), max(values), last_value, last_at)
     return result
 
 
@@ -92,12 +112,12 @@ def check(rows: list[Any], events: list[Any]) -> None:
     want = expected(events)
     got = {(r[0], r[1]): r[2:] for r in rows}
     assert set(got) == set(want)
-    for key, agg in want.items():
-        count, total, lo, hi, last_value, last_at = got[key]
-        assert count == agg.count
-        assert total == pytest.approx(agg.total, rel=1e-9, abs=1e-6)
-        assert (lo, hi) == (agg.minimum, agg.maximum)
-        assert (last_at, last_value) == (to_micros(agg.last_at), agg.last_value)
+    for key, (n, total, lo, hi, last_value, last_at) in want.items():
+        count, stored_total, minimum, maximum, stored_last_value, stored_last_at = got[key]
+        assert count == n
+        assert stored_total == pytest.approx(total, rel=1e-9, abs=1e-6)
+        assert (minimum, maximum) == (lo, hi)
+        assert (stored_last_at, stored_last_value) == (micros(last_at), last_value)
 
 
 ROLLUPS = (

@@ -1,0 +1,120 @@
+"""The shims that lean on libraries' private internals still fit the installed libraries.
+
+`shared/sqlite_inline.py` stands in for aiosqlite under SQLAlchemy's adapter, and
+`services/metrics/codec.py` builds pydantic models without validating them, after msgspec's
+verdicts. Both were written against one release of each library; these tests fail, naming the
+module and the versions, as soon as the installed or locked release is another, and check the
+private attributes the shims touch are still there.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pydantic
+import pytest
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import sqlite_inline
+from shared.db import create_engine
+
+LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
+
+# `services/metrics/codec.py` (owned with the metrics service) sets the four slots of a
+# `pydantic.BaseModel` itself and trusts msgspec's verdicts to equal strict pydantic's.
+CODEC_WRITTEN_AGAINST = {"pydantic": "2.14.4", "pydantic-core": "2.50.5", "msgspec": "0.22.0"}
+
+SHIMS = [
+    ("shared/sqlite_inline.py", package, pinned)
+    for package, pinned in sqlite_inline.WRITTEN_AGAINST.items()
+] + [
+    ("services/metrics/codec.py", package, pinned)
+    for package, pinned in CODEC_WRITTEN_AGAINST.items()
+]
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions() -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", LOCK.read_text(), re.M)
+    return {normalized(name): pinned for name, pinned in pins}
+
+
+@pytest.mark.parametrize(("module", "package", "pinned"), SHIMS)
+def test_the_installed_and_locked_release_is_the_one_the_shim_was_written_against(
+    module: str, package: str, pinned: str
+) -> None:
+    installed = version(package)
+    locked = locked_versions().get(normalized(package))
+    assert (installed, locked) == (pinned, pinned), (
+        f"{module} leans on private internals of {package} {pinned}, but {installed} is "
+        f"installed and requirements.lock pins {locked}: re-read what the module touches "
+        f"(its docstring and tests/unit/test_pinned_internals.py), then update its "
+        f"written-against version"
+    )
+
+
+def test_pydantic_models_keep_the_four_slots_the_codec_sets() -> None:
+    assert pydantic.BaseModel.__slots__ == (
+        "__dict__",
+        "__pydantic_fields_set__",
+        "__pydantic_extra__",
+        "__pydantic_private__",
+    )
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[AsyncEngine]:
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    yield engine
+    await engine.dispose()
+
+
+class TestSqlalchemysAdapterOverTheInlineConnection:
+    async def test_the_driver_connection_is_the_inline_one(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            assert isinstance(raw.dbapi_connection, AsyncAdapt_aiosqlite_connection)
+            assert isinstance(raw.driver_connection, sqlite_inline.InlineConnection)
+
+    async def test_commit_and_rollback_skip_a_closed_connection(self, engine: AsyncEngine) -> None:
+        # The adapter checks `_connection._connection` before awaiting commit or rollback.
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            adapted = raw.dbapi_connection
+            assert isinstance(raw.driver_connection, sqlite_inline.InlineConnection)
+            raw.driver_connection.stop()
+            assert adapted is not None
+            adapted.commit()  # outside a greenlet: would raise if it tried to await
+            adapted.rollback()
+            await conn.invalidate()
+
+    async def test_terminate_stops_the_inline_connection(self, engine: AsyncEngine) -> None:
+        assert engine.dialect.has_terminate  # follows `aiosqlite.Connection.stop`
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            inline = raw.driver_connection
+            assert isinstance(inline, sqlite_inline.InlineConnection)
+            adapted = raw.dbapi_connection
+            assert isinstance(adapted, AsyncAdapt_aiosqlite_connection)
+            adapted._terminate_force_close()
+            assert inline._connection is None
+            await conn.invalidate()
+
+    def test_a_closed_inline_connection_reads_as_a_disconnect(self, engine: AsyncEngine) -> None:
+        inline = sqlite_inline.InlineConnection(sqlite3.connect(":memory:"))
+        inline.stop()
+        with pytest.raises(ValueError, match="no active connection") as closed:
+            inline.cursor()
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            AsyncAdapt_aiosqlite_connection._handle_exception_no_connection(
+                engine.dialect.dbapi, closed.value
+            )
+        assert engine.dialect.is_disconnect(raised.value, None, None)  # type: ignore[arg-type]
