@@ -1,4 +1,8 @@
-"""API shapes of the alerts service: rules, alerts, silences, acks, settings, deliveries."""
+"""API shapes of the alerts service: rules, alerts, silences, acks, settings, deliveries.
+
+Every request holds `shared.bounds`: no NUL or lone surrogate in any string (names, labels,
+annotations, matchers, comments), thresholds within ±1e15, timestamps from 1970 to 3000.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.alerts.domain.conditions import ChangeMode, ConditionKind, Operator
 from services.alerts.domain.matching import Matcher, MatchOp, validate
+from shared.bounds import BoundedFloat, SafeText
 from shared.events import Slug, UtcDatetime
 
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")]
@@ -18,7 +23,7 @@ Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 RESERVED_LABELS = frozenset({"alertname", "tenant", "severity", "kpi", "key_result", "objective"})
 
 
-class _Strict(BaseModel):
+class _Strict(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
@@ -80,8 +85,8 @@ class RuleCreate(_RuleFields):
     selector: Selector | None = None
     condition: Annotated[ConditionKind, Field(strict=False)] = ConditionKind.THRESHOLD
     operator: Annotated[Operator, Field(strict=False)] = Operator.ABOVE
-    threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    resolve_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    threshold: BoundedFloat | None = None
+    resolve_threshold: BoundedFloat | None = None
     health: Literal["amber", "red"] | None = None
     status: Literal["at_risk", "off_track"] | None = None
     window_seconds: Annotated[float, Field(gt=0, le=366 * 86400)] | None = None
