@@ -164,10 +164,10 @@ def latest_event_time() -> datetime:
 
 
 def check_event_time(value: datetime) -> datetime:
-    reason = time_window_error(value, min(latest_event_time(), MAX_TIME))
+    reason = time_window_error(value)
+    if reason is None and value > latest_event_time():
+        reason = f"timestamp must not be more than max_future_skew_s={_skew_s:g} s in the future"
     if reason is not None:
-        if value.tzinfo is not None and value > MIN_TIME:
-            reason += f" (now plus max_future_skew_s={_skew_s:g})"
         raise ValueError(reason)
     return value.astimezone(UTC)
 

@@ -82,7 +82,7 @@ class CloudEvent(SafeText):
     id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    time: Annotated[EventTime, Field(strict=False)]
+    time: EventTimeIn
     subject: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     tenant: Slug
     datacontenttype: Literal["application/json"] = "application/json"

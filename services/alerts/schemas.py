@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    model_validator,
+)
 
 from services.alerts.domain.conditions import ChangeMode, ConditionKind, Operator
 from services.alerts.domain.matching import Matcher, MatchOp, validate
@@ -36,7 +44,7 @@ class Selector(_Strict):
 class Webhook(_Strict):
     """Where to POST this rule's alerts (Alertmanager webhook format), signed with `secret`."""
 
-    url: Annotated[AnyHttpUrl, Field(strict=False)]
+    url: Annotated[AnyHttpUrl, Field(strict=False), UrlConstraints(max_length=2048)]
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 

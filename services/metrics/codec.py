@@ -141,12 +141,18 @@ def measurement_decoder(
     """A `ConsumerSpec.decoder` for `kpi.measurements` with the same DLQ reasons as pydantic."""
     deferred = Inbound.deferred
     decode_envelope = _decoder.decode
-    clock = time.time
     lowest, highest = -MAX_MAGNITUDE, MAX_MAGNITUDE
     earliest = (MIN_TIME - EPOCH) // MICROSECOND
-    # The latest time, in µs: now plus the skew, and never past MAX_TIME.
-    skew_us = max_future_skew_s * 1_000_000
     ceiling = (MAX_TIME - EPOCH) // MICROSECOND
+    skew_us = int(max_future_skew_s * 1_000_000)
+    # The latest time allowed, in µs, as of its last refresh: now only grows, so a stale
+    # value is only stricter, and it is refreshed before a record is refused for it.
+    latest = [0]
+
+    def refreshed_latest() -> int:
+        latest[0] = min(int(time.time() * 1_000_000) + skew_us, ceiling)
+        return latest[0]
+
     nul = b"\\u0000"
 
     def decode(record: ConsumerRecord[bytes, bytes]) -> Inbound:
@@ -160,7 +166,7 @@ def measurement_decoder(
         if not lowest <= env.data.value <= highest:  # False for NaN too
             return decode_record(record, max_bytes)
         at = (env.time - EPOCH) // MICROSECOND  # `to_micros`, inlined: this runs per event
-        if not earliest <= at <= min(clock() * 1_000_000 + skew_us, ceiling):
+        if not earliest <= at <= latest[0] and not earliest <= at <= refreshed_latest():
             return decode_record(record, max_bytes)
         if nul in value and _has_nul(env):
             return decode_record(record, max_bytes)
