@@ -23,7 +23,9 @@ from tests.integration.metrics.support import create_kpi, settings, stored_point
 from tests.support.apps import running
 from tests.support.kafka import wait_until
 
-pytestmark = pytest.mark.kafka
+# Two broker starts (JVM) and a stop: on a loaded 2-core machine that alone can pass the
+# default 120 s.
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(360)]
 
 ACK_TIMEOUT_S = 2.0
 DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
