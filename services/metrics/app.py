@@ -11,14 +11,29 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from services.metrics.codec import measurement_decoder
-from services.metrics.handlers import measurements_handler, okr_events_handler, open_writer
+from services.metrics.handlers import measurements_handler, okr_events_handler
 from services.metrics.ingest import MeasurementWriter
+from services.metrics.ingest.postgres import PostgresWriter
+from services.metrics.ingest.sqlite import SqliteWriter
 from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
 from shared.app import build_service_app
 from shared.runtime import ConsumerSpec, Runtime
+
+
+def open_writer(settings: MetricsSettings) -> MeasurementWriter:
+    """The hot-path writer for the service's database (connects on first use)."""
+    topic = settings.topics.name(settings.topics.kpi_values)
+    source = f"lodestar/{settings.service_name}"
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("the metrics service needs a SQLite file, not an in-memory database")
+        return SqliteWriter(url.database, topic=topic, source=source)
+    return PostgresWriter(settings.database_url, topic=topic, source=source)
 
 
 def create_app(settings: MetricsSettings | None = None) -> FastAPI:
@@ -26,7 +41,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     writers: list[MeasurementWriter] = []
 
     def consumers(runtime: Runtime) -> list[ConsumerSpec]:
-        writer = open_writer(runtime)
+        writer = open_writer(settings)
         writers.append(writer)
         return [
             ConsumerSpec(

@@ -1,5 +1,21 @@
 """Dependency aliases of the metrics routes."""
 
-from shared.api import Admin, Reader, ReadSession, RuntimeDep, Writer, WriteSession
+from __future__ import annotations
 
-__all__ = ["Admin", "ReadSession", "Reader", "RuntimeDep", "WriteSession", "Writer"]
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends
+
+from shared.api import Admin, Reader, ReadSession, RuntimeDep, Writer, WriteSession
+from shared.events import utcnow
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+Now = Annotated[datetime, Depends(_now)]
+"""The time of the request: every use case takes `now` as a parameter, never reads a clock."""
+
+__all__ = ["Admin", "Now", "ReadSession", "Reader", "RuntimeDep", "WriteSession", "Writer"]

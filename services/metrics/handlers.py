@@ -1,34 +1,63 @@
-"""Inbound events of the metrics service: measurements from `kpi.measurements`, and graduated
-key results from `okr.events` (other OKR events are skipped: that topic is goals' to fill)."""
+"""Inbound events of the metrics service, by consumer.
+
+`okr.events`: each event goes to its type's handler in `EVENT_HANDLERS` (only graduated key
+results concern metrics; other types are skipped: that topic is goals' to fill), all of a
+batch in one transaction with the record of what was processed.
+
+`kpi.measurements`: the batch goes whole to the ingest writer, which stores it set-based in one
+transaction (`ingest/`); per-event dispatch there would cost the hot path its speed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from prometheus_client import Gauge
-from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics import service
 from services.metrics.ingest import MeasurementWriter
-from services.metrics.ingest.postgres import PostgresWriter
-from services.metrics.ingest.sqlite import SqliteWriter
+from services.metrics.service import graduation
 from shared.consumer import BatchHandler, Inbound, Rejection
-from shared.events import KrGraduatedV1
+from shared.events import KR_GRADUATED_V1, KrGraduatedV1, utcnow
 from shared.inbox import first_delivery
 from shared.runtime import Runtime
 
+EventHandler = Callable[[AsyncSession, Inbound, datetime], Awaitable[None]]
+"""Applies one event inside the batch's transaction; a ValueError refuses the event."""
 
-def open_writer(runtime: Runtime) -> MeasurementWriter:
-    """The hot-path writer for the service's database (connects on first use)."""
-    settings = runtime.settings
-    topic = settings.topics.name(settings.topics.kpi_values)
-    source = f"lodestar/{settings.service_name}"
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise ValueError("the metrics service needs a SQLite file, not an in-memory database")
-        return SqliteWriter(url.database, topic=topic, source=source)
-    return PostgresWriter(settings.database_url, topic=topic, source=source)
+
+async def kr_graduated(session: AsyncSession, inbound: Inbound, now: datetime) -> None:
+    """A graduated key result sets its KPI's health bands (the KPI becomes a guardrail)."""
+    payload = inbound.payload
+    assert isinstance(payload, KrGraduatedV1)  # the decoder gives each known type its model
+    await graduation.apply_graduation(session, inbound.event.tenant, payload, now)
+
+
+EVENT_HANDLERS: dict[str, EventHandler] = {KR_GRADUATED_V1: kr_graduated}
+
+
+def okr_events_handler(runtime: Runtime) -> BatchHandler:
+    """Dispatches each event of a known type once (a redelivery is skipped); an event its
+    handler refuses with a ValueError (e.g. a kind that cannot be a guardrail) is rejected."""
+
+    async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
+        handled = [item for item in batch if item.event.type in EVENT_HANDLERS]
+        rejected: list[Rejection] = []
+        if not handled:
+            return rejected
+        now = utcnow()
+        async with runtime.db.transaction() as session:
+            for item in handled:
+                if not await first_delivery(session, item.event):
+                    continue
+                try:
+                    await EVENT_HANDLERS[item.event.type](session, item, now)
+                except ValueError as exc:
+                    rejected.append(Rejection(item.record, str(exc)))
+        return rejected
+
+    return handle
 
 
 def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHandler:
@@ -57,28 +86,6 @@ def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHa
         for callback in runtime.db.after_commit:
             callback()
         last_batch.set_to_current_time()
-        return rejected
-
-    return handle
-
-
-def okr_events_handler(runtime: Runtime) -> BatchHandler:
-    """A graduated key result sets its KPI's health bands (the KPI becomes a guardrail)."""
-
-    async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
-        graduations = [i for i in batch if isinstance(i.payload, KrGraduatedV1)]
-        rejected: list[Rejection] = []
-        if not graduations:
-            return rejected
-        async with runtime.db.transaction() as session:
-            for item in graduations:
-                assert isinstance(item.payload, KrGraduatedV1)
-                if not await first_delivery(session, item.event):
-                    continue
-                try:
-                    await service.apply_graduation(session, item.event.tenant, item.payload)
-                except ValueError as exc:  # e.g. a kind that cannot be a guardrail
-                    rejected.append(Rejection(item.record, str(exc)))
         return rejected
 
     return handle

@@ -8,6 +8,11 @@ It bypasses the ORM for each engine's fastest honest means: on SQLite, raw `exec
 dedicated thread (the event loop keeps fetching and decoding the next batch meanwhile); on
 PostgreSQL, COPY into a temporary staging table and one statement. Both write the same tables
 the ORM reads.
+
+This package is the one reasoned exception to "all SQL lives in `repository/`": it is an
+adapter whose SQL is its speed (multi-row statements sized for the GIL, COPY, one round trip
+per step), written against the driver connections it owns, not an `AsyncSession`. Keep each
+statement next to the code that sizes and runs it; the ORM's queries stay in `repository/`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.metrics import service
-from services.metrics.deps import Reader, ReadSession
+from services.metrics.deps import Now, Reader, ReadSession
 from services.metrics.schemas import DashboardRead
+from services.metrics.service.dashboard import dashboard
 from shared.errors import problem_responses
-from shared.events import utcnow
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], responses=problem_responses(401, 403))
 
@@ -19,6 +18,7 @@ router = APIRouter(prefix="/dashboard", tags=["dashboard"], responses=problem_re
 async def get_dashboard(
     caller: Reader,
     session: ReadSession,
+    now: Now,
     points: Annotated[int, Query(ge=1, le=100, description="Sparkline length in periods")] = 12,
 ) -> DashboardRead:
-    return await service.dashboard(session, caller.tenant, utcnow(), points)
+    return await dashboard(session, caller.tenant, now, points)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.metrics import service
 from services.metrics.deps import ReadSession, RuntimeDep, Writer
 from services.metrics.errors import IngestUnavailable
 from services.metrics.schemas import MeasurementBatch, MeasurementIn, MeasurementsAccepted
+from services.metrics.service import measurements as service
 from shared.errors import problem_responses
 from shared.producer import BrokerUnavailable
 

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.metrics.app import create_app
-from services.metrics.repository import measurements, rollups
+from services.metrics.repository.measurements import measurements
+from services.metrics.repository.rollups import rollups
 from services.metrics.settings import MetricsSettings
 from shared.settings import Topics
 from tests.support.apps import RunningApp, running, service_settings

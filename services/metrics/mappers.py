@@ -1,0 +1,139 @@
+"""Table → Read mappers of the metrics service, in one place: a KPI's definition, its value
+(with health and trend, as of `now`) and the points of its series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from services.metrics.domain.health import (
+    Aggregation,
+    Bands,
+    Direction,
+    aggregate,
+    current_health,
+    trend,
+)
+from services.metrics.domain.periods import Period, bucket_starts, period_end, period_start
+from services.metrics.domain.rollups import Aggregate, merge_all
+from services.metrics.schemas import KpiRead, KpiValueRead, SeriesPoint, TrendRead
+from services.metrics.tables import Kpi, Rollup
+
+
+def cadence_of(kpi: Kpi) -> timedelta | None:
+    return None if kpi.cadence_s is None else timedelta(seconds=kpi.cadence_s)
+
+
+def kpi_read(kpi: Kpi) -> KpiRead:
+    return KpiRead(
+        key=kpi.key,
+        name=kpi.name,
+        unit=kpi.unit,
+        description=kpi.description,
+        what=kpi.what,
+        why=kpi.why,
+        how=kpi.how,
+        owner=kpi.owner,
+        cadence=cadence_of(kpi),
+        aggregation=Aggregation(kpi.aggregation),
+        period=Period(kpi.period),
+        direction=Direction(kpi.direction),
+        green=kpi.green,
+        amber=kpi.amber,
+        tags=list(kpi.tags),
+        created_at=kpi.created_at,
+        updated_at=kpi.updated_at,
+    )
+
+
+def aggregate_of(rollup: Rollup) -> Aggregate:
+    return Aggregate(
+        rollup.count,
+        rollup.total,
+        rollup.minimum,
+        rollup.maximum,
+        rollup.last_value,
+        rollup.last_at,
+    )
+
+
+def value_read(
+    kpi: Kpi, current: Rollup | None, previous: Rollup | None, now: datetime
+) -> KpiValueRead:
+    """The KPI's value in the `current` period's rollup, its health as of `now` and its trend
+    against the `previous` period's (no rollup: no data)."""
+    period, agg = Period(kpi.period), Aggregation(kpi.aggregation)
+    direction = Direction(kpi.direction)
+    cadence = cadence_of(kpi)
+    if current is None:
+        return KpiValueRead(
+            kpi=kpi.key,
+            period=period,
+            aggregation=agg,
+            period_start=None,
+            period_end=None,
+            value=None,
+            count=0,
+            last_value=None,
+            last_at=None,
+            health=current_health(
+                None, None, bands=Bands(), direction=direction, cadence=cadence, now=now
+            ),
+            trend=None,
+        )
+    value = aggregate(aggregate_of(current), agg)
+    before = None if previous is None else aggregate(aggregate_of(previous), agg)
+    moved = trend(value, before, direction)
+    return KpiValueRead(
+        kpi=kpi.key,
+        period=period,
+        aggregation=agg,
+        period_start=current.period_start,
+        period_end=period_end(current.period_start, period),
+        value=value,
+        count=current.count,
+        last_value=current.last_value,
+        last_at=current.last_at,
+        health=current_health(
+            value,
+            current.last_at,
+            bands=Bands(kpi.green, kpi.amber),
+            direction=direction,
+            cadence=cadence,
+            now=now,
+        ),
+        trend=None
+        if moved is None
+        else TrendRead(
+            previous=moved.previous,
+            delta=moved.delta,
+            delta_pct=moved.delta_pct,
+            movement=moved.movement,
+            improving=moved.improving,
+        ),
+    )
+
+
+def series_points(
+    kpi: Kpi, rollups: Sequence[Rollup], start: datetime, end: datetime, bucket: Period
+) -> list[SeriesPoint]:
+    """One point per bucket overlapping [start, end), merged from the period rollups in it;
+    a bucket without rollups is a null point."""
+    agg = Aggregation(kpi.aggregation)
+    grouped: dict[datetime, list[Aggregate]] = {}
+    for rollup in rollups:
+        grouped.setdefault(period_start(rollup.period_start, bucket), []).append(
+            aggregate_of(rollup)
+        )
+    points = []
+    for at in bucket_starts(start, end, bucket):
+        merged = merge_all(grouped.get(at, []))
+        points.append(
+            SeriesPoint(
+                start=at,
+                end=period_end(at, bucket),
+                value=None if merged is None else aggregate(merged, agg),
+                count=0 if merged is None else merged.count,
+            )
+        )
+    return points

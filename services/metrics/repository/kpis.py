@@ -1,0 +1,52 @@
+"""Queries on KPI definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.metrics.tables import Kpi
+from shared.pagination import Sort, keyset_page
+
+BY_KEY = Sort("key", col(Kpi.key))  # type: ignore[arg-type]
+
+
+async def get(session: AsyncSession, tenant: str, key: str) -> Kpi | None:
+    return await session.get(Kpi, (tenant, key))
+
+
+async def page(
+    session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
+) -> tuple[list[Kpi], str | None]:
+    """One page of the tenant's KPIs by key (the key is also the tie-breaker: it is unique)."""
+    return await keyset_page(
+        session,
+        select(Kpi).where(col(Kpi.tenant) == tenant),
+        model=Kpi,
+        sort=BY_KEY,
+        id_column=col(Kpi.key),  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def of_tenant(session: AsyncSession, tenant: str) -> Sequence[Kpi]:
+    """Every KPI of the tenant, by key."""
+    stmt = select(Kpi).where(col(Kpi.tenant) == tenant).order_by(col(Kpi.key))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def existing_kpi_keys(session: AsyncSession, tenant: str, keys: set[str]) -> set[str]:
+    """Those of `keys` that name a KPI of the tenant."""
+    result = await session.execute(
+        select(col(Kpi.key)).where(col(Kpi.tenant) == tenant, col(Kpi.key).in_(keys))
+    )
+    return set(result.scalars())
+
+
+async def delete(session: AsyncSession, kpi: Kpi) -> None:
+    """The definition only: its points and rollups are the other repositories' to delete."""
+    await session.delete(kpi)

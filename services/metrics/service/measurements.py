@@ -1,0 +1,50 @@
+"""HTTP ingest: measurements validated against the tenant's KPIs and produced to
+`kpi.measurements`, where the ingest path stores them like any other."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.metrics.errors import UnknownKpis
+from services.metrics.repository import kpis as repository
+from services.metrics.schemas import MeasurementIn
+from shared.auth import Principal
+from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
+from shared.producer import EventProducer
+
+
+async def accept_measurements(
+    session: AsyncSession,
+    producer: EventProducer,
+    topic: str,
+    caller: Principal,
+    items: Sequence[MeasurementIn],
+    *,
+    ack_timeout_s: float,
+) -> list[CloudEvent]:
+    """Validate HTTP measurements and produce them to `kpi.measurements` as CloudEvents, keyed
+    `tenant/kpi`; returns them once the broker has acknowledged every one, and raises
+    `BrokerUnavailable` if that takes longer than `ack_timeout_s`."""
+    keys = {m.kpi for m in items}
+    known = await repository.existing_kpi_keys(session, caller.tenant, keys)
+    unknown = sorted(keys - known)
+    if unknown:
+        raise UnknownKpis(f"unknown KPI(s): {', '.join(unknown)}")
+    events = [
+        CloudEvent(
+            specversion="1.0",
+            id=m.id or str(uuid.uuid4()),
+            source=m.source or f"http/{caller.key_id}",
+            type=MEASUREMENT_V1,
+            time=m.time,
+            subject=m.kpi,
+            tenant=caller.tenant,
+            data=MeasurementV1(value=m.value, dimensions=m.dimensions).model_dump(mode="json"),
+        )
+        for m in items
+    ]
+    await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
+    return events
