@@ -322,7 +322,10 @@ class Evaluator:
         observe: Callable[[Alert | None], Observation],
     ) -> None:
         labels, fp = self._identity(rule, tenant, subject_labels)
-        alert = await self.loaded.alert(tenant, fp)
+        key, alerts = (tenant, fp), self.loaded.alerts
+        if key not in alerts:  # prepared batches never get here: no coroutine per event
+            await self.loaded.load_alerts({key})
+        alert = alerts[key]
         if alert is None:
             if keeps_memory(rule):
                 alert = new_alert(rule, tenant, fp, labels, kind, subject, self.now)
@@ -333,7 +336,7 @@ class Evaluator:
                     return  # each KPI and each rule would otherwise leave an inactive row
                 alert = new_alert(rule, tenant, fp, labels, kind, subject, self.now)
             alerts_repo.add(self.session, alert)
-            self.loaded.alerts[(tenant, fp)] = alert
+            alerts[key] = alert
         else:
             obs = observe(alert)
         self._step(alert, rule, obs)

@@ -99,9 +99,3 @@ class BatchLoader:
             found = await alerts_repo.by_fingerprint(self.session, missing)
             for key in missing:
                 self.alerts[key] = found.get(key)
-
-    async def alert(self, tenant: str, fp: str) -> Alert | None:
-        key = (tenant, fp)
-        if key not in self.alerts:
-            await self.load_alerts({key})
-        return self.alerts[key]
