@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.metrics.app import create_app
-from services.metrics.repository import measurements
+from services.metrics.repository.measurements import measurements
 from shared.consumer import REASON_HEADER
 from shared.db import Database
 from shared.settings import Topics
