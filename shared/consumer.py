@@ -19,10 +19,12 @@ A handler that raises is told apart (`is_transient`, then a probe of the databas
 - transient (database unreachable or locked, broker errors, timeouts): the same records are
   retried with backoff, never skipped, committed nor dead-lettered; the loop reports itself
   `stuck` (`/readyz`) while no attempt succeeds, and the error is logged once with a count;
-- deterministic (it fails while the database answers): the batch is split and the halves are
-  retried in order, each its own handler call (its own transaction), down to the one record
-  that still fails, which is dead-lettered as `handler failed: <Type>: <message>` while its
-  neighbours are stored. Handlers are idempotent on event identity, so re-running is safe.
+- deterministic (it fails again while the database answers its probe, before the attempt
+  and after): the batch is split and the halves are retried in order, each its own handler
+  call (its own transaction), down to the one record that still fails, which is
+  dead-lettered as `handler failed: <Type>: <message>` while its neighbours are stored.
+  Handlers are idempotent on event identity, so re-running is safe. Dead letters go out in
+  the topic's order.
 The happy path pays for none of it: one handler call per batch, no probe.
 Revocation waits for the batch in hand, so a rebalance never splits one.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -185,9 +188,10 @@ class ConsumerObserver(Protocol):
 # IOERR, FULL, CANTOPEN, PROTOCOL (https://sqlite.org/rescode.html; primary code = low byte).
 _SQLITE_TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 # SQLSTATE classes and codes of PostgreSQL that say the same: connection exception,
-# insufficient resources, operator intervention (shutdown), system error, serialization
-# failure and deadlock, lock not available.
-_SQLSTATE_TRANSIENT = ("08", "53", "57", "58", "40001", "40P01", "55P03")
+# authorization refused and database missing (both at connect time: configuration, never the
+# record), insufficient resources, operator intervention (shutdown), system error,
+# serialization failure and deadlock, lock not available.
+_SQLSTATE_TRANSIENT = ("08", "28", "3D000", "53", "57", "58", "40001", "40P01", "55P03")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -224,6 +228,12 @@ def failure_reason(exc: BaseException, limit: int = 500) -> str:
     if len(message) > limit:
         message = message[:limit] + "…"
     return f"handler failed: {type(exc).__name__}: {message}"
+
+
+class _Verdict(enum.Enum):
+    TRANSIENT = "transient"  # retry the same records after a backoff
+    UNCONFIRMED = "unconfirmed"  # the database answers now: retry at once, to be sure
+    DETERMINISTIC = "deterministic"  # failed with the database healthy before and after
 
 
 HealthProbe = Callable[[], Awaitable[None]]
@@ -331,6 +341,8 @@ class ConsumerRunner:
         self._errors = RepeatedErrors("batch_failed", loop=name)
         # Since when the batch in hand has failed with no attempt succeeding (None: it has not).
         self._stuck_since: float | None = None
+        # The database answered a probe since the last transient failure (of this batch).
+        self._known_healthy = False
         # Per partition, the offset of the first record not yet stored (for the lag).
         self._next: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
@@ -459,6 +471,8 @@ class ConsumerRunner:
             self._next.setdefault(tp, records[0].offset)
         try:
             rejections = [*bad, *await self._store_isolating(good)] if good else list(bad)
+            # In the order of the topic, whatever refused them (decoder, window, handler).
+            rejections.sort(key=lambda r: (r.record.topic, r.record.partition, r.record.offset))
             while rejections:
                 try:
                     await self._dead_letter(rejections)
@@ -483,19 +497,23 @@ class ConsumerRunner:
         """Hand `items` to the handler; on a deterministic failure, split and hand over the
         halves in order, until the record that fails alone is refused."""
         rejections: list[Rejection] = []
+        self._known_healthy = False
         segments = [items]  # a stack: the next segment to store is the last
         while segments:
             segment = segments.pop()
             try:
                 rejections.extend(await self._handler(segment))
             except Exception as exc:
-                if not await self._deterministic(exc):
+                verdict = await self._judge(exc)
+                if verdict is _Verdict.TRANSIENT:
                     segments.append(segment)
                     await self._failed(exc)
                     continue
                 if self._observer is not None:
                     self._observer.batch_retried(self.name, "isolate")
-                if len(segment) == 1:
+                if verdict is _Verdict.UNCONFIRMED:
+                    segments.append(segment)  # again, now that the database is known healthy
+                elif len(segment) == 1:
                     record = segment[0].record
                     log.warning(
                         "record_isolated",
@@ -513,11 +531,19 @@ class ConsumerRunner:
             self._progressed()
         return rejections
 
-    async def _deterministic(self, exc: Exception) -> bool:
-        """A failure that will happen again: not of a transient kind, and the database
-        answers its probe."""
-        if is_transient(exc):
-            return False
+    async def _judge(self, exc: Exception) -> _Verdict:
+        """Deterministic only if the attempt began with the database known healthy (probed,
+        no transient failure since) and it still answers: a failure during an outage whose
+        probe runs just after the recovery is then retried, not dead-lettered."""
+        if is_transient(exc) or not await self._probe():
+            self._known_healthy = False
+            return _Verdict.TRANSIENT
+        if self._known_healthy:
+            return _Verdict.DETERMINISTIC
+        self._known_healthy = True
+        return _Verdict.UNCONFIRMED
+
+    async def _probe(self) -> bool:
         if self._health_probe is None:
             return True
         try:
