@@ -422,6 +422,7 @@ class ConsumerRunner:
         good: list[Inbound] = []
         bad: list[Rejection] = []
         decode = self._decode
+        oldest = datetime.now(UTC) - self._max_age if self._max_age is not None else None
         for records in fetched.values():
             for start in range(0, len(records), DECODE_SLICE):
                 if start:
@@ -431,34 +432,26 @@ class ConsumerRunner:
                     await asyncio.sleep(0)
                 for record in records[start : start + DECODE_SLICE]:
                     try:
-                        good.append(decode(record))
+                        inbound = decode(record)
+                        if oldest is not None and inbound.event.time < oldest:
+                            bad.append(Rejection(record, self._too_old(inbound), "outside_window"))
+                            continue
                     except InvalidEvent as exc:
                         bad.append(Rejection(record, str(exc)))
                     except Exception as exc:  # a decoder's bug must not stop the loop either
-                        reason = f"undecodable record: {type(exc).__name__}: {exc}"
+                        reason = f"undecodable record: {type(exc).__name__}: {exc}"[:600]
                         bad.append(Rejection(record, reason, "invalid_event"))
-        if self._max_age is not None and good:
-            good = self._within_window(good, bad)
+                    else:
+                        good.append(inbound)
         return good, bad
 
-    def _within_window(self, good: list[Inbound], bad: list[Rejection]) -> list[Inbound]:
-        """The records whose event is recent enough to be recognised as a re-delivery; the
-        others are refused into `bad`."""
+    def _too_old(self, inbound: Inbound) -> str:
         assert self._max_age is not None
-        oldest = datetime.now(UTC) - self._max_age
-        kept = []
-        for inbound in good:
-            at = inbound.event.time
-            if at < oldest:
-                reason = (
-                    f"outside the deduplication window: event time {at.isoformat()} is older "
-                    f"than {self._max_age.total_seconds():g} s (the processed-event record is "
-                    "pruned after that, so a re-delivery could be applied twice)"
-                )
-                bad.append(Rejection(inbound.record, reason, "outside_window"))
-            else:
-                kept.append(inbound)
-        return kept
+        return (
+            f"outside the deduplication window: event time {inbound.event.time.isoformat()} "
+            f"is older than {self._max_age.total_seconds():g} s (the processed-event record "
+            "is pruned after that, so a re-delivery could be applied twice)"
+        )
 
     async def _process(
         self,

@@ -115,14 +115,16 @@ def health_router() -> APIRouter:
             checks["kafka"] = "ok"
         except Exception as exc:
             checks["kafka"] = f"failing: {exc or type(exc).__name__}"
+        # A loop is not ok when it is down (crashed, restarting) or stuck (its batch failing
+        # for longer than `consumer_stuck_after_s`, e.g. on a database outage).
+        problems = []
         failing = runtime.supervisor.failing()
-        checks["loops"] = "ok" if not failing else f"failing: {', '.join(failing)}"
+        if failing:
+            problems.append(f"failing: {', '.join(failing)}")
         stuck = runtime.stuck()
-        checks["progress"] = (
-            "ok"
-            if not stuck
-            else "stuck: " + ", ".join(f"{name} ({s:.0f} s)" for name, s in stuck.items())
-        )
+        if stuck:
+            problems.append("stuck: " + ", ".join(f"{n} ({s:.0f} s)" for n, s in stuck.items()))
+        checks["loops"] = "; ".join(problems) or "ok"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},

@@ -72,6 +72,7 @@ class Runtime:
         )
         self.supervisor = Supervisor()
         self.consumers: dict[str, ConsumerRunner] = {}
+        self._lag_labels: set[tuple[str, str, str, str]] = set()
 
     def topic(self, name: str) -> str:
         return self.settings.topics.name(name)
@@ -154,10 +155,16 @@ class Runtime:
     async def refresh_gauges(self) -> None:
         """Read the state the gauges show (lag, stuck time, outbox backlog): at scrape time."""
         metrics, service = self.metrics, self.settings.service_name
+        shown: set[tuple[str, str, str, str]] = set()
         for name, runner in self.consumers.items():
             metrics.stuck.labels(service, name).set(runner.stuck_for())
             for tp, lag in (await runner.lag()).items():
-                metrics.lag.labels(service, name, tp.topic, str(tp.partition)).set(lag)
+                labels = (service, name, tp.topic, str(tp.partition))
+                metrics.lag.labels(*labels).set(lag)
+                shown.add(labels)
+        for labels in self._lag_labels - shown:  # partitions this process no longer holds
+            metrics.lag.remove(*labels)
+        self._lag_labels = shown
         try:
             async with asyncio.timeout(2):
                 rows, age = await self.relay.backlog()
