@@ -586,16 +586,16 @@ class ConsumerRunner:
             return {}
         lags = {}
         for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            done = self._next.get(tp)
-            if done is None:
-                try:
+            try:  # a rebalance may take the partition away meanwhile (IllegalStateError)
+                highwater = consumer.highwater(tp)
+                if highwater is None:
+                    continue
+                done = self._next.get(tp)
+                if done is None:
                     async with asyncio.timeout(1):
                         done = await consumer.position(tp)
-                except Exception:
-                    continue
+            except Exception:
+                continue
             lags[tp] = max(highwater - done, 0)
         return lags
 

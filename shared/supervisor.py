@@ -84,6 +84,12 @@ class Supervisor:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
+def _logger() -> Any:
+    # Resolved per line (they are rare), so the configuration in force then applies, not the
+    # one a logger cached on first use (tests capture logs after an app configured them).
+    return structlog.get_logger(__name__)
+
+
 class RepeatedErrors:
     """Logs a failure that repeats (a retry loop's) once, not once per retry: the first
     occurrence with its traceback, then, when the error changes or the loop recovers, one line
@@ -106,14 +112,14 @@ class RepeatedErrors:
             return
         self._summarise()
         self._signature, self._count = signature, 1
-        log.warning(self._event, error=signature, exc_info=exc, **self._context, **fields)
+        _logger().warning(self._event, error=signature, exc_info=exc, **self._context, **fields)
 
     def recovered(self) -> None:
         """The loop works again: say so, with the count of the last error."""
         if self._signature is None:
             return
         failing_s = time.monotonic() - self.since if self.since is not None else 0.0
-        log.info(
+        _logger().info(
             f"{self._event}_recovered",
             error=self._signature,
             repeated=self._count,
@@ -124,7 +130,7 @@ class RepeatedErrors:
 
     def _summarise(self) -> None:
         if self._signature is not None and self._count > 1:
-            log.warning(
+            _logger().warning(
                 f"{self._event}_repeated",
                 error=self._signature,
                 repeated=self._count,
