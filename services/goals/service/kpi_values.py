@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.domain import kpi_link as link
+from services.goals.repository import check_ins as check_in_repo
 from services.goals.repository import cycles as cycle_repo
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
@@ -100,26 +101,18 @@ async def apply(
             evaluation = await reevaluate(
                 session, settings, cycle, now, kr_source="kpi", key_results=in_cycle
             )
-            entries = []
-            for kr_id, payload in touched.items():
-                kr = evaluation.key_results[kr_id]
-                entries.append(
-                    {
-                        "id": new_id(),
-                        "tenant": tenant,
-                        "key_result_id": kr.id,
-                        "value": kr.current,
-                        "done": None,
-                        "confidence": None,
-                        "note": _note(payload),
-                        "author": f"kpi:{payload.kpi}",
-                        "source": "kpi",
-                        "at": now,
-                        "progress": kr.progress,
-                        "raw_progress": kr.raw_progress,
-                        "status": kr.status,
-                    }
+            entries = [
+                check_in_repo.row(
+                    id=new_id(),
+                    tenant=tenant,
+                    kr=evaluation.key_results[kr_id],
+                    note=_note(payload),
+                    author=f"kpi:{payload.kpi}",
+                    source="kpi",
+                    at=now,
                 )
-            await kr_repo.add_check_ins(session, entries)
+                for kr_id, payload in touched.items()
+            ]
+            await check_in_repo.add_many(session, entries)
             check_ins += len(entries)
     return check_ins
