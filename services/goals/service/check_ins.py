@@ -14,10 +14,10 @@ from services.goals.errors import FollowsKpi, InvalidKeyResult
 from services.goals.repository import check_ins as repo
 from services.goals.schemas import CheckInCreate, CheckInRead
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.service.evaluation import reevaluate
 from services.goals.service.key_results import load, load_open_kr
 from services.goals.settings import GoalsSettings
-from services.goals.tables import CheckIn
+from services.goals.tables import CheckIn, new_id
 from shared.pagination import Page
 
 
@@ -49,7 +49,7 @@ async def create(
         kr.current = body.value
     if body.confidence is not None:
         kr.confidence = body.confidence
-    await reevaluate(session, settings, cycle, now, kr_source="manual")
+    await reevaluate(session, settings, cycle, now)
     entry = CheckIn(
         id=new_id(),
         tenant=tenant,

@@ -31,9 +31,9 @@ from services.goals.schemas import (
     RetroObjective,
     Retrospective,
 )
-from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, Objective
+from services.goals.tables import Cycle, Objective, new_id
 from shared.pagination import Page
 
 _NEXT = {"planning": "active", "active": "closed"}
@@ -142,7 +142,7 @@ async def transition(
         raise CycleTransition(f"cycle '{cycle.name}' is {cycle.state}; it cannot become {to}")
     if to == "closed":
         cycle.closed_at = now
-        await reevaluate(session, settings, cycle, now, closing=True)
+        await reevaluate(session, settings, cycle, now, Change(closing=True))
     cycle.state = to
     await session.flush()
     if to == "active":
@@ -157,6 +157,23 @@ async def refresh(
     cycle = await load_open(session, tenant, cycle_id)
     await reevaluate(session, settings, cycle, now)
     return mappers.cycle_read(cycle)
+
+
+async def open_cycles(session: AsyncSession) -> list[tuple[str, str]]:
+    """(tenant, id) of every cycle of every tenant that is not closed: the timer's work."""
+    return await repo.open_ids(session)
+
+
+async def refresh_by_timer(
+    session: AsyncSession, settings: GoalsSettings, tenant: str, cycle_id: str, now: datetime
+) -> bool:
+    """`refresh` for the status timer: a cycle closed (or gone) since the timer listed it is
+    skipped, not refused; returns whether the cycle was re-evaluated."""
+    cycle = await repo.get(session, tenant, cycle_id, for_update=True)
+    if cycle is None or cycle.state == "closed":
+        return False
+    await reevaluate(session, settings, cycle, now, Change(source="time"))
+    return True
 
 
 async def alignment(session: AsyncSession, tenant: str, cycle_id: str) -> AlignmentTree:

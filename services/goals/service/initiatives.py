@@ -11,9 +11,8 @@ from services.goals.errors import InitiativeNotFound
 from services.goals.repository import initiatives as repo
 from services.goals.schemas import InitiativeCreate, InitiativeRead, InitiativeUpdate
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import new_id
 from services.goals.service.key_results import load as load_kr
-from services.goals.tables import Initiative
+from services.goals.tables import Initiative, new_id
 
 
 async def load(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative:

@@ -29,10 +29,10 @@ from services.goals.schemas import (
 )
 from services.goals.service.cycles import load as load_cycle
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import new_id, reevaluate, spec_of
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.objectives import load as load_objective
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, KeyResult
+from services.goals.tables import Cycle, KeyResult, new_id
 
 
 async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
@@ -62,11 +62,9 @@ def link_to(kr: KeyResult, info: KpiInfo, aggregation: str | None) -> None:
         raise InvalidKeyResult("a milestone cannot be linked to a KPI: it is done or not")
     kr.kpi = info.key
     kr.kpi_aggregation = aggregation or kr.kpi_aggregation or link.WindowAggregation.LAST.value
-    kr.kpi_period = info.period if info.period in set(link.KpiPeriod) else None
-    cadence = info.cadence
-    if cadence is None and kr.kpi_period is not None:
-        cadence = link.NOMINAL_LENGTH[link.KpiPeriod(kr.kpi_period)]
-    kr.kpi_cadence_s = None if cadence is None else max(1, round(cadence.total_seconds()))
+    period = link.known_period(info.period)
+    kr.kpi_period = None if period is None else period.value
+    kr.kpi_cadence_s = link.quiet_limit_s(period, info.cadence)
 
 
 def _unlink(kr: KeyResult) -> None:
@@ -76,7 +74,7 @@ def _unlink(kr: KeyResult) -> None:
 
 
 def _check(kr: KeyResult, cycle: Cycle) -> None:
-    error = p.definition_error(spec_of(kr))
+    error = p.definition_error(mappers.kr_spec(kr))
     if error is not None:
         raise InvalidKeyResult(error)
     if kr.kpi is not None and kr.kind == p.KrKind.MILESTONE:
@@ -103,7 +101,7 @@ async def create(
     it from now on."""
     kr = await new_kr(session, tenant, objective_id, body, now, kpi)
     cycle = await load_open(session, tenant, kr.cycle_id)
-    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
+    await reevaluate(session, settings, cycle, now, Change(created={kr.id}))
     return mappers.kr_read(kr)
 
 
@@ -181,7 +179,7 @@ async def update(
             raise InvalidKeyResult("kpi_aggregation applies to a KR linked to a KPI")
         kr.kpi_aggregation = body.kpi_aggregation
     _check(kr, cycle)
-    await reevaluate(session, settings, cycle, now, force={kr.id})
+    await reevaluate(session, settings, cycle, now, Change(touched={kr.id}))
     return mappers.kr_read(kr)
 
 

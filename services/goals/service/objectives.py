@@ -30,9 +30,9 @@ from services.goals.schemas import (
 )
 from services.goals.service.cycles import load as load_cycle
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import KeyResult, Objective
+from services.goals.tables import KeyResult, Objective, new_id
 from shared.pagination import Page
 
 
@@ -145,14 +145,7 @@ async def create(
         updated_at=now,
     )
     session.add(objective)
-    await reevaluate(
-        session,
-        settings,
-        cycle,
-        now,
-        changed_objectives={objective_id: None},
-        force={objective_id},
-    )
+    await reevaluate(session, settings, cycle, now, Change(created={objective_id}))
     return mappers.objective_read(objective)
 
 
@@ -181,7 +174,7 @@ async def update(
         await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
         objective.parent_id = body.parent_id
     objective.updated_at = now
-    await reevaluate(session, settings, cycle, now, force={objective.id})
+    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
     return mappers.objective_read(objective)
 
 
@@ -200,7 +193,7 @@ async def override_score(
         raise NotClosed("scores are set when the cycle closes; close it first")
     objective.score, objective.score_note = round(body.score, 2), body.note
     objective.score_overridden = True
-    await reevaluate(session, settings, cycle, now, force={objective.id})
+    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
     return mappers.objective_read(objective)
 
 
@@ -241,7 +234,7 @@ async def carry_over(
     )
     session.add(copy)
     source.carried_to_id = copy.id
-    new_krs: dict[str, tuple[object, ...] | None] = {}
+    new_krs: list[str] = []
     for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
         clone = KeyResult(
             id=new_id(),
@@ -276,14 +269,6 @@ async def carry_over(
             updated_at=now,
         )
         session.add(clone)
-        new_krs[clone.id] = None
-    await reevaluate(
-        session,
-        settings,
-        target,
-        now,
-        changed_krs=new_krs,
-        changed_objectives={copy.id: None},
-        force={copy.id, *new_krs},
-    )
+        new_krs.append(clone.id)
+    await reevaluate(session, settings, target, now, Change(created={copy.id, *new_krs}))
     return await detail(session, tenant, copy.id)

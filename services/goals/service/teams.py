@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals import mappers
 from services.goals.domain import progress as p
-from services.goals.domain.alignment import creates_cycle
+from services.goals.domain.alignment import creates_cycle, subtree
 from services.goals.errors import AlignmentCycle, InvalidAlignment, NameTaken, TeamNotFound
 from services.goals.repository import objectives as objective_repo
 from services.goals.repository import teams as repo
@@ -21,8 +21,7 @@ from services.goals.schemas import (
     TeamUpdate,
 )
 from services.goals.service.cycles import load as load_cycle
-from services.goals.service.evaluation import new_id
-from services.goals.tables import Team, TeamMember
+from services.goals.tables import Team, TeamMember, new_id
 from shared.pagination import Page
 
 
@@ -119,23 +118,6 @@ async def remove_member(session: AsyncSession, tenant: str, team_id: str, person
 async def members(session: AsyncSession, tenant: str, team_id: str) -> list[MemberRead]:
     await load(session, tenant, team_id)
     return [mappers.member_read(m) for m in await repo.members(session, tenant, team_id)]
-
-
-def subtree(team_id: str, links: dict[str, str | None]) -> list[str]:
-    """The team and every team below it, breadth first."""
-    below: dict[str, list[str]] = {}
-    for child, parent in links.items():
-        if parent is not None:
-            below.setdefault(parent, []).append(child)
-    order, queue, seen = [], [team_id], {team_id}
-    while queue:
-        current = queue.pop(0)
-        order.append(current)
-        for child in sorted(below.get(current, [])):
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
-    return order
 
 
 async def scorecard(session: AsyncSession, tenant: str, team_id: str, cycle_id: str) -> Scorecard:
