@@ -218,19 +218,23 @@ def _follow_kpi(
     periods = link.in_window(stored, kr.starts_at, kr.due_at)
     aggregation = link.WindowAggregation(kr.kpi_aggregation or "last")
     value = link.window_value(periods, aggregation)
+    current, last_at = kr.current, kr.kpi_last_at
     if value is not None:
-        kr = replace(kr, current=value, kpi_last_at=max(period.last_at for period in periods))
+        current, last_at = value, max(period.last_at for period in periods)
     elapsed = (
         link.periods_elapsed(kr.starts_at, kr.due_at, link.KpiPeriod(kr.kpi_period), at)
         if kr.kpi_period is not None
         else len([period for period in periods if period.end <= at])
     )
-    kr = replace(
+    followed = replace(
         kr,
+        current=current,
+        kpi_last_at=last_at,
+        # Each period is judged by its own window value, not by the KR's current one.
         periods_met=link.periods_met(kr.spec, periods, aggregation, at),
         periods_elapsed=elapsed,
     )
-    return kr, link.is_stale(kr.kpi_last_at, _cadence(kr), at)
+    return followed, link.is_stale(last_at, _cadence(kr), at)
 
 
 def _graduated(kr: KeyResultState, now: datetime) -> KeyResultState:
