@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.goals.handlers import kpi_values_handler
+from services.goals.handlers import kpi_values_consumer
+from services.goals.loops import StatusTimer
 from services.goals.metrics_client import MetricsClient
 from services.goals.routes import api_keys, cycles, initiatives, key_results, objectives, teams
-from services.goals.service.timer import StatusTimer
 from services.goals.settings import GoalsSettings
 from shared.app import build_service_app
 from shared.events import utcnow
@@ -44,7 +44,7 @@ def create_app(
             api_keys.router,
         ],
         migrations=Path(__file__).parent / "migrations",
-        consumers=lambda runtime: [kpi_values_handler(runtime)],
+        consumers=lambda runtime: [kpi_values_consumer(runtime)],
         # goals issues the keys the others learn from `tenants`; it needs no copy of them.
         identity=False,
     )

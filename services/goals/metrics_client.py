@@ -1,5 +1,10 @@
-"""The goals service's adapter to the metrics REST API (httpx): does a KPI exist, what is it,
-and what is its value now. Built in the app's lifespan; tests hand it a transport.
+"""The goals service's adapter to the metrics service's REST API (httpx): does a KPI exist,
+what is it, and what is its value now. Built in the app's lifespan; tests hand it a transport.
+
+Outside `repository/` on purpose: a repository is SQL on this service's own database, run in
+the caller's transaction. This is another service's API over the network (goals never reads
+metrics' tables, DESIGN.md "Service shape"), and routes call it *before* they open their write
+transaction, so the database's writer is never held across a call to another service.
 
 The caller's `Authorization` header is forwarded: one API key works on every service, so
 metrics answers for the caller's tenant and no more.

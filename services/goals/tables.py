@@ -7,6 +7,7 @@ lists can filter and sort on them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import Index, UniqueConstraint
@@ -14,6 +15,11 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.tables import UtcDateTime, infra_metadata
+
+
+def new_id() -> str:
+    """A new primary key: a random UUID, as text (36 characters)."""
+    return str(uuid.uuid4())
 
 
 class GoalsTable(SQLModel, registry=registry()):

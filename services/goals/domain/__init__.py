@@ -1,1 +1,3 @@
-"""The goals service's pure core: values in, decisions out; no I/O, `now` is a parameter."""
+"""The goals service's pure core: plain values in, decisions and events out; `now` is a
+parameter. Imports nothing but the standard library and itself (no database, broker, HTTP or
+logging)."""

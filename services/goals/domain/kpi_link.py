@@ -63,6 +63,26 @@ class PeriodValue:
     last_at: datetime
 
 
+def follows_kpi(kpi: str | None, state: str, kind: str) -> bool:
+    """Whether a KR's value follows a KPI: linked to one, still open (not graduated), and not
+    a milestone (a milestone cannot be linked: it is done or not)."""
+    return kpi is not None and state == "open" and kind != KrKind.MILESTONE
+
+
+def known_period(period: str) -> KpiPeriod | None:
+    """The KPI's period when it is one a KR can count (`periods_elapsed`), else None."""
+    return KpiPeriod(period) if period in set(KpiPeriod) else None
+
+
+def quiet_limit_s(period: KpiPeriod | None, cadence: timedelta | None) -> int | None:
+    """How long (whole seconds, at least 1) a linked KR's KPI may stay quiet before the KR is
+    stale: the KPI's declared cadence, else its period's longest length; None when neither is
+    known."""
+    if cadence is None and period is not None:
+        cadence = NOMINAL_LENGTH[period]
+    return None if cadence is None else max(1, round(cadence.total_seconds()))
+
+
 def period_start(at: datetime, period: KpiPeriod) -> datetime:
     """The UTC start of the period containing `at` (weeks start on Monday, as in metrics)."""
     day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

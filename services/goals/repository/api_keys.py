@@ -1,4 +1,5 @@
-"""Every query of the goals service; the caller passes the session and owns the commit."""
+"""Queries on API keys (the shared `api_keys` table; goals writes it through
+`shared.auth.upsert_api_key`)."""
 
 from __future__ import annotations
 

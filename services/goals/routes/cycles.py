@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from services.goals.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
-from services.goals.repository import cycles as repo
 from services.goals.schemas import (
     AlignmentTree,
     CycleCreate,
@@ -45,15 +44,14 @@ async def list_cycles(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[CycleRead]:
-    rows, next_cursor = await repo.page(
+    return await service.page(
         session, caller.tenant, state=state, sort=sort, limit=limit, cursor=cursor
     )
-    return Page(items=[service.read(c) for c in rows], next_cursor=next_cursor)
 
 
 @router.get("/{cycle_id}", response_model=CycleRead, responses=problem_responses(404))
 async def get_cycle(cycle_id: str, caller: Reader, session: ReadSession) -> CycleRead:
-    return service.read(await service.load(session, caller.tenant, cycle_id))
+    return await service.get(session, caller.tenant, cycle_id)
 
 
 @router.patch("/{cycle_id}", response_model=CycleRead, responses=problem_responses(404, 409, 422))

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from services.goals.deps import Now, Reader, ReadSession, Writer, WriteSession
 from services.goals.schemas import InitiativeRead, InitiativeUpdate
-from services.goals.service import key_results as service
+from services.goals.service import initiatives as service
 from shared.errors import problem_responses
 
 router = APIRouter(
@@ -18,9 +18,7 @@ router = APIRouter(
 async def get_initiative(
     initiative_id: str, caller: Reader, session: ReadSession
 ) -> InitiativeRead:
-    return service.initiative_read(
-        await service.load_initiative(session, caller.tenant, initiative_id)
-    )
+    return await service.get(session, caller.tenant, initiative_id)
 
 
 @router.patch(
@@ -29,4 +27,4 @@ async def get_initiative(
 async def update_initiative(
     initiative_id: str, body: InitiativeUpdate, caller: Writer, session: WriteSession, now: Now
 ) -> InitiativeRead:
-    return await service.update_initiative(session, caller.tenant, initiative_id, body, now)
+    return await service.update(session, caller.tenant, initiative_id, body, now)

@@ -22,7 +22,6 @@ from services.goals.deps import (
     Writer,
     WriteSession,
 )
-from services.goals.repository import key_results as repo
 from services.goals.schemas import (
     CheckInCreate,
     CheckInRead,
@@ -33,9 +32,8 @@ from services.goals.schemas import (
     KeyResultUpdate,
     ScoreOverride,
 )
+from services.goals.service import check_ins, initiatives, promotion
 from services.goals.service import key_results as service
-from services.goals.service import promotion
-from services.goals.service.cycles import kr_read
 from shared.errors import problem_responses
 from shared.pagination import CursorQuery, LimitQuery, Page
 
@@ -72,7 +70,7 @@ async def promote_kpi(
 
 @router.get("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404))
 async def get_key_result(kr_id: str, caller: Reader, session: ReadSession) -> KeyResultRead:
-    return kr_read(await service.load(session, caller.tenant, kr_id))
+    return await service.get(session, caller.tenant, kr_id)
 
 
 @router.patch(
@@ -115,7 +113,7 @@ async def check_in(
     `lodestar.kr.progress.v1` on `okr.events` when either changes. A KR linked to a KPI takes
     its value from the KPI: a check-in there carries only confidence and a note (a value:
     409); a graduated KR takes none (409)."""
-    return await service.check_in(session, caller.tenant, kr_id, body, caller.key_id, settings, now)
+    return await check_ins.create(session, caller.tenant, kr_id, body, caller.key_id, settings, now)
 
 
 @router.get(
@@ -132,13 +130,8 @@ async def check_in_history(
     cursor: CursorQuery = None,
 ) -> Page[CheckInRead]:
     """The KR's history, newest first by default."""
-    kr = await service.load(session, caller.tenant, kr_id)
-    rows, next_cursor = await repo.check_in_page(
-        session, caller.tenant, kr.id, sort=sort, limit=limit, cursor=cursor
-    )
-    return Page(
-        items=[CheckInRead.model_validate(c, from_attributes=True) for c in rows],
-        next_cursor=next_cursor,
+    return await check_ins.page(
+        session, caller.tenant, kr_id, sort=sort, limit=limit, cursor=cursor
     )
 
 
@@ -167,7 +160,7 @@ async def override_key_result_score(
 async def add_initiative(
     kr_id: str, body: InitiativeCreate, caller: Writer, session: WriteSession, now: Now
 ) -> InitiativeRead:
-    return await service.add_initiative(session, caller.tenant, kr_id, body, now)
+    return await initiatives.create(session, caller.tenant, kr_id, body, now)
 
 
 @router.get(
@@ -179,7 +172,4 @@ async def add_initiative(
 async def list_initiatives(
     kr_id: str, caller: Reader, session: ReadSession
 ) -> list[InitiativeRead]:
-    kr = await service.load(session, caller.tenant, kr_id)
-    return [
-        service.initiative_read(i) for i in await repo.initiatives(session, caller.tenant, kr.id)
-    ]
+    return await initiatives.of_key_result(session, caller.tenant, kr_id)

@@ -17,8 +17,6 @@ from services.goals.deps import (
     Writer,
     WriteSession,
 )
-from services.goals.repository import key_results as kr_repo
-from services.goals.repository import objectives as repo
 from services.goals.schemas import (
     CarryOver,
     KeyResultCreate,
@@ -33,7 +31,6 @@ from services.goals.schemas import (
 )
 from services.goals.service import key_results as kr_service
 from services.goals.service import objectives as service
-from services.goals.service.cycles import kr_read, objective_read
 from shared.errors import problem_responses
 from shared.pagination import CursorQuery, LimitQuery, Page
 
@@ -71,7 +68,7 @@ async def list_objectives(
     cursor: CursorQuery = None,
 ) -> Page[ObjectiveRead]:
     """Objectives, filtered by cycle, team, owner, status (own KRs), level or parent."""
-    rows, next_cursor = await repo.page(
+    return await service.page(
         session,
         caller.tenant,
         cycle_id=cycle_id,
@@ -84,7 +81,6 @@ async def list_objectives(
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[objective_read(o) for o in rows], next_cursor=next_cursor)
 
 
 @router.get("/{objective_id}", response_model=ObjectiveDetail, responses=problem_responses(404))
@@ -180,5 +176,4 @@ async def create_key_result(
 async def list_key_results(
     objective_id: str, caller: Reader, session: ReadSession
 ) -> list[KeyResultRead]:
-    objective = await service.load(session, caller.tenant, objective_id)
-    return [kr_read(k) for k in await kr_repo.of_objectives(session, caller.tenant, [objective.id])]
+    return await service.key_results(session, caller.tenant, objective_id)

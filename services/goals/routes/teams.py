@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from services.goals.deps import Now, Reader, ReadSession, Writer, WriteSession
-from services.goals.repository import teams as repo
 from services.goals.schemas import (
     MemberPut,
     MemberRead,
@@ -47,15 +46,14 @@ async def list_teams(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[TeamRead]:
-    rows, next_cursor = await repo.page(
+    return await service.page(
         session, caller.tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
     )
-    return Page(items=[service.read(t) for t in rows], next_cursor=next_cursor)
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=problem_responses(404))
 async def get_team(team_id: str, caller: Reader, session: ReadSession) -> TeamRead:
-    return service.read(await service.load(session, caller.tenant, team_id))
+    return await service.get(session, caller.tenant, team_id)
 
 
 @router.patch("/{team_id}", response_model=TeamRead, responses=problem_responses(404, 409, 422))

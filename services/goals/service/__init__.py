@@ -1,2 +1,3 @@
-"""Use cases of the goals service, one module per resource: load → domain → save → outbox.
-Never commits: the request (or the consumer's batch) is the boundary."""
+"""Use cases of the goals service, one module per resource: load (repository/) → decide
+(domain/) → save → outbox. They take the session and never commit: the request (or the
+consumer's batch) is the boundary. Every re-evaluation goes through `evaluation.reevaluate`."""

@@ -1,13 +1,12 @@
-"""Use cases of the goals service. Never commits.
-
-The goals service issues API keys: each issue or revocation is stored here and announced on
-the compacted `tenants` topic (through the outbox), from which the other services learn it.
-"""
+"""API keys: the goals service issues them. Each issue or revocation is stored here and
+announced on the compacted `tenants` topic (through the outbox), from which the other services
+learn it."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.errors import ApiKeyNotFound, BootstrapKeyManaged
 from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
@@ -15,6 +14,17 @@ from shared.auth import generate_key, parse_key, parse_scopes, upsert_api_key
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
 from shared.outbox import enqueue
 from shared.settings import ServiceSettings
+
+
+async def list_all(session: AsyncSession, tenant: str) -> list[ApiKeyRead]:
+    return [mappers.api_key_read(row) for row in await repository.list_api_keys(session, tenant)]
+
+
+async def get(session: AsyncSession, tenant: str, key_id: str) -> ApiKeyRead:
+    row = await repository.get_api_key(session, tenant, key_id)
+    if row is None:
+        raise ApiKeyNotFound(f"no API key '{key_id}'")
+    return mappers.api_key_read(row)
 
 
 async def _announce(session: AsyncSession, key: ApiKeyV1, settings: ServiceSettings) -> None:
@@ -29,7 +39,7 @@ async def _announce(session: AsyncSession, key: ApiKeyV1, settings: ServiceSetti
     await enqueue(session, settings.topics.name(settings.topics.tenants), event)
 
 
-async def issue_api_key(
+async def issue(
     session: AsyncSession, tenant: str, body: ApiKeyCreate, settings: ServiceSettings
 ) -> ApiKeyIssued:
     full_key, key_id, secret_hash = generate_key()
@@ -41,19 +51,11 @@ async def issue_api_key(
         scopes=sorted(set(body.scopes)),
     )
     await _announce(session, record, settings)
-    row = await repository.get_api_key(session, tenant, key_id)
-    assert row is not None
-    return ApiKeyIssued(
-        key=full_key,
-        key_id=key_id,
-        name=body.name,
-        scopes=sorted(parse_scopes(row.scopes)),
-        created_at=row.created_at,
-        revoked_at=None,
-    )
+    issued = await get(session, tenant, key_id)
+    return ApiKeyIssued(key=full_key, **issued.model_dump())
 
 
-async def revoke_api_key(
+async def revoke(
     session: AsyncSession, tenant: str, key_id: str, settings: ServiceSettings
 ) -> ApiKeyRead:
     row = await repository.get_api_key(session, tenant, key_id)
@@ -66,20 +68,13 @@ async def revoke_api_key(
         raise BootstrapKeyManaged(
             "the bootstrap admin key comes from LODESTAR_BOOTSTRAP_ADMIN_KEY: rotate it there"
         )
-    revoked_at = row.revoked_at or utcnow()
     record = ApiKeyV1(
         key_id=key_id,
         tenant=tenant,
         name=row.name,
         secret_hash=row.secret_hash,
         scopes=sorted(parse_scopes(row.scopes)),
-        revoked_at=revoked_at,
+        revoked_at=row.revoked_at or utcnow(),
     )
     await _announce(session, record, settings)
-    return ApiKeyRead(
-        key_id=key_id,
-        name=row.name,
-        scopes=record.scopes,
-        created_at=row.created_at,
-        revoked_at=revoked_at,
-    )
+    return await get(session, tenant, key_id)

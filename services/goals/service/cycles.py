@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.domain import scoring
 from services.goals.errors import (
     CycleClosed,
@@ -27,20 +28,15 @@ from services.goals.schemas import (
     CycleCreate,
     CycleRead,
     CycleUpdate,
-    KeyResultRead,
-    ObjectiveRead,
     RetroObjective,
     Retrospective,
 )
-from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, KeyResult, Objective
+from services.goals.tables import Cycle, Objective, new_id
+from shared.pagination import Page
 
 _NEXT = {"planning": "active", "active": "closed"}
-
-
-def read(cycle: Cycle) -> CycleRead:
-    return CycleRead.model_validate(cycle, from_attributes=True)
 
 
 async def load(
@@ -59,6 +55,25 @@ async def load_open(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
     if cycle.state == "closed":
         raise CycleClosed(f"cycle '{cycle.name}' is closed; its objectives can no longer change")
     return cycle
+
+
+async def get(session: AsyncSession, tenant: str, cycle_id: str) -> CycleRead:
+    return mappers.cycle_read(await load(session, tenant, cycle_id))
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    state: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> Page[CycleRead]:
+    rows, next_cursor = await repo.page(
+        session, tenant, state=state, sort=sort, limit=limit, cursor=cursor
+    )
+    return Page(items=[mappers.cycle_read(c) for c in rows], next_cursor=next_cursor)
 
 
 def _check_window(starts_at: datetime, ends_at: datetime) -> None:
@@ -81,7 +96,7 @@ async def create(session: AsyncSession, tenant: str, body: CycleCreate, now: dat
     )
     session.add(cycle)
     await session.flush()
-    return read(cycle)
+    return mappers.cycle_read(cycle)
 
 
 async def update(
@@ -110,7 +125,7 @@ async def update(
         cycle.starts_at, cycle.ends_at = starts_at, ends_at
         await reevaluate(session, settings, cycle, now)
     await session.flush()
-    return read(cycle)
+    return mappers.cycle_read(cycle)
 
 
 async def transition(
@@ -127,12 +142,12 @@ async def transition(
         raise CycleTransition(f"cycle '{cycle.name}' is {cycle.state}; it cannot become {to}")
     if to == "closed":
         cycle.closed_at = now
-        await reevaluate(session, settings, cycle, now, closing=True)
+        await reevaluate(session, settings, cycle, now, Change(closing=True))
     cycle.state = to
     await session.flush()
     if to == "active":
         await reevaluate(session, settings, cycle, now)
-    return read(cycle)
+    return mappers.cycle_read(cycle)
 
 
 async def refresh(
@@ -141,15 +156,24 @@ async def refresh(
     """Re-judge every status against the pace at `now` (time alone moves a status)."""
     cycle = await load_open(session, tenant, cycle_id)
     await reevaluate(session, settings, cycle, now)
-    return read(cycle)
+    return mappers.cycle_read(cycle)
 
 
-def objective_read(o: Objective) -> ObjectiveRead:
-    return ObjectiveRead.model_validate(o, from_attributes=True)
+async def open_cycles(session: AsyncSession) -> list[tuple[str, str]]:
+    """(tenant, id) of every cycle of every tenant that is not closed: the timer's work."""
+    return await repo.open_ids(session)
 
 
-def kr_read(kr: KeyResult) -> KeyResultRead:
-    return KeyResultRead.model_validate(kr, from_attributes=True)
+async def refresh_by_timer(
+    session: AsyncSession, settings: GoalsSettings, tenant: str, cycle_id: str, now: datetime
+) -> bool:
+    """`refresh` for the status timer: a cycle closed (or gone) since the timer listed it is
+    skipped, not refused; returns whether the cycle was re-evaluated."""
+    cycle = await repo.get(session, tenant, cycle_id, for_update=True)
+    if cycle is None or cycle.state == "closed":
+        return False
+    await reevaluate(session, settings, cycle, now, Change(source="time"))
+    return True
 
 
 async def alignment(session: AsyncSession, tenant: str, cycle_id: str) -> AlignmentTree:
@@ -165,7 +189,7 @@ async def alignment(session: AsyncSession, tenant: str, cycle_id: str) -> Alignm
     def node(o: Objective, path: frozenset[str]) -> AlignmentNode:
         below = [c for c in kids.get(o.id, []) if c.id not in path]
         return AlignmentNode(
-            objective=objective_read(o), children=[node(c, path | {o.id}) for c in below]
+            objective=mappers.objective_read(o), children=[node(c, path | {o.id}) for c in below]
         )
 
     return AlignmentTree(
@@ -192,14 +216,14 @@ async def retrospective(session: AsyncSession, tenant: str, cycle_id: str) -> Re
         result = scoring.outcome(score, commitment, carried_over=o.carried_to_id is not None)
         groups[result.value].append(
             RetroObjective(
-                objective=objective_read(o),
+                objective=mappers.objective_read(o),
                 stretch_line=scoring.STRETCH_LINE[commitment],
                 outcome=result.value,
-                key_results=[kr_read(k) for k in krs if k.objective_id == o.id],
+                key_results=[mappers.kr_read(k) for k in krs if k.objective_id == o.id],
             )
         )
     return Retrospective(
-        cycle=read(cycle),
+        cycle=mappers.cycle_read(cycle),
         achieved=groups["achieved"],
         missed=groups["missed"],
         carried_over=groups["carried_over"],

@@ -1,5 +1,6 @@
-"""Key results, their check-ins and initiatives. A KR's numbers must fit its kind (422) and its
-window must lie inside its cycle (422); nothing changes in a closed cycle (409) but scores."""
+"""Key results: a KR's numbers must fit its kind (422) and its window must lie inside its
+cycle (422); nothing changes in a closed cycle (409) but scores, nor in a graduated KR (409).
+A KR linked to a KPI follows it (the lookup is the caller's, before the transaction)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.errors import (
-    FollowsKpi,
-    InitiativeNotFound,
     InvalidKeyResult,
     KeyResultGraduated,
     KeyResultNotFound,
@@ -22,22 +22,17 @@ from services.goals.metrics_client import KpiInfo
 from services.goals.repository import key_results as repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import (
-    CheckInCreate,
-    CheckInRead,
-    InitiativeCreate,
-    InitiativeRead,
-    InitiativeUpdate,
     KeyResultCreate,
     KeyResultRead,
     KeyResultUpdate,
     ScoreOverride,
 )
-from services.goals.service.cycles import kr_read, load_open
 from services.goals.service.cycles import load as load_cycle
-from services.goals.service.evaluation import new_id, reevaluate, spec_of
+from services.goals.service.cycles import load_open
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.objectives import load as load_objective
 from services.goals.settings import GoalsSettings
-from services.goals.tables import CheckIn, Cycle, Initiative, KeyResult
+from services.goals.tables import Cycle, KeyResult, new_id
 
 
 async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
@@ -45,6 +40,10 @@ async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
     if kr is None:
         raise KeyResultNotFound(f"no key result '{kr_id}'")
     return kr
+
+
+async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResultRead:
+    return mappers.kr_read(await load(session, tenant, kr_id))
 
 
 def load_open_kr(kr: KeyResult) -> KeyResult:
@@ -63,11 +62,9 @@ def link_to(kr: KeyResult, info: KpiInfo, aggregation: str | None) -> None:
         raise InvalidKeyResult("a milestone cannot be linked to a KPI: it is done or not")
     kr.kpi = info.key
     kr.kpi_aggregation = aggregation or kr.kpi_aggregation or link.WindowAggregation.LAST.value
-    kr.kpi_period = info.period if info.period in set(link.KpiPeriod) else None
-    cadence = info.cadence
-    if cadence is None and kr.kpi_period is not None:
-        cadence = link.NOMINAL_LENGTH[link.KpiPeriod(kr.kpi_period)]
-    kr.kpi_cadence_s = None if cadence is None else max(1, round(cadence.total_seconds()))
+    period = link.known_period(info.period)
+    kr.kpi_period = None if period is None else period.value
+    kr.kpi_cadence_s = link.quiet_limit_s(period, info.cadence)
 
 
 def _unlink(kr: KeyResult) -> None:
@@ -77,7 +74,7 @@ def _unlink(kr: KeyResult) -> None:
 
 
 def _check(kr: KeyResult, cycle: Cycle) -> None:
-    error = p.definition_error(spec_of(kr))
+    error = p.definition_error(mappers.kr_spec(kr))
     if error is not None:
         raise InvalidKeyResult(error)
     if kr.kpi is not None and kr.kind == p.KrKind.MILESTONE:
@@ -104,8 +101,8 @@ async def create(
     it from now on."""
     kr = await new_kr(session, tenant, objective_id, body, now, kpi)
     cycle = await load_open(session, tenant, kr.cycle_id)
-    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
-    return kr_read(kr)
+    await reevaluate(session, settings, cycle, now, Change(created={kr.id}))
+    return mappers.kr_read(kr)
 
 
 async def new_kr(
@@ -182,58 +179,8 @@ async def update(
             raise InvalidKeyResult("kpi_aggregation applies to a KR linked to a KPI")
         kr.kpi_aggregation = body.kpi_aggregation
     _check(kr, cycle)
-    await reevaluate(session, settings, cycle, now, force={kr.id})
-    return kr_read(kr)
-
-
-async def check_in(
-    session: AsyncSession,
-    tenant: str,
-    kr_id: str,
-    body: CheckInCreate,
-    author: str,
-    settings: GoalsSettings,
-    now: datetime,
-) -> CheckInRead:
-    """Record a new value: the KR's current value (or done) moves, and with it progress,
-    status and the objective's roll-up, each change announced on `okr.events`."""
-    kr = load_open_kr(await load(session, tenant, kr_id))
-    cycle = await load_open(session, tenant, kr.cycle_id)
-    if kr.kpi is not None:
-        if body.value is not None or body.done is not None:
-            raise FollowsKpi(
-                f"key result '{kr.title}' follows KPI '{kr.kpi}': its value comes from the "
-                "KPI (check in confidence or a note without a value, or unlink it first)"
-            )
-    elif kr.kind == p.KrKind.MILESTONE:
-        if body.done is None or body.value is not None:
-            raise InvalidKeyResult("a milestone check-in sends done (true/false), not value")
-        kr.done = body.done
-    else:
-        if body.value is None or body.done is not None:
-            raise InvalidKeyResult(f"a '{kr.kind}' check-in sends value, not done")
-        kr.current = body.value
-    if body.confidence is not None:
-        kr.confidence = body.confidence
-    await reevaluate(session, settings, cycle, now, kr_source="manual")
-    entry = CheckIn(
-        id=new_id(),
-        tenant=tenant,
-        key_result_id=kr.id,
-        value=body.value if kr.kpi is None else kr.current,
-        done=body.done,
-        confidence=body.confidence,
-        note=body.note,
-        author=body.author or author,
-        source="manual",
-        at=now,
-        progress=kr.progress,
-        raw_progress=kr.raw_progress,
-        status=kr.status,
-    )
-    session.add(entry)
-    await session.flush()
-    return CheckInRead.model_validate(entry, from_attributes=True)
+    await reevaluate(session, settings, cycle, now, Change(touched={kr.id}))
+    return mappers.kr_read(kr)
 
 
 async def override_score(
@@ -251,52 +198,4 @@ async def override_score(
     kr.score, kr.score_note, kr.score_overridden = round(body.score, 2), body.note, True
     kr.updated_at = now
     await reevaluate(session, settings, cycle, now)
-    return kr_read(kr)
-
-
-def initiative_read(initiative: Initiative) -> InitiativeRead:
-    return InitiativeRead.model_validate(initiative, from_attributes=True)
-
-
-async def add_initiative(
-    session: AsyncSession, tenant: str, kr_id: str, body: InitiativeCreate, now: datetime
-) -> InitiativeRead:
-    kr = await load(session, tenant, kr_id)
-    await load_open(session, tenant, kr.cycle_id)
-    initiative = Initiative(
-        id=new_id(),
-        tenant=tenant,
-        key_result_id=kr.id,
-        title=body.title,
-        description=body.description,
-        owner=body.owner,
-        status=body.status,
-        due_at=body.due_at,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(initiative)
-    await session.flush()
-    return initiative_read(initiative)
-
-
-async def load_initiative(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative:
-    initiative = await repo.get_initiative(session, tenant, initiative_id)
-    if initiative is None:
-        raise InitiativeNotFound(f"no initiative '{initiative_id}'")
-    return initiative
-
-
-async def update_initiative(
-    session: AsyncSession, tenant: str, initiative_id: str, body: InitiativeUpdate, now: datetime
-) -> InitiativeRead:
-    initiative = await load_initiative(session, tenant, initiative_id)
-    kr = await load(session, tenant, initiative.key_result_id)
-    await load_open(session, tenant, kr.cycle_id)
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        if value is not None or name in {"owner", "due_at"}:
-            setattr(initiative, name, value)
-    initiative.updated_at = now
-    await session.flush()
-    return initiative_read(initiative)
+    return mappers.kr_read(kr)

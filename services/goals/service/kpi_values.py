@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.domain import kpi_link as link
+from services.goals.repository import check_ins as check_in_repo
 from services.goals.repository import cycles as cycle_repo
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
-from services.goals.service.evaluation import is_linked, new_id, reevaluate
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import KeyResult
+from services.goals.tables import KeyResult, new_id
 from shared.coalesce import newest
 from shared.events import KpiValueV1
 
@@ -69,11 +70,12 @@ async def apply(
             in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
             followers: dict[str, list[KeyResult]] = defaultdict(list)
             for kr in in_cycle:
-                if is_linked(kr):
+                if link.follows_kpi(kr.kpi, kr.state, kr.kind):
                     assert kr.kpi is not None
                     followers[kr.kpi].append(kr)
             rows: list[dict[str, Any]] = []
-            touched: dict[str, KpiValueV1] = {}  # KR → the last of its values in the batch
+            # KR id → the KR and the last of its values in the batch
+            touched: dict[str, tuple[KeyResult, KpiValueV1]] = {}
             for payload in payloads:
                 for kr in followers.get(payload.kpi, ()):
                     if not link.overlaps(
@@ -93,33 +95,25 @@ async def apply(
                             now=now,
                         )
                     )
-                    touched[kr.id] = payload
+                    touched[kr.id] = (kr, payload)
             if not touched:
                 continue
             await link_repo.store_periods(session, rows)
-            evaluation = await reevaluate(
-                session, settings, cycle, now, kr_source="kpi", key_results=in_cycle
+            await reevaluate(
+                session, settings, cycle, now, Change(source="kpi"), key_results=in_cycle
             )
-            entries = []
-            for kr_id, payload in touched.items():
-                kr = evaluation.key_results[kr_id]
-                entries.append(
-                    {
-                        "id": new_id(),
-                        "tenant": tenant,
-                        "key_result_id": kr.id,
-                        "value": kr.current,
-                        "done": None,
-                        "confidence": None,
-                        "note": _note(payload),
-                        "author": f"kpi:{payload.kpi}",
-                        "source": "kpi",
-                        "at": now,
-                        "progress": kr.progress,
-                        "raw_progress": kr.raw_progress,
-                        "status": kr.status,
-                    }
+            entries = [
+                check_in_repo.row(
+                    id=new_id(),
+                    tenant=tenant,
+                    kr=kr,
+                    note=_note(payload),
+                    author=f"kpi:{payload.kpi}",
+                    source="kpi",
+                    at=now,
                 )
-            await kr_repo.add_check_ins(session, entries)
+                for kr, payload in touched.values()
+            ]
+            await check_in_repo.add_many(session, entries)
             check_ins += len(entries)
     return check_ins

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.domain.alignment import creates_cycle
 from services.goals.errors import (
     AlignmentCycle,
@@ -20,17 +21,19 @@ from services.goals.repository import objectives as repo
 from services.goals.repository import teams as team_repo
 from services.goals.schemas import (
     CarryOver,
+    KeyResultRead,
     ObjectiveCreate,
     ObjectiveDetail,
     ObjectiveRead,
     ObjectiveUpdate,
     ScoreOverride,
 )
-from services.goals.service.cycles import kr_read, load_open, objective_read
 from services.goals.service.cycles import load as load_cycle
-from services.goals.service.evaluation import new_id, reevaluate
+from services.goals.service.cycles import load_open
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import KeyResult, Objective
+from services.goals.tables import KeyResult, Objective, new_id
+from shared.pagination import Page
 
 
 async def load(session: AsyncSession, tenant: str, objective_id: str) -> Objective:
@@ -43,9 +46,45 @@ async def load(session: AsyncSession, tenant: str, objective_id: str) -> Objecti
 async def detail(session: AsyncSession, tenant: str, objective_id: str) -> ObjectiveDetail:
     objective = await load(session, tenant, objective_id)
     krs = await kr_repo.of_objectives(session, tenant, [objective.id])
-    return ObjectiveDetail(
-        **objective_read(objective).model_dump(), key_results=[kr_read(k) for k in krs]
+    return mappers.objective_detail(objective, krs)
+
+
+async def key_results(session: AsyncSession, tenant: str, objective_id: str) -> list[KeyResultRead]:
+    objective = await load(session, tenant, objective_id)
+    return [
+        mappers.kr_read(k) for k in await kr_repo.of_objectives(session, tenant, [objective.id])
+    ]
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    cycle_id: str | None,
+    team_id: str | None,
+    owner: str | None,
+    status: str | None,
+    level: str | None,
+    parent_id: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> Page[ObjectiveRead]:
+    """Objectives, filtered by cycle, team, owner, status (own KRs), level or parent."""
+    rows, next_cursor = await repo.page(
+        session,
+        tenant,
+        cycle_id=cycle_id,
+        team_id=team_id,
+        owner=owner,
+        status=status,
+        level=level,
+        parent_id=parent_id,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
     )
+    return Page(items=[mappers.objective_read(o) for o in rows], next_cursor=next_cursor)
 
 
 async def _team_of(
@@ -106,15 +145,8 @@ async def create(
         updated_at=now,
     )
     session.add(objective)
-    await reevaluate(
-        session,
-        settings,
-        cycle,
-        now,
-        changed_objectives={objective_id: None},
-        force={objective_id},
-    )
-    return objective_read(objective)
+    await reevaluate(session, settings, cycle, now, Change(created={objective_id}))
+    return mappers.objective_read(objective)
 
 
 async def update(
@@ -142,8 +174,8 @@ async def update(
         await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
         objective.parent_id = body.parent_id
     objective.updated_at = now
-    await reevaluate(session, settings, cycle, now, force={objective.id})
-    return objective_read(objective)
+    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
+    return mappers.objective_read(objective)
 
 
 async def override_score(
@@ -161,8 +193,8 @@ async def override_score(
         raise NotClosed("scores are set when the cycle closes; close it first")
     objective.score, objective.score_note = round(body.score, 2), body.note
     objective.score_overridden = True
-    await reevaluate(session, settings, cycle, now, force={objective.id})
-    return objective_read(objective)
+    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
+    return mappers.objective_read(objective)
 
 
 async def carry_over(
@@ -202,7 +234,7 @@ async def carry_over(
     )
     session.add(copy)
     source.carried_to_id = copy.id
-    new_krs: dict[str, tuple[object, ...] | None] = {}
+    new_krs: list[str] = []
     for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
         clone = KeyResult(
             id=new_id(),
@@ -237,14 +269,6 @@ async def carry_over(
             updated_at=now,
         )
         session.add(clone)
-        new_krs[clone.id] = None
-    await reevaluate(
-        session,
-        settings,
-        target,
-        now,
-        changed_krs=new_krs,
-        changed_objectives={copy.id: None},
-        force={copy.id, *new_krs},
-    )
+        new_krs.append(clone.id)
+    await reevaluate(session, settings, target, now, Change(created={copy.id, *new_krs}))
     return await detail(session, tenant, copy.id)

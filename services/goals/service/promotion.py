@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.errors import InvalidKeyResult
@@ -14,8 +15,8 @@ from services.goals.metrics_client import KpiCurrent, KpiInfo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import KeyResultCreate, KeyResultPromote, KeyResultRead, ObjectiveCreate
 from services.goals.service import objectives as objective_service
-from services.goals.service.cycles import kr_read, load_open
-from services.goals.service.evaluation import reevaluate
+from services.goals.service.cycles import load_open
+from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.key_results import new_kr
 from services.goals.settings import GoalsSettings
 
@@ -105,5 +106,5 @@ async def promote(
         )
         await link_repo.store_periods(session, [row])
     await session.flush()
-    await reevaluate(session, settings, cycle, now, changed_krs={kr.id: None}, force={kr.id})
-    return kr_read(kr)
+    await reevaluate(session, settings, cycle, now, Change(created={kr.id}))
+    return mappers.kr_read(kr)

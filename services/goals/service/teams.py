@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.goals import mappers
 from services.goals.domain import progress as p
-from services.goals.domain.alignment import creates_cycle
+from services.goals.domain.alignment import creates_cycle, subtree
 from services.goals.errors import AlignmentCycle, InvalidAlignment, NameTaken, TeamNotFound
 from services.goals.repository import objectives as objective_repo
 from services.goals.repository import teams as repo
@@ -20,13 +21,8 @@ from services.goals.schemas import (
     TeamUpdate,
 )
 from services.goals.service.cycles import load as load_cycle
-from services.goals.service.cycles import objective_read
-from services.goals.service.evaluation import new_id
-from services.goals.tables import Team, TeamMember
-
-
-def read(team: Team) -> TeamRead:
-    return TeamRead.model_validate(team, from_attributes=True)
+from services.goals.tables import Team, TeamMember, new_id
+from shared.pagination import Page
 
 
 async def load(session: AsyncSession, tenant: str, team_id: str) -> Team:
@@ -34,6 +30,25 @@ async def load(session: AsyncSession, tenant: str, team_id: str) -> Team:
     if team is None:
         raise TeamNotFound(f"no team '{team_id}'")
     return team
+
+
+async def get(session: AsyncSession, tenant: str, team_id: str) -> TeamRead:
+    return mappers.team_read(await load(session, tenant, team_id))
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    parent_id: str | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> Page[TeamRead]:
+    rows, next_cursor = await repo.page(
+        session, tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
+    )
+    return Page(items=[mappers.team_read(t) for t in rows], next_cursor=next_cursor)
 
 
 async def _check_parent(
@@ -63,7 +78,7 @@ async def create(session: AsyncSession, tenant: str, body: TeamCreate, now: date
     )
     session.add(team)
     await session.flush()
-    return read(team)
+    return mappers.team_read(team)
 
 
 async def update(session: AsyncSession, tenant: str, team_id: str, body: TeamUpdate) -> TeamRead:
@@ -78,7 +93,7 @@ async def update(session: AsyncSession, tenant: str, team_id: str, body: TeamUpd
         await _check_parent(session, tenant, team.id, body.parent_id)
         team.parent_id = body.parent_id
     await session.flush()
-    return read(team)
+    return mappers.team_read(team)
 
 
 async def put_member(
@@ -91,7 +106,7 @@ async def put_member(
         session.add(member)
     member.role = body.role
     await session.flush()
-    return MemberRead.model_validate(member, from_attributes=True)
+    return mappers.member_read(member)
 
 
 async def remove_member(session: AsyncSession, tenant: str, team_id: str, person: str) -> None:
@@ -102,27 +117,7 @@ async def remove_member(session: AsyncSession, tenant: str, team_id: str, person
 
 async def members(session: AsyncSession, tenant: str, team_id: str) -> list[MemberRead]:
     await load(session, tenant, team_id)
-    return [
-        MemberRead.model_validate(m, from_attributes=True)
-        for m in await repo.members(session, tenant, team_id)
-    ]
-
-
-def subtree(team_id: str, links: dict[str, str | None]) -> list[str]:
-    """The team and every team below it, breadth first."""
-    below: dict[str, list[str]] = {}
-    for child, parent in links.items():
-        if parent is not None:
-            below.setdefault(parent, []).append(child)
-    order, queue, seen = [], [team_id], {team_id}
-    while queue:
-        current = queue.pop(0)
-        order.append(current)
-        for child in sorted(below.get(current, [])):
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
-    return order
+    return [mappers.member_read(m) for m in await repo.members(session, tenant, team_id)]
 
 
 async def scorecard(session: AsyncSession, tenant: str, team_id: str, cycle_id: str) -> Scorecard:
@@ -140,11 +135,11 @@ async def scorecard(session: AsyncSession, tenant: str, team_id: str, cycle_id: 
     in_card = {o.id for o in objectives}
     tops = [o for o in objectives if o.parent_id not in in_card]
     return Scorecard(
-        team=read(team),
+        team=mappers.team_read(team),
         cycle_id=cycle.id,
         progress=p.team_progress([o.rollup_progress for o in tops]),
         status=p.objective_status([p.Status(o.rollup_status) for o in tops]).value,
         status_counts=counts,
-        objectives=[objective_read(o) for o in objectives],
-        sub_teams=[read(t) for t in await repo.all_of(session, tenant, ids[1:])],
+        objectives=[mappers.objective_read(o) for o in objectives],
+        sub_teams=[mappers.team_read(t) for t in await repo.all_of(session, tenant, ids[1:])],
     )

@@ -1,6 +1,7 @@
-"""The status timer: time alone moves a status (pace, a KPI gone quiet past its cadence, a KPI
-period completing toward graduation), so every open cycle is re-evaluated on an interval and
-what changed is announced like any other change."""
+"""Background loops of the goals service, supervised by the runtime: the status timer. Time
+alone moves a status (pace, a KPI gone quiet past its cadence, a KPI period completing toward
+graduation), so every open cycle is re-evaluated on an interval and what changed is announced
+like any other change."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from datetime import datetime
 
 import structlog
 
-from services.goals.repository import cycles as cycle_repo
-from services.goals.service.evaluation import reevaluate
+from services.goals.service import cycles
 from services.goals.settings import GoalsSettings
 from shared.db import Database
 from shared.supervisor import BackgroundLoop
@@ -22,20 +22,17 @@ async def tick(db: Database, settings: GoalsSettings, now: datetime) -> int:
     """Re-evaluate every open cycle of every tenant at `now`, one transaction per cycle (so
     the writer lock is held briefly); returns how many cycles were re-evaluated."""
     async with db.session() as session:
-        work = await cycle_repo.open_ids(session)
+        work = await cycles.open_cycles(session)
     done = 0
     for tenant, cycle_id in work:
         async with db.transaction() as session:
-            cycle = await cycle_repo.get(session, tenant, cycle_id, for_update=True)
-            if cycle is None or cycle.state == "closed":
-                continue
-            await reevaluate(session, settings, cycle, now, kr_source="time")
-            done += 1
+            if await cycles.refresh_by_timer(session, settings, tenant, cycle_id, now):
+                done += 1
     return done
 
 
 class StatusTimer(BackgroundLoop):
-    """Runs `tick` every `interval_s` until `request_stop()`; supervised by the runtime."""
+    """Runs `tick` every `interval_s` until `request_stop()`."""
 
     def __init__(
         self, db: Database, settings: GoalsSettings, clock: Callable[[], datetime]
@@ -50,5 +47,5 @@ class StatusTimer(BackgroundLoop):
             await self.pause(self._settings.status_timer_interval_s)
             if self.stopping:
                 return
-            cycles = await tick(self._db, self._settings, self._clock())
-            log.debug("status_timer_tick", cycles=cycles)
+            cycles_done = await tick(self._db, self._settings, self._clock())
+            log.debug("status_timer_tick", cycles=cycles_done)

@@ -1,0 +1,255 @@
+"""Every mapping of the goals service between its layers, in one place: tables → API shapes
+(`<Thing>Read`); tables ⇄ the values the domain re-evaluates; the domain's events → the event
+contracts of `shared.events`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Row
+
+from services.goals.domain import evaluation as ev
+from services.goals.domain import progress as p
+from services.goals.schemas import (
+    ApiKeyRead,
+    CheckInRead,
+    CycleRead,
+    InitiativeRead,
+    KeyResultRead,
+    MemberRead,
+    ObjectiveDetail,
+    ObjectiveRead,
+    TeamRead,
+)
+from services.goals.tables import CheckIn, Cycle, Initiative, KeyResult, Objective, Team, TeamMember
+from shared.auth import parse_scopes
+from shared.events import (
+    KR_GRADUATED_V1,
+    KR_PROGRESS_V1,
+    OBJECTIVE_CHANGED_V1,
+    CloudEvent,
+    KrGraduatedV1,
+    KrProgressV1,
+    ObjectiveChangedV1,
+    new_event,
+)
+
+# ---------------------------------------------------------------- tables → API shapes
+
+
+def cycle_read(cycle: Cycle) -> CycleRead:
+    return CycleRead.model_validate(cycle, from_attributes=True)
+
+
+def team_read(team: Team) -> TeamRead:
+    return TeamRead.model_validate(team, from_attributes=True)
+
+
+def member_read(member: TeamMember) -> MemberRead:
+    return MemberRead.model_validate(member, from_attributes=True)
+
+
+def objective_read(objective: Objective) -> ObjectiveRead:
+    return ObjectiveRead.model_validate(objective, from_attributes=True)
+
+
+def objective_detail(objective: Objective, key_results: Sequence[KeyResult]) -> ObjectiveDetail:
+    return ObjectiveDetail(
+        **objective_read(objective).model_dump(), key_results=[kr_read(k) for k in key_results]
+    )
+
+
+def kr_read(kr: KeyResult) -> KeyResultRead:
+    return KeyResultRead.model_validate(kr, from_attributes=True)
+
+
+def check_in_read(entry: CheckIn) -> CheckInRead:
+    return CheckInRead.model_validate(entry, from_attributes=True)
+
+
+def initiative_read(initiative: Initiative) -> InitiativeRead:
+    return InitiativeRead.model_validate(initiative, from_attributes=True)
+
+
+def api_key_read(row: Row[tuple[object, ...]]) -> ApiKeyRead:
+    """A row of `shared.tables.api_keys` (its scopes stored as one comma-separated string)."""
+    return ApiKeyRead(
+        key_id=row.key_id,
+        name=row.name,
+        scopes=sorted(parse_scopes(row.scopes)),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+# ---------------------------------------------------------------- tables ⇄ domain values
+
+
+def kr_spec(kr: KeyResult) -> p.KeyResultSpec:
+    return p.KeyResultSpec(
+        kind=p.KrKind(kr.kind),
+        start=kr.start,
+        target=kr.target,
+        bound_low=kr.bound_low,
+        bound_high=kr.bound_high,
+        current=kr.current,
+        done=kr.done,
+    )
+
+
+def cycle_view(cycle: Cycle) -> ev.CycleView:
+    return ev.CycleView(state=cycle.state, closed_at=cycle.closed_at)
+
+
+def kr_state(kr: KeyResult) -> ev.KeyResultState:
+    return ev.KeyResultState(
+        id=kr.id,
+        objective_id=kr.objective_id,
+        cycle_id=kr.cycle_id,
+        title=kr.title,
+        kind=kr.kind,
+        start=kr.start,
+        target=kr.target,
+        bound_low=kr.bound_low,
+        bound_high=kr.bound_high,
+        current=kr.current,
+        done=kr.done,
+        weight=kr.weight,
+        starts_at=kr.starts_at,
+        due_at=kr.due_at,
+        kpi=kr.kpi,
+        kpi_aggregation=kr.kpi_aggregation,
+        kpi_period=kr.kpi_period,
+        kpi_cadence_s=kr.kpi_cadence_s,
+        kpi_last_at=kr.kpi_last_at,
+        periods_met=kr.periods_met,
+        periods_elapsed=kr.periods_elapsed,
+        graduation_periods=kr.graduation_periods,
+        state=kr.state,
+        graduated_at=kr.graduated_at,
+        progress=kr.progress,
+        raw_progress=kr.raw_progress,
+        expected=kr.expected,
+        status=kr.status,
+        score=kr.score,
+        score_overridden=kr.score_overridden,
+    )
+
+
+def objective_state(o: Objective) -> ev.ObjectiveState:
+    return ev.ObjectiveState(
+        id=o.id,
+        cycle_id=o.cycle_id,
+        title=o.title,
+        parent_id=o.parent_id,
+        team_id=o.team_id,
+        state=o.state,
+        progress=o.progress,
+        status=o.status,
+        rollup_progress=o.rollup_progress,
+        rollup_status=o.rollup_status,
+        score=o.score,
+        score_overridden=o.score_overridden,
+    )
+
+
+# What a re-evaluation may change, written back onto the rows (only what differs, so an
+# unchanged row is not even marked dirty).
+KR_JUDGED = (
+    "current",
+    "kpi_last_at",
+    "periods_met",
+    "periods_elapsed",
+    "raw_progress",
+    "progress",
+    "expected",
+    "status",
+    "state",
+    "graduated_at",
+    "score",
+)
+OBJECTIVE_JUDGED = ("progress", "status", "state", "score", "rollup_progress", "rollup_status")
+
+
+def write_back(row: KeyResult | Objective, state: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(state, name)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+# ---------------------------------------------------------------- domain events → contracts
+
+
+def _kr_progress(event: ev.KrProgressed) -> KrProgressV1:
+    kr = event.key_result
+    return KrProgressV1(
+        key_result_id=kr.id,
+        objective_id=kr.objective_id,
+        cycle_id=kr.cycle_id,
+        title=kr.title,
+        kind=kr.kind,
+        current=kr.current,
+        progress=kr.progress,
+        raw_progress=kr.raw_progress,
+        expected=kr.expected,
+        status=kr.status,
+        previous_status=event.previous_status,
+        kpi=kr.kpi,
+        source=event.source,
+        periods_met=kr.periods_met,
+        periods_elapsed=kr.periods_elapsed,
+    )
+
+
+def _kr_graduated(event: ev.KrGraduated) -> KrGraduatedV1:
+    kr = event.key_result
+    assert kr.kpi is not None
+    return KrGraduatedV1(
+        key_result_id=kr.id,
+        kpi=kr.kpi,
+        kind=kr.kind,
+        target=event.target,
+        bound_low=kr.bound_low,
+        bound_high=kr.bound_high,
+        periods_met=kr.periods_met or 0,
+        direction=event.direction,
+        objective_id=kr.objective_id,
+        cycle_id=kr.cycle_id,
+    )
+
+
+def _objective_changed(event: ev.ObjectiveChanged) -> ObjectiveChangedV1:
+    o = event.objective
+    return ObjectiveChangedV1(
+        objective_id=o.id,
+        cycle_id=o.cycle_id,
+        title=o.title,
+        progress=o.progress,
+        status=o.status,
+        previous_status=event.previous_status,
+        state=o.state,
+        rollup_progress=o.rollup_progress,
+        rollup_status=o.rollup_status,
+        score=o.score,
+        parent_id=o.parent_id,
+        team_id=o.team_id,
+    )
+
+
+def cloud_event(event: ev.Event, *, source: str, tenant: str, time: datetime) -> CloudEvent:
+    """The CloudEvent announcing a domain event on `okr.events`, about its KR or objective."""
+    data: BaseModel
+    match event:
+        case ev.KrProgressed():
+            type_, subject, data = KR_PROGRESS_V1, event.key_result.id, _kr_progress(event)
+        case ev.KrGraduated():
+            type_, subject, data = KR_GRADUATED_V1, event.key_result.id, _kr_graduated(event)
+        case ev.ObjectiveChanged():
+            type_, subject = OBJECTIVE_CHANGED_V1, event.objective.id
+            data = _objective_changed(event)
+    return new_event(
+        type=type_, source=source, tenant=tenant, subject=subject, time=time, data=data
+    )

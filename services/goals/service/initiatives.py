@@ -1,0 +1,68 @@
+"""Initiatives: the work (the "how") attached to a key result; not changed in a closed cycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals import mappers
+from services.goals.errors import InitiativeNotFound
+from services.goals.repository import initiatives as repo
+from services.goals.schemas import InitiativeCreate, InitiativeRead, InitiativeUpdate
+from services.goals.service.cycles import load_open
+from services.goals.service.key_results import load as load_kr
+from services.goals.tables import Initiative, new_id
+
+
+async def load(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative:
+    initiative = await repo.get(session, tenant, initiative_id)
+    if initiative is None:
+        raise InitiativeNotFound(f"no initiative '{initiative_id}'")
+    return initiative
+
+
+async def get(session: AsyncSession, tenant: str, initiative_id: str) -> InitiativeRead:
+    return mappers.initiative_read(await load(session, tenant, initiative_id))
+
+
+async def of_key_result(session: AsyncSession, tenant: str, kr_id: str) -> list[InitiativeRead]:
+    kr = await load_kr(session, tenant, kr_id)
+    return [mappers.initiative_read(i) for i in await repo.of_key_result(session, tenant, kr.id)]
+
+
+async def create(
+    session: AsyncSession, tenant: str, kr_id: str, body: InitiativeCreate, now: datetime
+) -> InitiativeRead:
+    kr = await load_kr(session, tenant, kr_id)
+    await load_open(session, tenant, kr.cycle_id)
+    initiative = Initiative(
+        id=new_id(),
+        tenant=tenant,
+        key_result_id=kr.id,
+        title=body.title,
+        description=body.description,
+        owner=body.owner,
+        status=body.status,
+        due_at=body.due_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(initiative)
+    await session.flush()
+    return mappers.initiative_read(initiative)
+
+
+async def update(
+    session: AsyncSession, tenant: str, initiative_id: str, body: InitiativeUpdate, now: datetime
+) -> InitiativeRead:
+    initiative = await load(session, tenant, initiative_id)
+    kr = await load_kr(session, tenant, initiative.key_result_id)
+    await load_open(session, tenant, kr.cycle_id)
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is not None or name in {"owner", "due_at"}:
+            setattr(initiative, name, value)
+    initiative.updated_at = now
+    await session.flush()
+    return mappers.initiative_read(initiative)
