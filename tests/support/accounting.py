@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 
@@ -209,3 +210,17 @@ async def to_every_partition(
     finally:
         await producer.stop()
     return len(partitions)
+
+
+async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 4) -> None:
+    """Create topics before a test reads them: a reader of a topic that does not exist yet
+    only sees it at its next metadata refresh, seconds later. Existing ones are kept."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
