@@ -15,8 +15,17 @@ poll, a drain, a revocation and the stop commit whatever is stored). At 1,000 ev
 small batches, a commit after each was ~6 % of the metrics service's py-spy samples (and a
 request each for the broker); a crash re-delivers at most one interval's batches more.
 
-A handler that raises (database down, a bug) makes the loop seek back and retry the same batch
-with backoff: the consumer never skips a record it could not store.
+A handler that raises is told apart (`is_transient`, then a probe of the database):
+- transient (database unreachable or locked, broker errors, timeouts): the same records are
+  retried with backoff, never skipped, committed nor dead-lettered; the loop reports itself
+  `stuck` (`/readyz`) while no attempt succeeds, and the error is logged once with a count;
+- deterministic (it fails again while the database answers its probe, before the attempt
+  and after): the batch is split and the halves are retried in order, each its own handler
+  call (its own transaction), down to the one record that still fails, which is
+  dead-lettered as `handler failed: <Type>: <message>` while its neighbours are stored.
+  Handlers are idempotent on event identity, so re-running is safe. Dead letters go out in
+  the topic's order.
+The happy path pays for none of it: one handler call per batch, no probe.
 Revocation waits for the batch in hand, so a rebalance never splits one.
 """
 
@@ -24,19 +33,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DisconnectionError, InterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.events import PAYLOADS, CloudEvent
 from shared.producer import EventProducer
+from shared.supervisor import RepeatedErrors
 
 log = structlog.get_logger(__name__)
 
@@ -128,8 +142,102 @@ class Inbound:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
+    """A record refused, with the reason sent in its DLQ header; `category` is the bounded
+    label it is counted under in `/metrics` (derived from the reason when not given)."""
+
     record: ConsumerRecord[bytes, bytes]
     reason: str
+    category: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.category or reason_category(self.reason)
+
+
+_CATEGORIES = (
+    ("handler failed", "handler_failed"),
+    ("payload too large", "too_large"),
+    ("outside the deduplication window", "outside_window"),
+    ("unknown tenant", "unknown_reference"),
+    ("unknown kpi", "unknown_reference"),
+    ("unexpected", "unexpected_type"),
+    ("invalid", "invalid_event"),
+    ("empty record", "invalid_event"),
+    ("undecodable", "invalid_event"),
+)
+
+
+def reason_category(reason: str) -> str:
+    """The bounded category of a free-text DLQ reason (`other` for one not listed)."""
+    lowered = reason.lower()
+    for prefix, category in _CATEGORIES:
+        if lowered.startswith(prefix):
+            return category
+    return "other"
+
+
+class ConsumerObserver(Protocol):
+    """What a runner reports, for metrics (`shared.observability.Metrics` implements it)."""
+
+    def batch_stored(self, loop: str, stored: int, rejections: Sequence[Rejection]) -> None: ...
+
+    def batch_retried(self, loop: str, kind: str) -> None: ...
+
+
+# SQLite result codes that say "not now" rather than "never": BUSY, LOCKED, NOMEM, READONLY,
+# IOERR, FULL, CANTOPEN, PROTOCOL (https://sqlite.org/rescode.html; primary code = low byte).
+_SQLITE_TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+# SQLSTATE classes and codes of PostgreSQL that say the same: connection exception,
+# authorization refused and database missing (both at connect time: configuration, never the
+# record), insufficient resources, operator intervention (shutdown), system error,
+# serialization failure and deadlock, lock not available.
+_SQLSTATE_TRANSIENT = ("08", "28", "3D000", "53", "57", "58", "40001", "40P01", "55P03")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it wraps) is of a kind that passes by itself: a lost or
+    refused connection, a locked database, a timeout, an OS or Kafka error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            OSError | TimeoutError | KafkaError | InterfaceError | DisconnectionError | PoolTimeout,
+        ):
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT:
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_SQLSTATE_TRANSIENT):
+            return True
+        if "database is locked" in str(current):
+            return True
+        orig = getattr(current, "orig", None)  # SQLAlchemy's wrapper of the driver's error
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+def failure_reason(exc: BaseException, limit: int = 500) -> str:
+    """`handler failed: <Type>: <message>`, on one line and bounded (driver errors can quote
+    a whole statement with its parameters)."""
+    message = " ".join(str(exc).split())
+    if len(message) > limit:
+        message = message[:limit] + "…"
+    return f"handler failed: {type(exc).__name__}: {message}"
+
+
+class _Verdict(enum.Enum):
+    TRANSIENT = "transient"  # retry the same records after a backoff
+    UNCONFIRMED = "unconfirmed"  # the database answers now: retry at once, to be sure
+    DETERMINISTIC = "deterministic"  # failed with the database healthy before and after
+
+
+HealthProbe = Callable[[], Awaitable[None]]
+"""Raises unless the database answers (`SELECT 1` on a connection of its own)."""
 
 
 class BatchHandler(Protocol):
@@ -182,6 +290,7 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._runner.drain()
             except Exception as exc:
                 log.warning("drain_on_revoke_failed", loop=self._runner.name, error=str(exc))
+            self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions_assigned", loop=self._runner.name, partitions=len(assigned))
@@ -204,9 +313,16 @@ class ConsumerRunner:
         poll_timeout_ms: int = 200,
         max_event_bytes: int = 64 * 1024,
         decoder: Decoder | None = None,
-        on_batch: Callable[[int, int], None] | None = None,
+        observer: ConsumerObserver | None = None,
         commit_interval_ms: int = 100,
+        health_probe: HealthProbe | None = None,
+        max_age_s: float | None = None,
+        max_backoff_s: float = 10.0,
     ) -> None:
+        """`health_probe` tells a deterministic failure from an outage (without one, a failure
+        that `is_transient` does not recognise is taken as deterministic); `max_age_s` refuses
+        events whose CloudEvent `time` is older (the window of an inbox that deduplicates
+        them: older identities are pruned, so such an event could be applied twice)."""
         self.name = name
         self._bootstrap = bootstrap
         self._group_id = group_id
@@ -217,7 +333,18 @@ class ConsumerRunner:
         self._batch_max = batch_max
         self._poll_timeout_ms = poll_timeout_ms
         self._decode: Decoder = decoder or (lambda r: decode_record(r, max_event_bytes))
-        self._on_batch = on_batch
+        self._observer = observer
+        self._health_probe = health_probe
+        self._max_age = timedelta(seconds=max_age_s) if max_age_s is not None else None
+        self._max_backoff_s = max_backoff_s
+        self._backoff_s = 0.2
+        self._errors = RepeatedErrors("batch_failed", loop=name)
+        # Since when the batch in hand has failed with no attempt succeeding (None: it has not).
+        self._stuck_since: float | None = None
+        # The database answered a probe since the last transient failure (of this batch).
+        self._known_healthy = False
+        # Per partition, the offset of the first record not yet stored (for the lag).
+        self._next: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self._pending_commit: asyncio.Task[None] | None = None
         self._commit_interval_s = commit_interval_ms / 1000
@@ -295,6 +422,7 @@ class ConsumerRunner:
         good: list[Inbound] = []
         bad: list[Rejection] = []
         decode = self._decode
+        oldest = datetime.now(UTC) - self._max_age if self._max_age is not None else None
         for records in fetched.values():
             for start in range(0, len(records), DECODE_SLICE):
                 if start:
@@ -304,10 +432,26 @@ class ConsumerRunner:
                     await asyncio.sleep(0)
                 for record in records[start : start + DECODE_SLICE]:
                     try:
-                        good.append(decode(record))
+                        inbound = decode(record)
+                        if oldest is not None and inbound.event.time < oldest:
+                            bad.append(Rejection(record, self._too_old(inbound), "outside_window"))
+                            continue
                     except InvalidEvent as exc:
                         bad.append(Rejection(record, str(exc)))
+                    except Exception as exc:  # a decoder's bug must not stop the loop either
+                        reason = f"undecodable record: {type(exc).__name__}: {exc}"[:600]
+                        bad.append(Rejection(record, reason, "invalid_event"))
+                    else:
+                        good.append(inbound)
         return good, bad
+
+    def _too_old(self, inbound: Inbound) -> str:
+        assert self._max_age is not None
+        return (
+            f"outside the deduplication window: event time {inbound.event.time.isoformat()} "
+            f"is older than {self._max_age.total_seconds():g} s (the processed-event record "
+            "is pruned after that, so a re-delivery could be applied twice)"
+        )
 
     async def _process(
         self,
@@ -315,23 +459,145 @@ class ConsumerRunner:
         fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
         decoded: tuple[list[Inbound], list[Rejection]],
     ) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._store(*decoded)
-                break
-            except Exception:
-                # Nothing of this batch is committed: retry it rather than skip it.
-                log.exception("batch_failed", loop=self.name, retry_in_s=backoff)
-                if self._stopping.is_set():
-                    for tp, records in fetched.items():
-                        consumer.seek(tp, records[0].offset)
-                    raise
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        good, bad = decoded
+        for tp, records in fetched.items():
+            self._next.setdefault(tp, records[0].offset)
+        try:
+            rejections = [*bad, *await self._store_isolating(good)] if good else list(bad)
+            # In the order of the topic, whatever refused them (decoder, window, handler).
+            rejections.sort(key=lambda r: (r.record.topic, r.record.partition, r.record.offset))
+            while rejections:
+                try:
+                    await self._dead_letter(rejections)
+                    break
+                except Exception as exc:
+                    await self._failed(exc)
+        except BaseException:
+            # Stopping (or dying) before the batch is through: nothing of it is committed,
+            # and the next fetch of this consumer starts at the batch again.
+            for tp, records in fetched.items():
+                consumer.seek(tp, records[0].offset)
+            raise
+        self._progressed()
+        if self._observer is not None:
+            self._observer.batch_stored(self.name, len(good) + len(bad), rejections)
         for tp, records in fetched.items():
             self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+            self._next[tp] = records[-1].offset + 1
         self._commit_soon(consumer)
+
+    async def _store_isolating(self, items: list[Inbound]) -> list[Rejection]:
+        """Hand `items` to the handler; on a deterministic failure, split and hand over the
+        halves in order, until the record that fails alone is refused."""
+        rejections: list[Rejection] = []
+        self._known_healthy = False
+        segments = [items]  # a stack: the next segment to store is the last
+        while segments:
+            segment = segments.pop()
+            try:
+                rejections.extend(await self._handler(segment))
+            except Exception as exc:
+                verdict = await self._judge(exc)
+                if verdict is _Verdict.TRANSIENT:
+                    segments.append(segment)
+                    await self._failed(exc)
+                    continue
+                if self._observer is not None:
+                    self._observer.batch_retried(self.name, "isolate")
+                if verdict is _Verdict.UNCONFIRMED:
+                    segments.append(segment)  # again, now that the database is known healthy
+                elif len(segment) == 1:
+                    record = segment[0].record
+                    log.warning(
+                        "record_isolated",
+                        loop=self.name,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                    rejections.append(Rejection(record, failure_reason(exc), "handler_failed"))
+                else:
+                    middle = len(segment) // 2
+                    segments += [segment[middle:], segment[:middle]]
+                continue
+            self._progressed()
+        return rejections
+
+    async def _judge(self, exc: Exception) -> _Verdict:
+        """Deterministic only if the attempt began with the database known healthy (probed,
+        no transient failure since) and it still answers: a failure during an outage whose
+        probe runs just after the recovery is then retried, not dead-lettered."""
+        if is_transient(exc) or not await self._probe():
+            self._known_healthy = False
+            return _Verdict.TRANSIENT
+        if self._known_healthy:
+            return _Verdict.DETERMINISTIC
+        self._known_healthy = True
+        return _Verdict.UNCONFIRMED
+
+    async def _probe(self) -> bool:
+        if self._health_probe is None:
+            return True
+        try:
+            async with asyncio.timeout(5):
+                await self._health_probe()
+        except Exception:
+            return False
+        return True
+
+    async def _failed(self, exc: Exception) -> None:
+        """A transient failure: log it (once, with a count), then wait before the retry; a
+        stop requested meanwhile gives up on the batch (re-delivered after the restart)."""
+        if self._stopping.is_set():
+            raise exc
+        if self._stuck_since is None:
+            self._stuck_since = time.monotonic()
+        self._errors.failed(exc, retry_in_s=self._backoff_s)
+        if self._observer is not None:
+            self._observer.batch_retried(self.name, "transient")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self._backoff_s)
+        self._backoff_s = min(self._backoff_s * 2, self._max_backoff_s)
+        if self._stopping.is_set():
+            raise exc
+
+    def _progressed(self) -> None:
+        if self._stuck_since is not None:
+            self._stuck_since = None
+            self._backoff_s = 0.2
+            self._errors.recovered()
+
+    def stuck_for(self) -> float:
+        """Seconds the batch in hand has been failing with no attempt succeeding (0: not)."""
+        since = self._stuck_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def forget(self, partitions: Any) -> None:
+        """Drop what is known of revoked partitions (another member may move them on)."""
+        for tp in partitions:
+            self._next.pop(tp, None)
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition: the broker's high-water mark minus the first offset not yet
+        stored (the committed position, for a partition no batch came from yet)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lags = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self._next.get(tp)
+            if done is None:
+                try:
+                    async with asyncio.timeout(1):
+                        done = await consumer.position(tp)
+                except Exception:
+                    continue
+            lags[tp] = max(highwater - done, 0)
+        return lags
 
     def _commit_soon(self, consumer: AIOKafkaConsumer, *, at_once: bool = False) -> None:
         """Start committing the stored batches' offsets, unless a commit is in flight or (not
@@ -347,15 +613,6 @@ class ConsumerRunner:
         self._last_commit = now
         self._pending_commit = asyncio.create_task(self._commit(consumer, offsets))
 
-    async def _store(self, good: list[Inbound], rejected: list[Rejection]) -> None:
-        bad = list(rejected)
-        if good:
-            bad.extend(await self._handler(good))
-        if bad:
-            await self._dead_letter(bad)
-        if self._on_batch is not None:
-            self._on_batch(len(good) + len(bad), len(bad))
-
     async def _dead_letter(self, rejections: Sequence[Rejection]) -> None:
         deliveries = []
         for rejection in rejections:
@@ -370,7 +627,8 @@ class ConsumerRunner:
             )
             headers = [
                 *(record.headers or ()),
-                (REASON_HEADER, rejection.reason.encode()),
+                # A reason quoting the record may hold lone surrogates: escape, never fail.
+                (REASON_HEADER, rejection.reason.encode("utf-8", "backslashreplace")),
                 ("lodestar.dlq.topic", record.topic.encode()),
                 ("lodestar.dlq.partition", str(record.partition).encode()),
                 ("lodestar.dlq.offset", str(record.offset).encode()),

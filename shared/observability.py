@@ -6,17 +6,32 @@ Each app has its own Prometheus registry, so three services in one test process 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+from shared.consumer import Rejection
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 
 class Metrics:
-    """The counters a service exports; services add their own on `registry`."""
+    """The metrics a service exports (the consume loops' and the outbox's); services add
+    their own on `registry`. Gauges of state (lag, backlog) are read when scraped
+    (`Runtime.refresh_gauges`), so the consume loop pays nothing for them."""
 
     def __init__(self, service: str) -> None:
+        self.service = service
         self.registry = CollectorRegistry()
         self.consumed = Counter(
             "lodestar_consumed_records",
@@ -26,14 +41,52 @@ class Metrics:
         ).labels(service)
         self.dead_lettered = Counter(
             "lodestar_dead_lettered_records",
-            "Records sent to a dead-letter topic",
+            "Records sent to a dead-letter topic, by consume loop and reason category "
+            "(invalid_event, too_large, outside_window, handler_failed, unknown_reference, "
+            "unexpected_type, other); the reason itself is in the record's header",
+            ["service", "loop", "reason"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "lodestar_consumer_batch_retries",
+            "Handler attempts that failed and were retried: kind=transient (the same records "
+            "again, after a backoff) or isolate (a deterministic failure: the batch split)",
+            ["service", "loop", "kind"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "lodestar_consumer_lag",
+            "Records behind, per partition: the high-water mark minus the first offset not "
+            "yet stored",
+            ["service", "loop", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.stuck = Gauge(
+            "lodestar_consumer_stuck_seconds",
+            "How long the batch in hand has been failing with no attempt succeeding (0: not)",
+            ["service", "loop"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "lodestar_outbox_backlog_rows",
+            "Outbox rows not yet published to Kafka",
+            ["service"],
+            registry=self.registry,
+        ).labels(service)
+        self.outbox_oldest_age = Gauge(
+            "lodestar_outbox_oldest_unsent_age_seconds",
+            "Age of the oldest outbox row not yet published (0 when there is none)",
             ["service"],
             registry=self.registry,
         ).labels(service)
 
-    def on_batch(self, records: int, rejected: int) -> None:
-        self.consumed.inc(records - rejected)
-        self.dead_lettered.inc(rejected)
+    def batch_stored(self, loop: str, stored: int, rejections: Sequence[Rejection]) -> None:
+        self.consumed.inc(stored - len(rejections))
+        for rejection in rejections:
+            self.dead_lettered.labels(self.service, loop, rejection.kind).inc()
+
+    def batch_retried(self, loop: str, kind: str) -> None:
+        self.retries.labels(self.service, loop, kind).inc()
 
 
 def health_router() -> APIRouter:
@@ -45,7 +98,8 @@ def health_router() -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and Kafka reachable, background loops running",
+        summary="Readiness: database and Kafka reachable, background loops running, no consumer "
+        "stuck",
         responses={503: {"description": "Not ready; the body says which check failed"}},
     )
     async def readyz(request: Request) -> JSONResponse:
@@ -61,8 +115,16 @@ def health_router() -> APIRouter:
             checks["kafka"] = "ok"
         except Exception as exc:
             checks["kafka"] = f"failing: {exc or type(exc).__name__}"
+        # A loop is not ok when it is down (crashed, restarting) or stuck (its batch failing
+        # for longer than `consumer_stuck_after_s`, e.g. on a database outage).
+        problems = []
         failing = runtime.supervisor.failing()
-        checks["loops"] = "ok" if not failing else f"failing: {', '.join(failing)}"
+        if failing:
+            problems.append(f"failing: {', '.join(failing)}")
+        stuck = runtime.stuck()
+        if stuck:
+            problems.append("stuck: " + ", ".join(f"{n} ({s:.0f} s)" for n, s in stuck.items()))
+        checks["loops"] = "; ".join(problems) or "ok"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
@@ -71,7 +133,8 @@ def health_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
-        registry = request.app.state.runtime.metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        runtime: Runtime = request.app.state.runtime
+        await runtime.refresh_gauges()
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -17,15 +17,19 @@ which is safe there: writers are serialised, so a row committed later always has
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.events import CloudEvent, utcnow
 from shared.producer import EventProducer
+from shared.supervisor import RepeatedErrors
 from shared.tables import outbox
 
 log = structlog.get_logger(__name__)
@@ -53,7 +57,11 @@ async def enqueue_all(session: AsyncSession, items: Iterable[tuple[str, CloudEve
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, oldest first, until told to stop."""
+    """Publishes committed outbox rows, oldest first, until told to stop.
+
+    A round that fails (broker or database away) is retried with backoff inside `run`, the
+    error logged once with a count (`outbox_relay_failed`, then `..._recovered`);
+    `failing_for()` says for how long, for `/readyz`."""
 
     def __init__(
         self,
@@ -77,6 +85,7 @@ class OutboxRelay:
         self._sent_upto = 0
         self._undeleted = 0
         self.published = 0
+        self._errors = RepeatedErrors("outbox_relay_failed")
         db.after_commit.append(self.wake)
 
     def wake(self) -> None:
@@ -87,18 +96,59 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        backoff = 0.2
         while True:
-            self._wake.clear()
-            while await self.relay_once() == self._batch_max:
-                pass
-            if self._stopping:
-                await self.delete_published()
-                return
-            timeout = self._idle_delete_s if self._undeleted else self._poll_interval_s
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                await self.delete_published()
+                done = await self._round()
+            except Exception as exc:
+                if self._stopping:
+                    raise
+                self._errors.failed(exc, retry_in_s=backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._errors.recovered()
+            backoff = 0.2
+            if done:
+                return
+
+    async def _round(self) -> bool:
+        """Publish until the outbox is empty, then wait for a wake-up (or delete, idle);
+        true when that was the last round (a stop was requested before it)."""
+        self._wake.clear()
+        while await self.relay_once() == self._batch_max:
+            pass
+        if self._stopping:
+            await self.delete_published()
+            return True
+        timeout = self._idle_delete_s if self._undeleted else self._poll_interval_s
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            await self.delete_published()
+        return False
+
+    def failing_for(self) -> float:
+        """Seconds the relay has been failing without a round succeeding (0: it is not)."""
+        since = self._errors.since
+        return 0.0 if since is None else time.monotonic() - since
+
+    async def backlog(self) -> tuple[int, float]:
+        """The rows not yet published, and the age in seconds of the oldest (0 if none)."""
+        async with self._db.session() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(outbox.c.created_at)).where(
+                        outbox.c.seq > self._sent_upto
+                    )
+                )
+            ).one()
+        if not count or oldest is None:
+            return 0, 0.0
+        if oldest.tzinfo is None:  # SQLite hands back the naive UTC it stored
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), max((datetime.now(UTC) - oldest).total_seconds(), 0.0)
 
     async def relay_once(self) -> int:
         """Publish up to one batch of pending rows; returns how many were published."""

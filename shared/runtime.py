@@ -2,7 +2,7 @@
 
 Built in each app's lifespan (never at import time) and handed to routes as
 `request.app.state.runtime`. Start-up order: database and migrations, bootstrap key,
-producer, relay, consumers; shutdown runs it backwards, draining each loop first.
+topics, producer, relay, consumers; shutdown runs it backwards, draining each loop first.
 """
 
 from __future__ import annotations
@@ -26,18 +26,26 @@ from shared.outbox import OutboxRelay
 from shared.producer import EventProducer
 from shared.settings import ServiceSettings
 from shared.supervisor import Supervisor
+from shared.topics import ensure_topics, topic_specs
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A consumer a service runs: its name, the topics (unprefixed) and the batch handler."""
+    """A consumer a service runs: its name, the topics (unprefixed) and the batch handler.
+
+    `inbox_window`: the handler deduplicates through the inbox (`shared.inbox`), whose
+    identities are pruned after `inbox_retention_s`, so events older than that are refused
+    (a re-delivery of one would be applied again). False for a handler whose dedupe lasts
+    for ever (measurements, on their stored identity) or that applies state idempotently.
+    """
 
     name: str
     topics: Sequence[str]
     handler: BatchHandler
     decoder: Decoder | None = None
+    inbox_window: bool = True
 
 
 class Runtime:
@@ -64,6 +72,7 @@ class Runtime:
         )
         self.supervisor = Supervisor()
         self.consumers: dict[str, ConsumerRunner] = {}
+        self._lag_labels: set[tuple[str, str, str, str]] = set()
 
     def topic(self, name: str) -> str:
         return self.settings.topics.name(name)
@@ -75,14 +84,19 @@ class Runtime:
         """
         await upgrade(self.db, self.migrations)
         await self._install_bootstrap_key()
-        await self._start_producer()
-        self.supervisor.start("outbox-relay", self.relay.run)
-        self.supervisor.start("inbox-pruner", self.pruner.run)
         specs = list(consumers)
         if identity:
-            specs.append(
-                ConsumerSpec("identity", [self.settings.topics.tenants], identity_handler(self.db))
-            )
+            # Tenant and key records are state, upserted: a late one is applied, not refused.
+            tenants = [self.settings.topics.tenants]
+            handler = identity_handler(self.db)
+            specs.append(ConsumerSpec("identity", tenants, handler, inbox_window=False))
+        await self._start_producer()
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            topic_specs(self.settings, [t for spec in specs for t in spec.topics]),
+        )
+        self.supervisor.start("outbox-relay", self.relay.run)
+        self.supervisor.start("inbox-pruner", self.pruner.run)
         for spec in specs:
             runner = ConsumerRunner(
                 name=spec.name,
@@ -96,8 +110,10 @@ class Runtime:
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
                 commit_interval_ms=self.settings.consumer_commit_interval_ms,
                 max_event_bytes=self.settings.max_event_bytes,
-                on_batch=self.metrics.on_batch,
+                observer=self.metrics,
                 decoder=spec.decoder,
+                health_probe=self.probe_database,
+                max_age_s=self.settings.inbox_retention_s if spec.inbox_window else None,
             )
             self.consumers[spec.name] = runner
             self.supervisor.start(f"consumer:{spec.name}", runner.run)
@@ -123,6 +139,40 @@ class Runtime:
                     raise
                 log.warning("kafka_unavailable", error=str(exc), retry_in_s=1)
                 await asyncio.sleep(1)
+
+    async def probe_database(self) -> None:
+        """Raise unless the database answers `SELECT 1` (on a pooled connection checked
+        first, so one the server dropped is replaced, not believed)."""
+        await self.db.ping()
+
+    def stuck(self) -> dict[str, float]:
+        """The loops failing for longer than `consumer_stuck_after_s`, and for how long."""
+        limit = self.settings.consumer_stuck_after_s
+        stuck = {f"consumer:{name}": r.stuck_for() for name, r in self.consumers.items()}
+        stuck["outbox-relay"] = self.relay.failing_for()
+        return {name: s for name, s in stuck.items() if s > limit}
+
+    async def refresh_gauges(self) -> None:
+        """Read the state the gauges show (lag, stuck time, outbox backlog): at scrape time."""
+        metrics, service = self.metrics, self.settings.service_name
+        shown: set[tuple[str, str, str, str]] = set()
+        for name, runner in self.consumers.items():
+            metrics.stuck.labels(service, name).set(runner.stuck_for())
+            for tp, lag in (await runner.lag()).items():
+                labels = (service, name, tp.topic, str(tp.partition))
+                metrics.lag.labels(*labels).set(lag)
+                shown.add(labels)
+        for labels in self._lag_labels - shown:  # partitions this process no longer holds
+            metrics.lag.remove(*labels)
+        self._lag_labels = shown
+        try:
+            async with asyncio.timeout(2):
+                rows, age = await self.relay.backlog()
+        except Exception as exc:  # the database is down: /readyz says so; keep the last
+            log.debug("outbox_backlog_unavailable", error=str(exc))
+        else:
+            metrics.outbox_backlog.set(rows)
+            metrics.outbox_oldest_age.set(age)
 
     async def wait_assigned(self, timeout_s: float = 30.0) -> None:
         """Wait until every consumer has partitions (tests and the demo need a joined group)."""

@@ -6,7 +6,7 @@ tests build settings objects directly instead of patching the environment.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,32 @@ class ServiceSettings(BaseSettings):
     gc_freeze: bool = True
     log_level: str = "INFO"
     log_json: bool = True
+    # consumer:
+    consumer_stuck_after_s: float = Field(
+        30.0,
+        description="`/readyz` reports a consume loop (or the outbox relay) not ready once its "
+        "batch in hand has been failing this long with no attempt succeeding",
+    )
+    topic_partitions: int = Field(
+        4,
+        ge=1,
+        description="Partitions of each topic created at start-up (`shared.topics`): the most "
+        "members of one consumer group that share a topic's load, so the most replicas of a "
+        "service that consume in parallel. Records keep their order per key (tenant/subject) "
+        "whatever the count. An existing topic is left as it is (Kafka can add partitions, "
+        "which moves keys between them: do it while producers are stopped)",
+    )
+    topic_partitions_by_topic: dict[str, int] = Field(
+        default_factory=dict,
+        description="Partitions per topic (its unprefixed name, e.g. `kpi.measurements`), "
+        "where it differs from `topic_partitions`",
+    )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replicas of each topic created at start-up (at most the brokers' count; "
+        "3 in production, so that one broker down loses nothing)",
+    )
 
     @property
     def group_id(self) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -80,6 +82,54 @@ class Supervisor:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class RepeatedErrors:
+    """Logs a failure that repeats (a retry loop's) once, not once per retry: the first
+    occurrence with its traceback, then, when the error changes or the loop recovers, one line
+    with how many times the previous one repeated."""
+
+    def __init__(self, event: str, **context: Any) -> None:
+        self._event = event
+        self._context = context
+        self._signature: str | None = None
+        self._count = 0
+        self.since: float | None = None  # monotonic time of the first failure in this run
+
+    def failed(self, exc: BaseException, **fields: Any) -> None:
+        # The message's start: enough to tell errors apart, not the parts that vary per try.
+        signature = f"{type(exc).__name__}: {exc}"[:200]
+        if self.since is None:
+            self.since = time.monotonic()
+        if signature == self._signature:
+            self._count += 1
+            return
+        self._summarise()
+        self._signature, self._count = signature, 1
+        log.warning(self._event, error=signature, exc_info=exc, **self._context, **fields)
+
+    def recovered(self) -> None:
+        """The loop works again: say so, with the count of the last error."""
+        if self._signature is None:
+            return
+        failing_s = time.monotonic() - self.since if self.since is not None else 0.0
+        log.info(
+            f"{self._event}_recovered",
+            error=self._signature,
+            repeated=self._count,
+            failing_s=round(failing_s, 1),
+            **self._context,
+        )
+        self._signature, self._count, self.since = None, 0, None
+
+    def _summarise(self) -> None:
+        if self._signature is not None and self._count > 1:
+            log.warning(
+                f"{self._event}_repeated",
+                error=self._signature,
+                repeated=self._count,
+                **self._context,
+            )
 
 
 class BackgroundLoop:

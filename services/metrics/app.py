@@ -34,6 +34,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 [settings.topics.measurements],
                 measurements_handler(runtime, writer),
                 decoder=measurement_decoder(settings.max_event_bytes),
+                inbox_window=False,  # deduplicated for ever on the stored (tenant, source, id)
             ),
             ConsumerSpec("okr-events", [settings.topics.okr_events], okr_events_handler(runtime)),
         ]
