@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
+from shared import bounds
 from shared.errors import document_problems, install_problem_handlers
 from shared.logging import configure_logging
 from shared.observability import health_router
@@ -48,6 +49,7 @@ def build_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
+        bounds.configure(max_future_skew_s=settings.max_future_skew_s)
         runtime = Runtime(settings, migrations=migrations)
         app.state.runtime = runtime
         try:

@@ -161,6 +161,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = exc.extra.get("headers", headers)  # e.g. a 503's Retry-After
         return _problem_response(exc.to_problem(request.url.path), headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

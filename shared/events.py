@@ -21,6 +21,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.bounds import BoundedFloat, EventTime, SafeText, check_time
+
 MEASUREMENT_V1 = "lodestar.kpi.measurement.v1"
 KPI_VALUE_V1 = "lodestar.kpi.value.v1"
 KR_PROGRESS_V1 = "lodestar.kr.progress.v1"
@@ -35,13 +37,8 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 """Tenant slugs and KPI keys: lower-case, URL- and record-key-safe."""
 
 
-def _aware_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("timestamp must carry a timezone (RFC 3339)")
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(check_time)]
+"""An aware timestamp within `shared.bounds`' window (1970 to 3000), in UTC."""
 
 
 def _rfc3339_text(value: object) -> object:
@@ -51,9 +48,14 @@ def _rfc3339_text(value: object) -> object:
 
 
 TimestampIn = Annotated[
-    datetime, BeforeValidator(_rfc3339_text), AfterValidator(_aware_utc), Field(strict=False)
+    datetime, BeforeValidator(_rfc3339_text), AfterValidator(check_time), Field(strict=False)
 ]
-"""A timestamp in a request body: an RFC 3339 string with a zone (not a number), in UTC."""
+"""A timestamp in a request body: an RFC 3339 string with a zone (not a number), in UTC,
+within `shared.bounds`' window."""
+
+EventTimeIn = Annotated[EventTime, BeforeValidator(_rfc3339_text), Field(strict=False)]
+"""When something was observed, in a request body: as `TimestampIn`, and no later than now
+plus `max_future_skew_s`."""
 
 
 def _finite(value: float) -> float:
@@ -69,8 +71,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CloudEvent(BaseModel):
-    """A structured-mode CloudEvent with Lodestar's `tenant` extension."""
+class CloudEvent(SafeText):
+    """A structured-mode CloudEvent with Lodestar's `tenant` extension. No string anywhere in
+    it (`data` included) holds NUL or a lone surrogate; `time` is from 1970 to now plus
+    `max_future_skew_s`."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
@@ -78,7 +82,7 @@ class CloudEvent(BaseModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    time: Annotated[UtcDatetime, Field(strict=False)]
+    time: EventTimeIn
     subject: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     tenant: Slug
     datacontenttype: Literal["application/json"] = "application/json"
@@ -116,14 +120,14 @@ def new_event(
     )
 
 
-class _Payload(BaseModel):
+class _Payload(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
 
 class MeasurementV1(_Payload):
     """`lodestar.kpi.measurement.v1`: one observed value of the KPI named by `subject`."""
 
-    value: FiniteFloat
+    value: BoundedFloat
     dimensions: dict[str, str] = Field(default_factory=dict)
 
 
@@ -135,9 +139,9 @@ class KpiValueV1(_Payload):
     period_start: Annotated[UtcDatetime, Field(strict=False)]
     period_end: Annotated[UtcDatetime, Field(strict=False)]
     aggregation: str
-    value: float
+    value: FiniteFloat
     count: int
-    last_value: float
+    last_value: FiniteFloat
     last_at: Annotated[UtcDatetime, Field(strict=False)]
     health: str = Field(description="green, amber, red, no_data or unknown")
     direction: str = "higher"
@@ -152,10 +156,10 @@ class KrProgressV1(_Payload):
     cycle_id: str
     title: str
     kind: str
-    current: float | None
-    progress: float
-    raw_progress: float
-    expected: float | None
+    current: FiniteFloat | None
+    progress: FiniteFloat
+    raw_progress: FiniteFloat
+    expected: FiniteFloat | None
     status: str
     previous_status: str | None = None
     kpi: str | None = None
@@ -175,9 +179,9 @@ class KrGraduatedV1(_Payload):
     key_result_id: str
     kpi: str
     kind: str
-    target: float
-    bound_low: float | None = None
-    bound_high: float | None = None
+    target: FiniteFloat
+    bound_low: FiniteFloat | None = None
+    bound_high: FiniteFloat | None = None
     periods_met: int
     direction: str | None = Field(
         default=None, description="higher or lower is better; None between two bounds"
@@ -192,15 +196,15 @@ class ObjectiveChangedV1(_Payload):
     objective_id: str
     cycle_id: str
     title: str
-    progress: float
+    progress: FiniteFloat
     status: str
     previous_status: str | None = None
     state: str
-    rollup_progress: float | None = Field(
+    rollup_progress: FiniteFloat | None = Field(
         default=None, description="Progress including aligned child objectives"
     )
     rollup_status: str | None = None
-    score: float | None = Field(default=None, description="0.0-1.0, once the cycle closed")
+    score: FiniteFloat | None = Field(default=None, description="0.0-1.0, once the cycle closed")
     parent_id: str | None = None
     team_id: str | None = None
 
@@ -215,7 +219,7 @@ class AlertV1(_Payload):
     ends_at: Annotated[UtcDatetime | None, Field(strict=False, alias="endsAt")] = None
     generator_url: Annotated[str, Field(alias="generatorURL")]
     fingerprint: str
-    value: float | None = None
+    value: FiniteFloat | None = None
     subject: str
 
 

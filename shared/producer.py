@@ -2,18 +2,89 @@
 
 aiokafka puts no bound on in-flight sends, so a fast relay could buffer without limit;
 `EventProducer` holds a semaphore slot per send until the broker acknowledges it.
+`send_all` waits for the acknowledgements at most a deadline, so a caller answering a client
+(HTTP ingest) can say "try again" instead of hanging while the broker is away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared.events import CloudEvent
 
 Headers = Sequence[tuple[str, bytes]]
+Record = tuple[str | None, bytes]
+"""A record to send: its key and its value."""
+
+log = structlog.get_logger(__name__)
+
+OUTAGE_SUMMARY_INTERVAL_S = 30.0
+"""While the broker stays unreachable, one summary line per this interval, not one per send."""
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge every record in time. Records not acknowledged may
+    still be delivered later (the producer keeps retrying them), so a client that was told
+    to retry must resend the same event ids: consumers store an identity once."""
+
+
+class _Outage:
+    """Logs 'broker unreachable since ...' once, then a count per interval, then recovery."""
+
+    def __init__(self, client_id: str) -> None:
+        self._client_id = client_id
+        self._since: float | None = None
+        self._failed = 0
+        self._failed_reported = 0
+        self._reported_at = 0.0
+        self._since_text = ""
+
+    def failed(self, error: str) -> None:
+        now = time.monotonic()
+        self._failed += 1
+        if self._since is None:
+            self._since, self._reported_at = now, now
+            since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            self._since_text = since
+            log.warning(
+                "broker_unreachable",
+                since=since,
+                client=self._client_id,
+                error=error,
+            )
+        elif now - self._reported_at >= OUTAGE_SUMMARY_INTERVAL_S:
+            log.warning(
+                "broker_still_unreachable",
+                since=self._since_text,
+                client=self._client_id,
+                sends_failed=self._failed,
+                sends_failed_since_last=self._failed - self._failed_reported,
+            )
+            self._reported_at, self._failed_reported = now, self._failed
+
+    def succeeded(self) -> None:
+        if self._since is None:
+            return
+        log.info(
+            "broker_reachable",
+            since=self._since_text,
+            client=self._client_id,
+            down_s=round(time.monotonic() - self._since, 1),
+            sends_failed=self._failed,
+        )
+        self._since, self._failed, self._failed_reported = None, 0, 0
+
+
+def _failure(delivery: asyncio.Future[object]) -> BaseException | None:
+    if delivery.cancelled():
+        return asyncio.CancelledError("send cancelled")
+    return delivery.exception()
 
 
 class EventProducer:
@@ -30,6 +101,7 @@ class EventProducer:
             request_timeout_ms=30_000,
         )
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._outage = _Outage(client_id)
 
     async def start(self) -> None:
         await self._producer.start()
@@ -59,6 +131,37 @@ class EventProducer:
         self, topic: str, value: bytes, *, key: str | None, headers: Headers | None = None
     ) -> None:
         await (await self.send(topic, value, key=key, headers=headers))
+
+    async def send_all(self, topic: str, records: Sequence[Record], *, timeout_s: float) -> None:
+        """Send the records and return once the broker has acknowledged every one; raise
+        `BrokerUnavailable` if that takes longer than `timeout_s` or a send fails.
+
+        The deadline covers the whole call: waiting for metadata and for in-flight slots as
+        well as the acknowledgements (aiokafka alone would wait `request_timeout_ms`, 30 s, for
+        metadata). Sends already queued are not withdrawn when the deadline passes."""
+        deliveries: list[asyncio.Future[object]] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                for key, value in records:
+                    deliveries.append(await self.send(topic, value, key=key))
+                # `wait`, not `gather`: a deadline must not cancel the sends themselves.
+                await asyncio.wait(deliveries)
+        except TimeoutError:
+            pending = sum(1 for d in deliveries if not d.done())
+            unsent = len(records) - len(deliveries)
+            error = f"no acknowledgement within {timeout_s:g} s ({pending + unsent} records)"
+            self._outage.failed(error)
+            raise BrokerUnavailable(error) from None
+        except Exception as exc:  # aiokafka's KafkaError and friends, raised by `send`
+            self._outage.failed(f"{type(exc).__name__}: {exc}")
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        failures = [_failure(d) for d in deliveries]
+        failed = [f for f in failures if f is not None]
+        if failed:
+            error = f"{type(failed[0]).__name__}: {failed[0]}"
+            self._outage.failed(error)
+            raise BrokerUnavailable(f"{len(failed)} records not acknowledged: {error}")
+        self._outage.succeeded()
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Send one event keyed by tenant/subject and wait for the broker's ack."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.bounds import DEFAULT_MAX_FUTURE_SKEW_S
+
 
 class Topics(BaseModel):
     """Kafka topic names; `prefix` lets several deployments (or tests) share one broker."""
@@ -90,6 +92,13 @@ class ServiceSettings(BaseSettings):
         description="Replicas of each topic created at start-up (at most the brokers' count; "
         "3 in production, so that one broker down loses nothing)",
     )
+    # edge: bounds at the edge and answered outages (issue 21). How far past now an event's
+    # `time` may be (see `shared.bounds.DEFAULT_MAX_FUTURE_SKEW_S` for why a day); how long HTTP
+    # ingest waits for the broker's acknowledgement before answering 503, and the Retry-After
+    # it then sends.
+    max_future_skew_s: float = Field(default=DEFAULT_MAX_FUTURE_SKEW_S, ge=0, le=366 * 86400)
+    ingest_ack_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
 
     @property
     def group_id(self) -> str:

@@ -1,14 +1,27 @@
-"""API shapes of the alerts service: rules, alerts, silences, acks, settings, deliveries."""
+"""API shapes of the alerts service: rules, alerts, silences, acks, settings, deliveries.
+
+Every request holds `shared.bounds`: no NUL or lone surrogate in any string (names, labels,
+annotations, matchers, comments), thresholds within ±1e15, timestamps from 1970 to 3000.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    model_validator,
+)
 
 from services.alerts.domain.conditions import ChangeMode, ConditionKind, Operator
 from services.alerts.domain.matching import Matcher, MatchOp, validate
+from shared.bounds import BoundedFloat, SafeText
 from shared.events import Slug, UtcDatetime
 
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")]
@@ -18,7 +31,7 @@ Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 RESERVED_LABELS = frozenset({"alertname", "tenant", "severity", "kpi", "key_result", "objective"})
 
 
-class _Strict(BaseModel):
+class _Strict(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
@@ -31,7 +44,7 @@ class Selector(_Strict):
 class Webhook(_Strict):
     """Where to POST this rule's alerts (Alertmanager webhook format), signed with `secret`."""
 
-    url: Annotated[AnyHttpUrl, Field(strict=False)]
+    url: Annotated[AnyHttpUrl, Field(strict=False), UrlConstraints(max_length=2048)]
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
@@ -80,8 +93,8 @@ class RuleCreate(_RuleFields):
     selector: Selector | None = None
     condition: Annotated[ConditionKind, Field(strict=False)] = ConditionKind.THRESHOLD
     operator: Annotated[Operator, Field(strict=False)] = Operator.ABOVE
-    threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    resolve_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    threshold: BoundedFloat | None = None
+    resolve_threshold: BoundedFloat | None = None
     health: Literal["amber", "red"] | None = None
     status: Literal["at_risk", "off_track"] | None = None
     window_seconds: Annotated[float, Field(gt=0, le=366 * 86400)] | None = None

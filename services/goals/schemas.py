@@ -1,7 +1,8 @@
 """API shapes of the goals service: <Thing>Create / <Thing>Update / <Thing>Read.
 
 Request models are strict (JSON `false` is no number) and refuse unknown fields; timestamps are
-RFC 3339 with a timezone.
+RFC 3339 with a timezone, from 1970 to 3000. `shared.bounds` holds for every request: no NUL or
+lone surrogate in any string, every number within ±1e15.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from shared.auth import Scope
-from shared.events import FiniteFloat, Slug, TimestampIn
+from shared.bounds import BoundedFloat, SafeText
+from shared.events import Slug, TimestampIn
 
 # ---------------------------------------------------------------- API keys
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -62,10 +64,10 @@ def _positive(value: float) -> float:
     return value
 
 
-Weight = Annotated[FiniteFloat, AfterValidator(_positive)]
+Weight = Annotated[BoundedFloat, AfterValidator(_positive)]
 
 
-class _Request(BaseModel):
+class _Request(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
@@ -162,7 +164,7 @@ class ObjectiveUpdate(_Request):
 
 
 class ScoreOverride(_Request):
-    score: Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
+    score: Annotated[BoundedFloat, Field(ge=0.0, le=1.0)]
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -220,10 +222,10 @@ class KeyResultCreate(_Request):
     description: str = Field(default="", max_length=10_000)
     kind: KrKindName
     unit: str = Field(default="", max_length=32)
-    start: FiniteFloat | None = None
-    target: FiniteFloat | None = None
-    bound_low: FiniteFloat | None = None
-    bound_high: FiniteFloat | None = None
+    start: BoundedFloat | None = None
+    target: BoundedFloat | None = None
+    bound_low: BoundedFloat | None = None
+    bound_high: BoundedFloat | None = None
     weight: Weight = 1.0
     owner: Name | None = None
     starts_at: Timestamp | None = Field(
@@ -242,10 +244,10 @@ class KeyResultUpdate(_Request):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=10_000)
     unit: str | None = Field(default=None, max_length=32)
-    start: FiniteFloat | None = None
-    target: FiniteFloat | None = None
-    bound_low: FiniteFloat | None = None
-    bound_high: FiniteFloat | None = None
+    start: BoundedFloat | None = None
+    target: BoundedFloat | None = None
+    bound_low: BoundedFloat | None = None
+    bound_high: BoundedFloat | None = None
     weight: Weight | None = None
     owner: Name | None = None
     starts_at: Timestamp | None = None
@@ -331,9 +333,9 @@ class KeyResultPromote(_Request):
 
     kpi: Slug
     cycle_id: str
-    target: FiniteFloat | None = None
-    bound_low: FiniteFloat | None = None
-    bound_high: FiniteFloat | None = None
+    target: BoundedFloat | None = None
+    bound_low: BoundedFloat | None = None
+    bound_high: BoundedFloat | None = None
     objective_id: str | None = None
     objective: ObjectiveNew | None = None
     title: Title | None = Field(default=None, description="Default: from the KPI and target")
@@ -350,7 +352,7 @@ class KeyResultPromote(_Request):
 class CheckInCreate(_Request):
     """A new value (`value` for numeric kinds, `done` for milestones), with confidence/note."""
 
-    value: FiniteFloat | None = None
+    value: BoundedFloat | None = None
     done: bool | None = None
     confidence: Share | None = None
     note: str = Field(default="", max_length=10_000)

@@ -33,7 +33,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 "measurements",
                 [settings.topics.measurements],
                 measurements_handler(runtime, writer),
-                decoder=measurement_decoder(settings.max_event_bytes),
+                decoder=measurement_decoder(settings.max_event_bytes, settings.max_future_skew_s),
                 inbox_window=False,  # deduplicated for ever on the stored (tenant, source, id)
             ),
             ConsumerSpec("okr-events", [settings.topics.okr_events], okr_events_handler(runtime)),

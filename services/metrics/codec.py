@@ -6,12 +6,17 @@ and only if someone reads it: the ingest path reads the `Envelope` struct (`Inbo
 and never builds the pydantic objects. Anything msgspec refuses, or a type other than the
 measurement, goes through the project's `decode_record`, so a bad record is dead-lettered with
 the very reason pydantic gives.
+
+The bounds of `shared.bounds` hold here too, as cheaply as they can: one range compare for
+the value (which also refuses NaN and infinities) and one for the time; a string scan only
+when the raw record holds an escaped NUL (msgspec itself refuses raw control characters, lone
+surrogates and invalid UTF-8).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -21,6 +26,7 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel
 
 from services.metrics.tables import EPOCH, MICROSECOND
+from shared.bounds import DEFAULT_MAX_FUTURE_SKEW_S, MAX_MAGNITUDE, MAX_TIME, MIN_TIME
 from shared.consumer import Inbound, decode_record
 from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
 
@@ -35,7 +41,8 @@ class Data(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Envelope(msgspec.Struct):
-    """A validated measurement event (the value is also finite: `measurement_decoder`)."""
+    """A validated measurement event (the value's magnitude, the time's window and the strings'
+    NULs are checked too: `measurement_decoder`)."""
 
     specversion: Literal["1.0"]
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -119,11 +126,34 @@ def build(decoded: Decoded) -> tuple[CloudEvent, MeasurementV1]:
     return event, _construct(MeasurementV1, _PAYLOAD_FIELDS, payload, None)
 
 
-def measurement_decoder(max_bytes: int) -> Callable[[ConsumerRecord[bytes, bytes]], Inbound]:
+def _has_nul(env: Envelope) -> bool:
+    dims = env.data.dimensions
+    texts = [env.id, env.source, env.subject]
+    if dims is not msgspec.UNSET:
+        texts.extend(dims)
+        texts.extend(dims.values())
+    return any("\x00" in text for text in texts)
+
+
+def measurement_decoder(
+    max_bytes: int, max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+) -> Callable[[ConsumerRecord[bytes, bytes]], Inbound]:
     """A `ConsumerSpec.decoder` for `kpi.measurements` with the same DLQ reasons as pydantic."""
     deferred = Inbound.deferred
     decode_envelope = _decoder.decode
-    isfinite = math.isfinite
+    lowest, highest = -MAX_MAGNITUDE, MAX_MAGNITUDE
+    earliest = (MIN_TIME - EPOCH) // MICROSECOND
+    ceiling = (MAX_TIME - EPOCH) // MICROSECOND
+    skew_us = int(max_future_skew_s * 1_000_000)
+    # The latest time allowed, in µs, as of its last refresh: now only grows, so a stale
+    # value is only stricter, and it is refreshed before a record is refused for it.
+    latest = [0]
+
+    def refreshed_latest() -> int:
+        latest[0] = min(int(time.time() * 1_000_000) + skew_us, ceiling)
+        return latest[0]
+
+    nul = b"\\u0000"
 
     def decode(record: ConsumerRecord[bytes, bytes]) -> Inbound:
         value = record.value
@@ -131,11 +161,15 @@ def measurement_decoder(max_bytes: int) -> Callable[[ConsumerRecord[bytes, bytes
             return decode_record(record, max_bytes)  # raises with the usual reason
         try:
             env = decode_envelope(value)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
             return decode_record(record, max_bytes)
-        if not isfinite(env.data.value):
+        if not lowest <= env.data.value <= highest:  # False for NaN too
             return decode_record(record, max_bytes)
         at = (env.time - EPOCH) // MICROSECOND  # `to_micros`, inlined: this runs per event
+        if not earliest <= at <= latest[0] and not earliest <= at <= refreshed_latest():
+            return decode_record(record, max_bytes)
+        if nul in value and _has_nul(env):
+            return decode_record(record, max_bytes)
         return deferred(record, Decoded(env, identity(env.tenant, env.source, env.id), at), build)
 
     return decode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 
 
 class KpiNotFound(NotFound):
@@ -23,3 +23,9 @@ class UnknownKpis(Unprocessable):
 
 class KpiPeriodLocked(Conflict):
     slug, title = "kpi-period-locked", "The period of a KPI with data cannot change"
+
+
+class IngestUnavailable(ProblemError):
+    """The broker did not acknowledge the measurements in time; sent with `Retry-After`."""
+
+    status, slug, title = 503, "ingest-unavailable", "The event broker is unavailable"

@@ -1,4 +1,8 @@
-"""API shapes of the metrics service. Request models are strict: JSON `false` is not a number."""
+"""API shapes of the metrics service. Request models are strict: JSON `false` is not a number.
+
+Request models hold `shared.bounds`: no NUL or lone surrogate in any string, numbers within
+±1e15, a measurement's time from 1970 to now plus `max_future_skew_s`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from pydantic import (
 
 from services.metrics.domain.health import Aggregation, Direction, Health, Movement
 from services.metrics.domain.periods import Period
-from shared.events import FiniteFloat, Slug, TimestampIn
+from shared.bounds import BoundedFloat, SafeText
+from shared.events import EventTimeIn, Slug
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cadence = Annotated[
@@ -29,7 +34,7 @@ Cadence = Annotated[
         le=timedelta(days=366),
     ),
 ]
-Threshold = Annotated[float, Field(allow_inf_nan=False)]
+Threshold = BoundedFloat
 
 
 def _rfc3339_duration(value: timedelta) -> str:
@@ -48,6 +53,9 @@ def _rfc3339_duration(value: timedelta) -> str:
 CadenceOut = Annotated[timedelta, PlainSerializer(_rfc3339_duration, return_type=str)]
 
 MAX_MEASUREMENTS_PER_REQUEST = 1000
+# 32 dimensions of 128 characters keep an event under `max_event_bytes` (64 KiB) however its
+# characters encode, so the consumer never refuses what HTTP accepted.
+DimensionText = Annotated[str, StringConstraints(max_length=128)]
 
 
 def check_bands(green: float | None, amber: float | None, direction: Direction) -> None:
@@ -60,7 +68,7 @@ def check_bands(green: float | None, amber: float | None, direction: Direction) 
             raise ValueError("the amber threshold must be on the far side of green")
 
 
-class _KpiFields(BaseModel):
+class _KpiFields(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -92,7 +100,7 @@ class KpiCreate(_KpiFields):
         return self
 
 
-class KpiUpdate(BaseModel):
+class KpiUpdate(SafeText):
     """Fields to change; absent fields stay. `null` clears cadence and thresholds."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -182,14 +190,16 @@ class DashboardRead(BaseModel):
     tiles: list[DashboardTile]
 
 
-class MeasurementIn(BaseModel):
-    """One measurement over HTTP: the fields of the event, without the envelope."""
+class MeasurementIn(SafeText):
+    """One measurement over HTTP: the fields of the event, without the envelope. `value` is a
+    finite number within ±1e15; `time` is from 1970 to now plus `max_future_skew_s` (a day by
+    default)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
     kpi: Slug
-    value: FiniteFloat
-    time: Annotated[TimestampIn, Field(description="When it was observed")]
+    value: BoundedFloat
+    time: Annotated[EventTimeIn, Field(description="When it was observed")]
     id: str | None = Field(
         default=None,
         min_length=1,
@@ -199,7 +209,7 @@ class MeasurementIn(BaseModel):
     source: str | None = Field(
         default=None, min_length=1, max_length=512, description="Defaults to `http/<key id>`"
     )
-    dimensions: dict[str, str] = Field(default_factory=dict, max_length=32)
+    dimensions: dict[DimensionText, DimensionText] = Field(default_factory=dict, max_length=32)
 
 
 MeasurementBatch = Annotated[

@@ -3,7 +3,6 @@ HTTP. Never commits (the request boundary does)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -310,9 +309,12 @@ async def accept_measurements(
     topic: str,
     caller: Principal,
     items: Sequence[MeasurementIn],
+    *,
+    ack_timeout_s: float,
 ) -> list[CloudEvent]:
     """Validate HTTP measurements and produce them to `kpi.measurements` as CloudEvents, keyed
-    `tenant/kpi`; returns them once the broker has acknowledged every one."""
+    `tenant/kpi`; returns them once the broker has acknowledged every one, and raises
+    `BrokerUnavailable` if that takes longer than `ack_timeout_s`."""
     keys = {m.kpi for m in items}
     known = await repository.existing_kpi_keys(session, caller.tenant, keys)
     unknown = sorted(keys - known)
@@ -331,8 +333,7 @@ async def accept_measurements(
         )
         for m in items
     ]
-    deliveries = [await producer.send(topic, e.to_json(), key=e.key) for e in events]
-    await asyncio.gather(*deliveries)
+    await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
     return events
 
 

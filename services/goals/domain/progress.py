@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from shared.bounds import progress_span_error
+
 
 class KrKind(StrEnum):
     INCREASE = "increase"
@@ -280,8 +282,8 @@ def definition_error(kr: KeyResultSpec) -> str | None:
     if kr.kind in TARGET_KINDS:
         if kr.start is None or kr.target is None:
             return f"a '{kr.kind}' key result needs start and target"
-        if kr.target == kr.start:
-            return "target must differ from start"
+        if (span_error := progress_span_error(kr.start, kr.target)) is not None:
+            return span_error  # progress divides by target - start
         if kr.kind is KrKind.INCREASE and kr.target < kr.start:
             return "an 'increase' key result needs target > start (use 'decrease')"
         if kr.kind is KrKind.DECREASE and kr.target > kr.start:

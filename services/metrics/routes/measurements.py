@@ -6,17 +6,33 @@ from fastapi import APIRouter, status
 
 from services.metrics import service
 from services.metrics.deps import ReadSession, RuntimeDep, Writer
+from services.metrics.errors import IngestUnavailable
 from services.metrics.schemas import MeasurementBatch, MeasurementIn, MeasurementsAccepted
 from shared.errors import problem_responses
+from shared.producer import BrokerUnavailable
 
 router = APIRouter(prefix="/measurements", tags=["measurements"])
+
+_RESPONSES = problem_responses(400, 401, 403, 422, 503)
+_RESPONSES[503] = {
+    **_RESPONSES[503],
+    "description": "The broker did not acknowledge every measurement within "
+    "`LODESTAR_INGEST_ACK_TIMEOUT_S`; resend the same request (same `id`s) after "
+    "`Retry-After` seconds",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before resending",
+            "schema": {"type": "integer"},
+        }
+    },
+}
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MeasurementsAccepted,
-    responses=problem_responses(400, 401, 403, 422),
+    responses=_RESPONSES,
 )
 async def post_measurements(
     body: MeasurementIn | MeasurementBatch,
@@ -25,11 +41,31 @@ async def post_measurements(
     runtime: RuntimeDep,
 ) -> MeasurementsAccepted:
     """One measurement or a list of up to 1,000, produced to `kpi.measurements` for the
-    caller's tenant. 202: the broker has them; they are stored moments later (a resent `id`
-    from the same `source` is stored once)."""
+    caller's tenant. 202: the broker has acknowledged every one; they are stored moments
+    later (a resent `id` from the same `source` is stored once).
+
+    503 with `Retry-After`: the broker did not acknowledge them all within
+    `LODESTAR_INGEST_ACK_TIMEOUT_S` (5 s by default). Some may still be stored; resend the
+    same request with the same `id`s (give each measurement an `id`: without one, a fresh
+    id is made per request and a resend could store a measurement twice) and each is stored
+    exactly once."""
     items = body if isinstance(body, list) else [body]
-    topic = runtime.topic(runtime.settings.topics.measurements)
-    events = await service.accept_measurements(session, runtime.producer, topic, caller, items)
+    settings = runtime.settings
+    topic = runtime.topic(settings.topics.measurements)
+    try:
+        events = await service.accept_measurements(
+            session,
+            runtime.producer,
+            topic,
+            caller,
+            items,
+            ack_timeout_s=settings.ingest_ack_timeout_s,
+        )
+    except BrokerUnavailable as exc:
+        raise IngestUnavailable(
+            f"the event broker did not acknowledge the measurements: {exc}",
+            headers={"Retry-After": str(settings.ingest_retry_after_s)},
+        ) from exc
     sources = {e.source for e in events}
     return MeasurementsAccepted(
         ids=[e.id for e in events], source=sources.pop() if len(sources) == 1 else None
