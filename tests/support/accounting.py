@@ -5,6 +5,7 @@ database) and rolled up (its REST API and its database), and topics read to thei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -80,9 +81,13 @@ async def produce_paced(
     """Produce the stream at about `per_second`, a chunk at a time, each chunk acknowledged
     before the next; a chunk the broker refuses (it is down) is sent again until it is
     taken, so `stream.sent` only counts acknowledged records."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", request_timeout_ms=5000, linger_ms=5
-    )
+
+    def new_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", request_timeout_ms=5000, linger_ms=5
+        )
+
+    producer = new_producer()
     await _start(producer)
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -91,14 +96,23 @@ async def produce_paced(
             part = stream.records[offset : offset + chunk]
             while True:
                 try:
-                    futures = [
-                        await producer.send(topic, value, key=key.encode()) for key, value in part
-                    ]
-                    await asyncio.gather(*futures)
+                    async with asyncio.timeout(15):
+                        futures = [
+                            await producer.send(topic, value, key=key.encode())
+                            for key, value in part
+                        ]
+                        await asyncio.gather(*futures)
                     break
-                except KafkaError:
+                except (KafkaError, TimeoutError):
+                    # Sent again from a new client, as a producer whose broker went away
+                    # would: a record that did land is a resend, deduplicated downstream.
                     stream.retries += 1
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(10):
+                            await producer.stop()
                     await asyncio.sleep(0.5)
+                    producer = new_producer()
+                    await _start(producer)
             stream.sent += len(part)
             due = began + stream.sent / per_second
             await asyncio.sleep(max(0.0, due - loop.time()))
