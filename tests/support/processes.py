@@ -97,7 +97,9 @@ def start_service(
     return ServiceProcess(name, url, process, log, command, child_env)
 
 
-def wait_ready(service: ServiceProcess, timeout_s: float = 60.0) -> None:
+def wait_ready(service: ServiceProcess, timeout_s: float = 180.0) -> None:
+    """Wait for `/readyz`; generous: three services importing at once on a loaded 2-core
+    machine took over a minute."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
