@@ -1,6 +1,7 @@
 """PostgreSQL stopped for over 10 s in the middle of the stream (a cluster of the test's
-own): the metrics consumer waits and retries, `/readyz` says not ready during the outage and
-ready after it, nothing is dead-lettered because of it, and nothing is lost or doubled."""
+own): the metrics consumer waits and retries, `/readyz` says not ready during the outage
+(naming the stuck consume loop) and ready after it, nothing is dead-lettered because of it,
+and nothing is lost or doubled."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ async def test_postgres_outage_is_waited_out(
         database_urls={"metrics": url},
         log_dir=tmp_path,
         services=("metrics",),
+        # A consume loop whose batch has failed this long is reported stuck by /readyz.
+        extra_env={"LODESTAR_CONSUMER_STUCK_AFTER_S": "3"},
     ) as running:
         metrics = running.services["metrics"]
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
@@ -102,6 +105,14 @@ async def test_postgres_outage_is_waited_out(
                 return answer.status_code == 503 and answer.json()["status"] == "not ready"
 
             await wait_until(not_ready, timeout_s=OUTAGE_S, what="/readyz not ready")
+
+            async def stuck_named() -> bool:
+                answer = await client.get(f"{metrics.url}/readyz")
+                loops = str(answer.json()["checks"].get("loops", ""))
+                return "stuck" in loops and "measurements" in loops
+
+            # Not only the database check: the consume loop itself says it is stuck.
+            await wait_until(stuck_named, timeout_s=OUTAGE_S, what="/readyz naming the loop")
             await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
             assert await not_ready()  # still, at the end of the outage
             assert await asyncio.to_thread(postgres.start) == server
