@@ -9,7 +9,6 @@ down (its event waits in the goals outbox) is published when the broker is back.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,28 +19,11 @@ import pytest
 
 from shared.settings import Topics
 from tests.support.events import measurement
-from tests.support.infra import ROOT, run_script
 from tests.support.kafka import TopicReader, produce, wait_until
+from tests.support.private import PrivateBroker
 from tests.support.processes import platform, sqlite_urls
 
 pytestmark = pytest.mark.kafka
-
-
-class PrivateBroker:
-    """A broker of this test's own (its own cache dir, ports and data; the jars shared), so
-    stopping it disturbs no other test."""
-
-    def __init__(self, cache: Path) -> None:
-        shared_cache = Path(os.environ.get("LODESTAR_CACHE", ROOT / ".cache"))
-        (cache / "kafka").mkdir(parents=True)
-        (cache / "kafka/lib").symlink_to(shared_cache / "kafka/lib")
-        self._env = {**os.environ, "LODESTAR_CACHE": str(cache)}
-
-    def start(self) -> str:
-        return run_script("deploy/kafka/kafka.sh", "start", env=self._env)
-
-    def stop(self) -> None:
-        run_script("deploy/kafka/kafka.sh", "stop", env=self._env)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,8 @@ class ServiceProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM (graceful: drain, commit, stop), SIGKILL if it overstays."""
@@ -48,6 +50,25 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def kill(self) -> None:
+        """`kill -9`: no drain, no commit, no goodbye; whatever was in flight is cut off."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process stops where it is (a SIGKILL later cuts it off right there)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def restart(self) -> None:
+        """Start the same command again, on the same port and database; the log goes on."""
+        if self.process.poll() is None:
+            raise RuntimeError(f"{self.name} is still running")
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
 
 
 @dataclass
@@ -73,10 +94,12 @@ def start_service(
         process = subprocess.Popen(
             command, cwd=ROOT, env=child_env, stdout=out, stderr=subprocess.STDOUT
         )
-    return ServiceProcess(name, url, process, log)
+    return ServiceProcess(name, url, process, log, command, child_env)
 
 
-def wait_ready(service: ServiceProcess, timeout_s: float = 60.0) -> None:
+def wait_ready(service: ServiceProcess, timeout_s: float = 180.0) -> None:
+    """Wait for `/readyz`; generous: three services importing at once on a loaded 2-core
+    machine took over a minute."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
@@ -97,8 +120,10 @@ def platform(
     database_urls: dict[str, str],
     log_dir: Path,
     extra_env: dict[str, str] | None = None,
+    services: Sequence[str] = SERVICES,
 ) -> Iterator[Platform]:
-    """Start goals, metrics and alerts as processes on one broker; stop them on exit."""
+    """Start goals, metrics and alerts (or those of `services`) as processes on one broker;
+    stop them on exit."""
     env = {
         "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
         "LODESTAR_TOPICS__PREFIX": topics.prefix,
@@ -114,7 +139,7 @@ def platform(
     )
     running = Platform()
     try:
-        for name in SERVICES:
+        for name in services:
             running.services[name] = start_service(
                 name, port=ports[name], env=env, database_url=database_urls[name], log_dir=log_dir
             )
