@@ -89,6 +89,11 @@ async def status(caller: Reader) -> dict[str, Any]:
     return am.status(version=API_VERSION, started_at=STARTED_AT, config=CONFIG)
 
 
+@router.get("/receivers")
+async def receivers(caller: Reader) -> list[dict[str, str]]:
+    return [{"name": am.RECEIVER}]
+
+
 @router.get("/alerts")
 async def alerts(
     caller: Reader,

@@ -16,6 +16,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.alerts.app import create_app
+from shared.auth import (
+    Scope,
+    generate_key,
+    hash_secret,
+    install_bootstrap_key,
+    parse_key,
+    upsert_api_key,
+)
+from shared.events import ApiKeyV1
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.integration.alerts.helpers import alerts_settings, kpi_value, send
@@ -129,6 +138,47 @@ async def test_amtool_reads_alerts_and_silences_one_that_lodestar_then_mutes(
         assert v1_expired["state"] == "expired"
 
 
+async def test_keys_scopes_and_tenants_hold_on_api_v2(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+    async with running(create_app(settings), admin_key) as app:
+        read_key, globex_key = generate_key()[0], generate_key()[0]
+        async with app.runtime.db.transaction() as session:
+            key_id, secret = parse_key(read_key)
+            await upsert_api_key(
+                session,
+                ApiKeyV1(key_id=key_id, tenant="acme", name="dash", secret_hash=hash_secret(secret),
+                         scopes=[Scope.READ]),
+            )  # fmt: skip
+            await install_bootstrap_key(session, "globex", globex_key)
+        as_reader = {"Authorization": f"Bearer {read_key}"}
+        as_globex = {"Authorization": f"Bearer {globex_key}"}
+        body = {
+            "matchers": [{"name": "alertname", "value": "X", "isRegex": False}],
+            "startsAt": "2026-01-01T00:00:00Z",
+            "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "sre",
+            "comment": "",
+        }
+        denied = await app.client.post("/api/v2/silences", json=body, headers=as_reader)
+        assert denied.status_code == 403
+        assert denied.headers["content-type"] == "application/json"
+
+        made = await app.client.post("/api/v2/silences", json=body)
+        silence_id = made.json()["silenceID"]
+        shown = (await app.client.get(f"/api/v2/silence/{silence_id}", headers=as_reader)).json()
+        assert shown["status"]["state"] == "active"
+        one = f"/api/v2/silence/{silence_id}"
+        assert (await app.client.delete(one, headers=as_reader)).status_code == 403
+        assert (await app.client.get(one, headers=as_globex)).status_code == 404
+        assert (await app.client.get("/api/v2/silences", headers=as_globex)).json() == []
+        assert (await app.client.delete(one, headers=as_globex)).status_code == 404
+        assert (await app.client.delete(one)).status_code == 200
+        [expired] = (await app.client.get("/api/v2/silences")).json()
+        assert expired["status"]["state"] == "expired"
+
+
 async def test_errors_are_alertmanager_json_not_problem_json(
     kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
 ) -> None:
@@ -156,6 +206,7 @@ async def test_errors_are_alertmanager_json_not_problem_json(
         assert no_matchers.status_code == 400
         assert no_matchers.headers["content-type"] == "application/json"
 
+        assert (await client.get("/api/v2/receivers")).json() == [{"name": "lodestar"}]
         status = (await client.get("/api/v2/status")).json()
         assert status["cluster"]["status"] == "disabled"
         assert "/api/v2/alerts" not in (await client.get("/openapi.json")).json()["paths"]
