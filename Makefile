@@ -1,5 +1,5 @@
 # Everyday commands; the README's two commands are `make run` and `make test`.
-.PHONY: setup lock run test check fmt test-unit test-integration kafka-up kafka-down pg-up pg-down bench
+.PHONY: setup lock run test check fmt test-unit test-integration kafka-up kafka-down alertmanager-down pg-up pg-down bench
 
 setup:            ## venv, packages, Kafka jars
 	bash scripts/setup.sh
@@ -21,6 +21,8 @@ kafka-up:
 	bash deploy/kafka/kafka.sh start
 kafka-down:
 	bash deploy/kafka/kafka.sh stop
+alertmanager-down:
+	bash deploy/alertmanager/alertmanager.sh stop
 pg-up:
 	bash deploy/postgres/postgres.sh start
 pg-down:

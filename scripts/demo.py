@@ -281,6 +281,11 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def print_banner(args: argparse.Namespace) -> None:
+    alertmanager = (
+        f"\n  Alertmanager  {args.alertmanager} (every alert is posted there; its UI)"
+        if args.alertmanager
+        else ""
+    )
     print(
         f"""
 Lodestar is running.
@@ -289,7 +294,7 @@ Lodestar is running.
   goals    {args.goals}/docs
   metrics  {args.metrics}/docs
   alerts   {args.alerts}/docs
-  kafka    {args.kafka}
+  kafka    {args.kafka}{alertmanager}
 
 Try:  curl -H 'Authorization: Bearer {args.key}' {args.metrics}/v1/kpis
 Live measurements every second; Ctrl-C stops.
@@ -314,6 +319,7 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     parser.add_argument("--alerts", required=True)
     parser.add_argument("--kafka", required=True)
+    parser.add_argument("--alertmanager", default=None, help="the Alertmanager alerts go to")
     parser.add_argument("--tenant", default="demo")
     parser.add_argument("--key", required=True)
     parser.add_argument("--topic-prefix", default="")

@@ -10,6 +10,10 @@ cd "$REPO"
 
 bash scripts/setup.sh
 BOOTSTRAP="$(bash deploy/kafka/kafka.sh start)"
+# A Prometheus Alertmanager beside the platform; the alerts service posts every alert to it.
+ALERTMANAGER="$(bash deploy/alertmanager/alertmanager.sh start deploy/alertmanager/alertmanager.yml)"
+export LODESTAR_ALERTMANAGER_URLS="[\"$ALERTMANAGER\"]"
+echo "run: Alertmanager at $ALERTMANAGER (its UI; \`make alertmanager-down\` stops it)" >&2
 mkdir -p var/log
 
 # One admin key for the demo tenant, kept across runs so a dashboard keeps working.
@@ -46,5 +50,5 @@ done
   --goals "http://127.0.0.1:${PORTS[goals]}" \
   --metrics "http://127.0.0.1:${PORTS[metrics]}" \
   --alerts "http://127.0.0.1:${PORTS[alerts]}" \
-  --kafka "$BOOTSTRAP" --tenant "$LODESTAR_BOOTSTRAP_TENANT" --key "$LODESTAR_BOOTSTRAP_ADMIN_KEY" \
+  --kafka "$BOOTSTRAP" --alertmanager "$ALERTMANAGER" --tenant "$LODESTAR_BOOTSTRAP_TENANT" --key "$LODESTAR_BOOTSTRAP_ADMIN_KEY" \
   "$@"

@@ -39,3 +39,6 @@ fi
 
 step "Kafka jars (deploy/kafka/kafka.sh fetch)"
 bash "$REPO/deploy/kafka/kafka.sh" fetch
+
+step "Alertmanager and amtool (deploy/alertmanager/alertmanager.sh fetch)"
+bash "$REPO/deploy/alertmanager/alertmanager.sh" fetch

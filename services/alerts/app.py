@@ -12,9 +12,18 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.alerts.am_sender import AlertmanagerSender
 from services.alerts.handlers import evaluation_handler
 from services.alerts.loops import Ticker, WebhookSender
-from services.alerts.routes import alerts, deliveries, guardrails, rules, silences
+from services.alerts.routes import (
+    alerts,
+    am_api,
+    am_settings,
+    deliveries,
+    guardrails,
+    rules,
+    silences,
+)
 from services.alerts.routes import settings as settings_routes
 from services.alerts.settings import AlertsSettings
 from shared.app import build_service_app
@@ -44,10 +53,12 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             deliveries.router,
             guardrails.router,
             settings_routes.router,
+            am_settings.router,
         ],
         migrations=Path(__file__).parent / "migrations",
         consumers=consumers,
     )
+    app.include_router(am_api.router)  # Alertmanager's API v2, at /api/v2 (not under /v1)
     shared_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -58,14 +69,18 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             runtime: Runtime = app.state.runtime
             ticker = Ticker(runtime.db, settings)
             sender = WebhookSender(runtime.db, settings)
+            alertmanager = AlertmanagerSender(runtime.db, settings)
             app.state.ticker, app.state.webhooks = ticker, sender
+            app.state.alertmanager = alertmanager
             runtime.supervisor.start("alert-timer", ticker.run)
             runtime.supervisor.start("webhooks", sender.run)
+            runtime.supervisor.start("alertmanager", alertmanager.run)
             try:
                 yield
             finally:
                 ticker.request_stop()
                 sender.request_stop()
+                alertmanager.request_stop()
 
     app.router.lifespan_context = lifespan
     return app

@@ -19,3 +19,13 @@ class AlertsSettings(ServiceSettings):
     webhook_backoff_max_s: float = 600.0
     webhook_poll_interval_s: float = 1.0
     webhook_batch_max: int = 50
+    # am: Prometheus Alertmanager(s) every tenant's alerts are posted to (a JSON list of base
+    # URLs, each sent to, as Prometheus does); a tenant may name its own or opt out.
+    alertmanager_urls: list[str] = []
+    # Firing alerts are re-sent this often, well inside Alertmanager's resolve_timeout (5 m).
+    alertmanager_resend_interval_s: float = 60.0
+    alertmanager_timeout_s: float = 10.0
+    # After a failed post, the next attempt (the whole current state) comes this much later.
+    alertmanager_retry_s: float = 5.0
+    # A resolution no Alertmanager confirmed is re-sent for this long, then given up.
+    alertmanager_resolved_horizon_s: float = 3600.0

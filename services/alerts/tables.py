@@ -178,3 +178,27 @@ class WebhookDelivery(AlertsTable, table=True):
 
 
 metadata = [AlertsTable.metadata, infra_metadata]
+
+
+class AlertmanagerTarget(AlertsTable, table=True):
+    """Where a tenant's alerts are posted: the deployment's Alertmanagers (`default`, also a
+    missing row), its own `urls` (`own`), or none (`off`)."""
+
+    __tablename__ = "alertmanager_targets"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    mode: str = Field(max_length=8)  # default | own | off
+    urls: list[str] = _json(list)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class AlertmanagerResolution(AlertsTable, table=True):
+    """A resolution an Alertmanager at `url` has accepted: the alert's `ended_at` it took.
+    A resolved alert without a row for its current `ended_at` is still to be sent there."""
+
+    __tablename__ = "alertmanager_resolutions"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(primary_key=True, max_length=32)
+    url: str = Field(primary_key=True, max_length=512)
+    ended_at: datetime = Field(sa_type=UtcDateTime)

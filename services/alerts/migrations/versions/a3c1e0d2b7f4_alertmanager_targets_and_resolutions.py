@@ -1,0 +1,42 @@
+"""alertmanager: per-tenant targets, resolutions each Alertmanager has accepted
+
+Revision ID: a3c1e0d2b7f4
+Revises: 7f802985ce24
+Create Date: 2026-12-01 21:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+import shared.tables
+
+
+revision: str = 'a3c1e0d2b7f4'
+down_revision: str | None = '7f802985ce24'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('alertmanager_targets',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('urls', sa.JSON(), nullable=False),
+    sa.Column('updated_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant')
+    )
+    op.create_table('alertmanager_resolutions',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+    sa.Column('ended_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'fingerprint', 'url')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('alertmanager_resolutions')
+    op.drop_table('alertmanager_targets')
