@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.goals import console
 from services.goals.handlers import kpi_values_handler
 from services.goals.metrics_client import MetricsClient
 from services.goals.routes import api_keys, cycles, initiatives, key_results, objectives, teams
@@ -70,4 +71,5 @@ def create_app(
             await metrics.aclose()
 
     app.router.lifespan_context = lifespan
+    app.include_router(console.router)  # after the lifespan: its own runs inside that one
     return app
