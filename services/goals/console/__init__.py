@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from services.goals.console import pages, proxy, whoami
 
 router = APIRouter(lifespan=proxy.lifespan)
-router.include_router(whoami.router, prefix="/v1")
+router.include_router(whoami.router)
 router.include_router(proxy.router)
 router.include_router(pages.router)
 

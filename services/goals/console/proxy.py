@@ -4,8 +4,8 @@ REST APIs, forwarding each call with the caller's `Authorization` header to `/v1
 Why a proxy rather than CORS: the console is then one origin (one URL to open, one Content-
 Security-Policy of `'self'`), metrics and alerts need no CORS settings and may sit on a network
 the browser cannot reach, and they keep authenticating every call themselves: this forwards
-the key and adds no authority of its own. The cost, an extra loopback hop through goals, was
-measured at about a millisecond per call (README, "Console").
+the key and adds no authority of its own. The cost is one more hop through goals' event loop
+per call (measured in the README, "Console").
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from services.goals.settings import GoalsSettings
 from shared.auth import generate_key
 from shared.settings import Topics
 from tests.support.infra import ROOT
@@ -36,6 +37,7 @@ from tests.support.processes import (
 pytestmark = pytest.mark.kafka
 
 CHROMIUM = "/usr/bin/chromium"
+DEFAULT_GRADUATION = GoalsSettings.model_fields["graduation_periods"].default
 SHOTS = ROOT / "docs" / "console"
 LIVE_S = 2.0  # the issue's bound: a measurement shows within 2 s, without a reload
 
@@ -100,8 +102,9 @@ def three_services(bootstrap: str, topics: Topics, key: str, tmp: Path) -> Itera
 async def demo(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, _test_topic_prefixes: set[str]
 ) -> AsyncIterator[Demo]:
-    """The platform with the demo's KPIs, rules and cycle (no random history): mql 6 a day
-    for the last days of the cycle, uptime 99.95 %, churn 2.5 %."""
+    """The platform with the demo's KPIs, rules and cycle (its own history, not the demo's
+    random one): two weeks of MQLs and uptime, churn 2.8 % last month and 2.5 % now, and the
+    uptime KPI's what / why / how / who / when filled in."""
     tmp = tmp_path_factory.mktemp("console")
     topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
     _test_topic_prefixes.add(topics.prefix)  # deleted at the end of the session
@@ -124,12 +127,22 @@ async def demo(
             demo.cycle = cycles[0]
             now = datetime.now(UTC)
             starts = datetime.fromisoformat(demo.cycle["starts_at"])
-            days = [now - timedelta(days=d) for d in range(1, 8)]
-            for at in [d for d in days if d >= starts]:
-                await demo.measure("mql", 6.0, at)
-                demo.mql_history += 6.0
-            await demo.measure("uptime", 99.95, now - timedelta(hours=1))
-            await demo.measure("churn", 2.5, now - timedelta(hours=1))
+            history: list[dict[str, Any]] = []
+            for days_ago, (mql, uptime) in enumerate(zip(MQL_DAYS, UPTIME_DAYS, strict=True), 1):
+                at = now - timedelta(days=days_ago)
+                history.append({"kpi": "uptime", "value": uptime, "time": at.isoformat()})
+                if at >= starts:  # the KR sums the cycle's days only
+                    history.append({"kpi": "mql", "value": mql, "time": at.isoformat()})
+                    demo.mql_history += mql
+            history += [
+                {"kpi": "uptime", "value": 99.95, "time": now.isoformat()},
+                {"kpi": "churn", "value": 2.8, "time": (now - timedelta(days=31)).isoformat()},
+                {"kpi": "churn", "value": 2.5, "time": now.isoformat()},
+            ]
+            answer = await client.post(demo.url("metrics", "/measurements"), json=history)
+            assert answer.status_code == 202, answer.text
+            answer = await client.patch(demo.url("metrics", "/kpis/uptime"), json=UPTIME_FACTS)
+            assert answer.status_code == 200, answer.text
             for objective in (await demo.get("goals", "/objectives?limit=100"))["items"]:
                 detail = await demo.get("goals", f"/objectives/{objective['id']}")
                 demo.kr_ids.update({kr["title"]: kr["id"] for kr in detail["key_results"]})
@@ -144,6 +157,16 @@ async def demo(
 
 
 MQL_KR = "Reach 250 marketing-qualified leads"
+MQL_DAYS = [4.0, 7.0, 5.0, 9.0, 6.0, 3.0, 8.0, 5.0, 7.0, 4.0, 6.0, 9.0, 5.0, 6.0]
+UPTIME_DAYS = [99.97, 99.91, 99.8, 99.95, 99.99, 99.62, 99.93, 99.96, 99.9, 99.85, 99.97]
+UPTIME_DAYS += [99.99, 99.94, 99.92]
+UPTIME_FACTS = {
+    "what": "Share of API requests answered without a 5xx",
+    "why": "Customers build on the API; every outage is a support ticket",
+    "how": "Load-balancer logs, averaged per day",
+    "owner": "Platform team (on call: #platform-oncall)",
+    "cadence": "P1D",
+}
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +247,45 @@ class TestSignIn:
         assert await tab.page.evaluate("sessionStorage.getItem('lodestar.key')") == demo.key
 
 
+class TestServing:
+    """The console's own HTTP surface: files, the proxy, whoami."""
+
+    async def test_files_are_served_with_a_strict_policy_and_nothing_else(self, demo: Demo) -> None:
+        goals = demo.running.url("goals")
+        async with httpx.AsyncClient(base_url=goals) as plain:
+            page = await plain.get("/console/")
+            assert page.status_code == 200
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert (
+                (await plain.get("/console/app.js"))
+                .headers["content-type"]
+                .startswith("text/javascript")
+            )
+            for path in ("/console/pages.py", "/console/..%2Fpages.py", "/console/.hidden"):
+                assert (await plain.get(path)).status_code == 404, path
+
+    async def test_the_proxy_forwards_the_callers_key_and_only_to_v1(self, demo: Demo) -> None:
+        goals = demo.running.url("goals")
+        async with httpx.AsyncClient(base_url=goals) as plain:
+            direct = await demo.get("metrics", "/kpis/uptime")
+            proxied = await demo.client.get(f"{goals}/console/api/metrics/kpis/uptime")
+            assert proxied.status_code == 200
+            assert proxied.json() == direct
+            refused = await plain.get("/console/api/metrics/kpis/uptime")
+            assert refused.status_code == 401  # metrics' own answer: no key, no data
+            # httpx removes a literal "../" itself; an encoded one reaches the server.
+            dotted = await demo.client.get(f"{goals}/console/api/metrics/%2E%2E/healthz")
+            assert dotted.status_code == 404
+            unknown = await demo.client.get(f"{goals}/console/api/goals/cycles")
+            assert unknown.status_code == 422  # only metrics and alerts are forwarded
+
+    async def test_whoami_names_the_tenant_and_scopes(self, demo: Demo) -> None:
+        me = await demo.get("goals", "/whoami")
+        assert me["tenant"] == "acme"
+        assert set(me["scopes"]) == {"admin", "write", "read"}
+        assert me["can_write"] is True
+
+
 class TestViews:
     async def test_the_okr_tree_shows_the_demo_cycle(self, demo: Demo, open_tab: OpenTab) -> None:
         tab = await open_tab()
@@ -263,8 +325,18 @@ class TestViews:
         await expect(tab.page.locator("a.tile")).to_have_count(1)
         await uptime.click()
         await expect(tab.page.get_by_role("heading", name="API uptime")).to_be_visible()
-        await expect(tab.page.locator("dl.facts")).to_contain_text("higher is better")
+        facts = tab.page.locator("dl.facts")
+        for shown in UPTIME_FACTS.values():
+            await expect(facts).to_contain_text(shown if shown != "P1D" else "reports every P1D")
+        await expect(facts).to_contain_text("higher is better")
+        chart = tab.page.get_by_role("img", name="over its green, amber and red bands")
+        await expect(chart).to_be_visible()
         await tab.shot("kpi")
+
+        wall = await open_tab(width=1920, height=1080)
+        await wall.sign_in(demo.console + "#/kpis", demo.key)
+        await expect(wall.page.locator('a.tile[data-kpi="uptime"]')).to_be_visible()
+        await wall.shot("kpi-dashboard-wall")
 
     async def test_the_key_result_page_has_its_chart_and_check_in_form(
         self, demo: Demo, open_tab: OpenTab
@@ -275,9 +347,9 @@ class TestViews:
         page = tab.page
         await expect(page.get_by_role("heading", name=MQL_KR)).to_be_visible()
         kr = await demo.get("goals", f"/key-results/{demo.kr_ids[MQL_KR]}")
+        needed = kr["graduation_periods"] or DEFAULT_GRADUATION
         await expect(page.locator("[data-periods]")).to_have_text(
-            f"{kr['periods_met']} / {kr['graduation_periods'] or 'default'} periods met in a row"
-            f" ({kr['periods_elapsed']} elapsed)"
+            f"{kr['periods_met']} / {needed} periods met in a row ({kr['periods_elapsed']} elapsed)"
         )
         await expect(page.get_by_role("img", name="check-in values")).to_be_visible()
         await expect(page.get_by_role("form", name="Check in")).to_be_visible()
@@ -314,14 +386,35 @@ class TestLive:
             "aria-valuenow", str(round((before + posted) / 250 * 100)), timeout=LIVE_S * 1000
         )
         await expect(tile.locator(".value")).to_contain_text(
-            f"{expected_today:g}", timeout=(LIVE_S - (time.monotonic() - started)) * 1000
+            f"{expected_today:g}", timeout=max(0.1, LIVE_S - (time.monotonic() - started)) * 1000
         )
         elapsed = time.monotonic() - started
         await expect(tile).to_have_attribute("data-health", "green")  # ≥ 40 a day
-        assert elapsed < LIVE_S
+        print(f"console: the measurement reached the bar and the tile in {elapsed:.2f} s")
+        assert elapsed < LIVE_S, f"the bar and the tile took {elapsed:.2f} s"
         for tab in (okr, kpis):
             assert await tab.page.evaluate("window.sentinel") == "no reload"
         await expect(okr.page.locator("#live-state")).to_have_text("Live")
+
+    async def test_the_page_says_when_it_cannot_reach_the_platform(
+        self, demo: Demo, open_tab: OpenTab
+    ) -> None:
+        tab = await open_tab()
+        await tab.sign_in(demo.console + "#/kpis", demo.key)
+        live = tab.page.locator("#live-state")
+        await expect(live).to_have_text("Live")
+        await expect(tab.page.locator("#heard")).to_contain_text("last heard")
+        # The network drops: every call the page makes fails as a refused connection would.
+        await tab.page.route("**/console/api/**", lambda route: route.abort("connectionrefused"))
+        await expect(live).to_have_text("Cannot reach the platform")
+        heard = await tab.page.locator("#heard").text_content()
+        await tab.shot("unreachable")
+        await tab.page.unroute("**/console/api/**")
+        await expect(live).to_have_text("Live")
+        await expect(tab.page.locator("#heard")).not_to_have_text(heard or "")
+        # Chromium logs each refused call; those are the only errors allowed here.
+        assert all("ERR_CONNECTION_REFUSED" in e for e in tab.errors), tab.errors
+        tab.errors.clear()
 
 
 def _is_today(value: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 const session = {
   key: sessionStorage.getItem(KEY),
   me: null,
+  defaults: null,
   lastHeard: null,
 };
 
@@ -96,7 +97,7 @@ function route() {
     if (here) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const ctx = { api, metrics, alerts, me: session.me, go: (hash) => { location.hash = hash; } };
+  const ctx = { api, metrics, alerts, me: session.me, defaults: session.defaults, go: (hash) => { location.hash = hash; } };
   current = VIEWS[name](arg, ctx);
   $("view").replaceChildren(current.root);
   document.title = `${current.title} · Lodestar`;
@@ -122,9 +123,10 @@ function signOut(message = "") {
 }
 
 async function signIn(key) {
-  let me;
+  let me, defaults;
   try {
     me = await api("/v1/whoami", { key });
+    defaults = await api("/console/api/defaults", { key });
   } catch (error) {
     const why = error.status === 401 ? "That key was refused: it is unknown, revoked or mistyped."
       : error.status === 0 ? "The platform did not answer. Try again in a moment." : error.message;
@@ -134,6 +136,7 @@ async function signIn(key) {
   sessionStorage.setItem(KEY, key);
   session.key = key;
   session.me = me;
+  session.defaults = defaults;
   $("sign-in").hidden = true;
   $("bar").hidden = false;
   $("who").replaceChildren(h("span", {}, `${me.tenant} · `),

@@ -45,10 +45,11 @@ export function timeChart({ series, pace = null, bands = null, x0, x1, label }) 
   for (const v of ticks(lo, hi)) {
     svg.append(h("text", { class: "axis", x: PAD.l - 4, y: y(v) + 4, "text-anchor": "end" }, +v.toPrecision(3)));
   }
-  for (const t of ticks(x0, x1, 3)) {
-    svg.append(h("text", { class: "axis", x: x(t), y: H - 6, "text-anchor": "middle" },
+  ticks(x0, x1, 3).forEach((t, i, all) => {
+    const anchor = i === 0 ? "start" : i === all.length - 1 ? "end" : "middle";
+    svg.append(h("text", { class: "axis", x: x(t), y: H - 6, "text-anchor": anchor },
       new Date(t).toISOString().slice(5, 10)));
-  }
+  });
   if (pace) svg.append(h("polyline", { class: "pace", points: pace.map(([t, v]) => `${x(t)},${y(v)}`).join(" ") }));
   if (series.length) {
     svg.append(h("polyline", { class: "line", points: series.map(([t, v]) => `${x(t)},${y(v)}`).join(" ") }));

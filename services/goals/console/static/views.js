@@ -5,6 +5,7 @@ import { sparkline, timeChart } from "./charts.js";
 import { age, h, number, progressBar, statusChip, time } from "./dom.js";
 
 const DAY = 86400000;
+const FULL_MS = 5000;
 const PERIOD_MS = { day: DAY, week: 7 * DAY, month: 30 * DAY, quarter: 91 * DAY };
 
 // Redraw `region` from `data` unless it is what was drawn last; restore focus by data-key.
@@ -50,6 +51,9 @@ function okrView(cycleArg, { api, go }) {
   let cycles = null;
   let teams = null;
   let cycleId = cycleArg;
+  let details = [];
+  let lastTree = null;
+  let lastFull = 0;
 
   async function refresh() {
     if (!cycles) {
@@ -64,10 +68,18 @@ function okrView(cycleArg, { api, go }) {
       return;
     }
     const alignment = await api(`/v1/cycles/${encodeURIComponent(cycleId)}/alignment`);
-    const order = [];
-    const walk = (nodes, depth) => nodes.forEach((n) => { order.push([n.objective.id, depth]); walk(n.children, depth + 1); });
-    walk(alignment.roots, 0);
-    const details = await Promise.all(order.map(([id]) => api(`/v1/objectives/${encodeURIComponent(id)}`)));
+    // The tree carries every objective's progress, so a moved KR changes it: the objectives'
+    // key results are re-read when it changed, and every FULL_MS for what moves no bar
+    // (a confidence, a note). That is one request a poll instead of one per objective.
+    const sig = JSON.stringify(alignment);
+    if (sig !== lastTree || Date.now() - lastFull > FULL_MS) {
+      const order = [];
+      const walk = (nodes) => nodes.forEach((n) => { order.push(n.objective.id); walk(n.children); });
+      walk(alignment.roots);
+      details = await Promise.all(order.map((id) => api(`/v1/objectives/${encodeURIComponent(id)}`)));
+      lastTree = sig;
+      lastFull = Date.now();
+    }
     swap(objectives, details, () => details.length
       ? h("div", {}, details.map((o) => objectivePanel(o, teams)))
       : h("p", { class: "note" }, "This cycle has no objectives yet."));
@@ -112,7 +124,7 @@ function alignmentNode(node, teams) {
 
 // ------------------------------------------------------------------ key result
 
-function krView(id, { api, metrics, me }) {
+function krView(id, { api, metrics, me, defaults }) {
   const head = h("div", {});
   const chart = h("div", {});
   const kpi = h("div", {});
@@ -135,11 +147,11 @@ function krView(id, { api, metrics, me }) {
       series = (await metrics(`/kpis/${encodeURIComponent(kr.kpi)}/series?start=${encodeURIComponent(start)}`)).points;
     }
     form?.adapt(kr);
-    swap(head, kr, () => krHead(kr));
+    swap(head, kr, () => krHead(kr, defaults.graduation_periods));
     swap(chart, [kr, checkIns], () => krChart(kr, checkIns));
     swap(kpi, [kr.kpi, series], () => kr.kpi
       ? h("div", {}, h("a", { href: `#/kpi/${kr.kpi}` }, kr.kpi),
-        sparkline(series.map((p) => p.value), `${kr.kpi}: its values since the key result started`))
+        sparkline(series.slice(-20).map((p) => p.value), `${kr.kpi}: its last ${Math.min(20, series.length)} periods`))
       : h("p", { class: "note" }, "Not linked to a KPI: it moves by check-ins."));
     swap(history, checkIns, () => checkIns.length ? h("table", {},
       h("thead", {}, h("tr", {}, ["When", "Value", "Progress", "Status", "Source", "Note"].map((t) => h("th", { scope: "col" }, t)))),
@@ -154,9 +166,9 @@ function krView(id, { api, metrics, me }) {
   return { title: "Key result", root, refresh, failed: failedView(root) };
 }
 
-function krHead(kr) {
+function krHead(kr, defaultPeriods) {
   const status = krStatus(kr);
-  const needed = kr.graduation_periods;
+  const needed = kr.graduation_periods ?? defaultPeriods;
   return h("div", { "data-kr": kr.id },
     h("h1", {}, kr.title),
     h("div", { class: "toolbar" }, statusChip(status), progressBar(kr.progress, status, `${kr.title}: progress`),
@@ -170,7 +182,7 @@ function krHead(kr) {
       h("dt", {}, "Owner"), h("dd", {}, kr.owner ?? "—"),
       h("dt", {}, "Window"), h("dd", {}, `${time(kr.starts_at)} → ${time(kr.due_at)}`),
       kr.kpi ? [h("dt", {}, "Graduation"), h("dd", { "data-periods": "" },
-        `${kr.periods_met ?? 0} / ${needed ?? "default"} periods met in a row (${kr.periods_elapsed ?? 0} elapsed)`)] : null));
+        `${kr.periods_met ?? 0} / ${needed} periods met in a row (${kr.periods_elapsed ?? 0} elapsed)`)] : null));
 }
 
 function krChart(kr, checkIns) {
@@ -231,7 +243,8 @@ function trend(t) {
   if (!t) return h("span", { class: "trend flat" }, "no trend yet");
   const arrow = { up: "↑", down: "↓", flat: "→" }[t.movement];
   const cls = t.improving === true ? "good" : t.improving === false ? "bad" : "flat";
-  const pct = t.delta_pct === null ? number(t.delta) : `${Math.abs(t.delta_pct).toFixed(1)} %`;
+  const size = t.delta_pct === null ? null : Math.abs(t.delta_pct);
+  const pct = size === null ? number(t.delta) : `${size.toFixed(size < 1 ? 2 : 1)} %`;
   const words = `${t.movement}${t.improving === null ? "" : t.improving ? ", improving" : ", worsening"}`;
   return h("span", { class: `trend ${cls}`, "aria-label": `trend ${words}, ${pct} on the previous period` },
     `${arrow} ${pct}`);
