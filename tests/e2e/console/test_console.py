@@ -402,6 +402,7 @@ class TestLive:
         tab = await open_tab()
         await tab.sign_in(demo.console + "#/kpis", demo.key)
         live = tab.page.locator("#live-state")
+        await expect(tab.page.locator('a.tile[data-kpi="uptime"]')).to_be_visible()
         await expect(live).to_have_text("Live")
         await expect(tab.page.locator("#heard")).to_contain_text("last heard")
         # The network drops: every call the page makes fails as a refused connection would.

@@ -4,7 +4,7 @@
 // only the regions whose data changed). Short polling was chosen over server-sent events: the
 // services publish changes to Kafka, not to browsers, so SSE would need a new push path in
 // goals fed by a per-process Kafka consumer; a poll of the view's own REST endpoints reuses
-// what exists and measured at a few milliseconds of server time per round (README, "Console").
+// what exists, at a cost measured in the README ("Console").
 import { h } from "./dom.js";
 import { VIEWS } from "./views.js";
 
