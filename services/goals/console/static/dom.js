@@ -15,6 +15,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// Several nodes as one, for a region whose children are list items.
+export function frag(...children) {
+  const f = document.createDocumentFragment();
+  f.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return f;
+}
+
 const STATUS_TEXT = {
   on_track: "on track", at_risk: "at risk", off_track: "off track", stale: "stale",
   achieved: "achieved", graduated: "graduated", not_started: "not started",

@@ -2,7 +2,7 @@
 // once (forms keep what the user typed), `refresh` fetches the view's endpoints and redraws
 // only the regions whose data changed, keeping keyboard focus where it was.
 import { sparkline, timeChart } from "./charts.js";
-import { age, h, number, progressBar, statusChip, time } from "./dom.js";
+import { age, frag, h, number, progressBar, statusChip, time } from "./dom.js";
 
 const DAY = 86400000;
 const FULL_MS = 5000;
@@ -41,7 +41,7 @@ function failedView(root) {
 
 function okrView(cycleArg, { api, go }) {
   const picker = h("select", { id: "cycle", onchange: () => go(`#/okr/${picker.value}`) });
-  const objectives = h("div", { "aria-live": "off" });
+  const objectives = h("div", {});
   const tree = h("ul", { class: "tree", "aria-label": "Alignment tree" });
   const root = h("section", { "aria-labelledby": "okr-title" },
     h("h1", { id: "okr-title" }, "OKR tree"),
@@ -83,7 +83,7 @@ function okrView(cycleArg, { api, go }) {
     swap(objectives, details, () => details.length
       ? h("div", {}, details.map((o) => objectivePanel(o, teams)))
       : h("p", { class: "note" }, "This cycle has no objectives yet."));
-    swap(tree, alignment, () => h("div", {}, alignment.roots.map((n) => alignmentNode(n, teams))));
+    swap(tree, alignment, () => frag(alignment.roots.map((n) => alignmentNode(n, teams))));
   }
   return { title: "OKR tree", root, refresh, failed: failedView(root) };
 }
