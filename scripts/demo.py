@@ -291,6 +291,7 @@ def print_banner(args: argparse.Namespace) -> None:
 Lodestar is running.
   tenant   {args.tenant}
   API key  {args.key}
+  console  {args.goals}/console/  (sign in with the key)
   goals    {args.goals}/docs
   metrics  {args.metrics}/docs
   alerts   {args.alerts}/docs

@@ -7,6 +7,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 bash scripts/setup.sh
+bash deploy/console/browser.sh >/dev/null  # Debian's chromium for tests/e2e/console
 
 # Start the broker and PostgreSQL unless they already run; stop on exit what we started.
 started=()

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.goals import console
 from services.goals.handlers import kpi_values_consumer
 from services.goals.loops import StatusTimer
 from services.goals.metrics_client import MetricsClient
@@ -70,4 +71,5 @@ def create_app(
             await metrics.aclose()
 
     app.router.lifespan_context = lifespan
+    app.include_router(console.router)  # after the lifespan: its own runs inside that one
     return app

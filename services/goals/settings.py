@@ -23,6 +23,8 @@ class GoalsSettings(ServiceSettings):
     metrics_timeout_s: float = Field(default=5.0, gt=0)
     graduation_periods: int = Field(default=3, ge=1)
     status_timer_interval_s: float = Field(default=60.0, gt=0)
+    # console: where the console's same-origin proxy finds alerts (env LODESTAR_ALERTS_URL).
+    alerts_url: str = "http://127.0.0.1:8003"
 
     @property
     def thresholds(self) -> Thresholds:
