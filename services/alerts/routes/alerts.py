@@ -6,47 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.alerts import repository
 from services.alerts.deps import Reader, ReadSession, SettingsDep, Writer, WriteSession
 from services.alerts.domain.evaluation import AlertState
-from services.alerts.errors import AlertNotFound
-from services.alerts.schemas import AckCreate, AckRead, AlertDetail, AlertRead, HistoryRead
-from services.alerts.service.evaluate import generator_url_for
-from services.alerts.service.marks import acknowledge
-from services.alerts.settings import AlertsSettings
-from services.alerts.tables import Alert
+from services.alerts.mappers import alert_detail, alert_read
+from services.alerts.schemas import AckCreate, AlertDetail, AlertRead
+from services.alerts.service import alerts as service
 from shared.errors import BadRequest, problem_responses
 from shared.events import utcnow
-from shared.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from shared.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=problem_responses(401, 403))
-
-
-def alert_read(alert: Alert, settings: AlertsSettings) -> AlertRead:
-    ack = (
-        AckRead(by=alert.acked_by or "", at=alert.acked_at, note=alert.ack_note)
-        if alert.acked_at is not None
-        else None
-    )
-    return AlertRead(
-        fingerprint=alert.fingerprint,
-        rule_id=alert.rule_id,
-        state=alert.state,
-        subject_kind=alert.subject_kind,
-        subject=alert.subject,
-        value=alert.value,
-        starts_at=alert.started_at,
-        ends_at=alert.ended_at,
-        active_since=alert.active_since,
-        last_seen_at=alert.last_seen_at,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        generator_url=generator_url_for(settings, alert.subject_kind, alert.subject),
-        silenced_by=alert.silenced_by,
-        inhibited=alert.inhibited,
-        acknowledged=ack,
-        updated_at=alert.updated_at,
-    )
 
 
 @router.get("", response_model=Page[AlertRead], responses=problem_responses(400, 422))
@@ -73,21 +42,14 @@ async def list_alerts(
         labels[name] = value
     if severity is not None:
         labels["severity"] = severity
-    after = None
-    if cursor is not None:
-        values = decode_cursor(cursor)
-        if len(values) != 1 or not isinstance(values[0], str):
-            raise BadRequest("invalid cursor")
-        after = values[0]
-    rows = await repository.list_alerts(
+    rows, next_cursor = await service.list_alerts(
         session,
         caller.tenant,
         states=[s.value for s in state or []],
         labels=labels,
         limit=limit,
-        after=after,
+        cursor=cursor,
     )
-    next_cursor = encode_cursor([rows[-1].fingerprint]) if len(rows) == limit else None
     return Page(items=[alert_read(a, settings) for a in rows], next_cursor=next_cursor)
 
 
@@ -96,14 +58,8 @@ async def get_alert(
     fingerprint: str, caller: Reader, session: ReadSession, settings: SettingsDep
 ) -> AlertDetail:
     """One alert with the history of every transition, notification and acknowledgement."""
-    alert = await repository.get_alert(session, caller.tenant, fingerprint)
-    if alert is None:
-        raise AlertNotFound(f"no alert '{fingerprint}'")
-    history = await repository.history(session, caller.tenant, fingerprint)
-    return AlertDetail(
-        **alert_read(alert, settings).model_dump(),
-        history=[HistoryRead.model_validate(h, from_attributes=True) for h in history],
-    )
+    alert, history = await service.get_alert(session, caller.tenant, fingerprint)
+    return alert_detail(alert, history, settings)
 
 
 @router.post(
@@ -117,7 +73,7 @@ async def ack_alert(
     settings: SettingsDep,
 ) -> AlertRead:
     """Acknowledge an active alert (who, when, note): it stays listed, and is not repeated."""
-    alert = await acknowledge(
+    alert = await service.acknowledge(
         session, caller.tenant, fingerprint, body, f"key:{caller.key_id}", utcnow()
     )
     return alert_read(alert, settings)

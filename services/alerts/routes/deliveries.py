@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from services.alerts import repository
 from services.alerts.deps import Reader, ReadSession
-from services.alerts.errors import DeliveryNotFound
+from services.alerts.mappers import delivery_read
 from services.alerts.schemas import DeliveryRead
-from shared.errors import BadRequest, problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from services.alerts.service import deliveries as service
+from shared.errors import problem_responses
+from shared.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(
     prefix="/webhook-deliveries", tags=["webhooks"], responses=problem_responses(401, 403)
@@ -30,35 +30,18 @@ async def list_deliveries(
 ) -> Page[DeliveryRead]:
     """Newest first. A failing receiver shows here (`attempts`, `last_status_code`,
     `last_error`, `next_attempt_at`); after the last attempt the status is `failed`."""
-    after = None
-    if cursor is not None:
-        values = decode_cursor(cursor)
-        if len(values) != 2 or not all(isinstance(v, str) for v in values):
-            raise BadRequest("invalid cursor")
-        after = (values[0], values[1])
-    rows = await repository.list_deliveries(
+    rows, next_cursor = await service.list_deliveries(
         session,
         caller.tenant,
         rule_id=rule_id,
         status=status,
         fingerprint=fingerprint,
         limit=limit,
-        after=after,
+        cursor=cursor,
     )
-    next_cursor = (
-        encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id])
-        if len(rows) == limit
-        else None
-    )
-    return Page(
-        items=[DeliveryRead.model_validate(d, from_attributes=True) for d in rows],
-        next_cursor=next_cursor,
-    )
+    return Page(items=[delivery_read(d) for d in rows], next_cursor=next_cursor)
 
 
 @router.get("/{delivery_id}", response_model=DeliveryRead, responses=problem_responses(404))
 async def get_delivery(delivery_id: str, caller: Reader, session: ReadSession) -> DeliveryRead:
-    delivery = await repository.get_delivery(session, delivery_id)
-    if delivery is None or delivery.tenant != caller.tenant:
-        raise DeliveryNotFound(f"no delivery '{delivery_id}'")
-    return DeliveryRead.model_validate(delivery, from_attributes=True)
+    return delivery_read(await service.get_delivery(session, caller.tenant, delivery_id))

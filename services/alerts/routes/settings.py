@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.alerts.deps import Admin, Reader, ReadSession, SettingsDep, WriteSession
+from services.alerts.mappers import settings_read
 from services.alerts.schemas import SettingsRead, SettingsUpdate
-from services.alerts.service.marks import get_settings, update_settings
+from services.alerts.service import tenant_settings as service
 from shared.errors import problem_responses
 from shared.events import utcnow
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/settings", tags=["settings"], responses=problem_resp
 
 @router.get("", response_model=SettingsRead)
 async def read(caller: Reader, session: ReadSession) -> SettingsRead:
-    return await get_settings(session, caller.tenant)
+    return settings_read(await service.get_settings(session, caller.tenant))
 
 
 @router.patch("", response_model=SettingsRead, responses=problem_responses(422))
@@ -24,4 +25,5 @@ async def update(
     body: SettingsUpdate, caller: Admin, session: WriteSession, settings: SettingsDep
 ) -> SettingsRead:
     """Switching a built-in rule off resolves the alerts it holds open."""
-    return await update_settings(session, settings, caller.tenant, body, utcnow())
+    row = await service.update_settings(session, settings, caller.tenant, body, utcnow())
+    return settings_read(row)

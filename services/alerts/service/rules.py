@@ -1,4 +1,5 @@
-"""Rules: create, change, delete; changing a rule's identity closes the alerts it held open."""
+"""Rules: create, read, page, change, delete; changing a rule's identity closes the alerts
+it held open."""
 
 from __future__ import annotations
 
@@ -7,43 +8,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts import repository
 from services.alerts.errors import RuleNotFound
-from services.alerts.schemas import RuleCreate, RuleRead, RuleUpdate, Selector, WebhookRead
-from services.alerts.service.evaluate import Evaluator, rule_view
+from services.alerts.repository import rules as repository
+from services.alerts.schemas import RuleCreate, RuleUpdate
+from services.alerts.service.evaluator import Evaluator
+from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
-
-
-def rule_read(rule: AlertRule) -> RuleRead:
-    kind = rule.target_kind
-    return RuleRead(
-        id=rule.id,
-        name=rule.name,
-        enabled=rule.enabled,
-        kpi=rule.target if kind == "kpi" else None,
-        key_result=rule.target if kind == "key_result" else None,
-        objective=rule.target if kind == "objective" else None,
-        selector=Selector(tags=list(rule.selector_tags)) if kind == "selector" else None,
-        condition=rule.condition,
-        operator=rule.operator,
-        threshold=rule.threshold,
-        resolve_threshold=rule.resolve_threshold,
-        health=rule.health,
-        status=rule.status,
-        window_seconds=rule.window_seconds,
-        change=rule.change,
-        no_data_seconds=rule.no_data_seconds,
-        for_seconds=rule.for_seconds,
-        keep_firing_for_seconds=rule.keep_firing_for_seconds,
-        repeat_interval_seconds=rule.repeat_interval_seconds,
-        severity=rule.severity,
-        labels=rule.labels,
-        annotations=rule.annotations,
-        webhook=WebhookRead(url=rule.webhook_url) if rule.webhook_url else None,
-        created_at=rule.created_at,
-        updated_at=rule.updated_at,
-    )
 
 
 async def create_rule(
@@ -85,16 +56,22 @@ async def create_rule(
         created_at=now,
         updated_at=now,
     )
-    session.add(rule)
-    await session.flush()
+    await repository.add(session, rule)
     return rule
 
 
-async def _load(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule:
-    rule = await repository.get_rule(session, tenant, rule_id)
+async def get_rule(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule:
+    rule = await repository.get(session, tenant, rule_id)
     if rule is None:
         raise RuleNotFound(f"no rule '{rule_id}'")
     return rule
+
+
+async def list_rules(
+    session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
+) -> tuple[list[AlertRule], str | None]:
+    """A page of the tenant's rules by name, and the cursor of the next one."""
+    return await repository.page(session, tenant, limit=limit, cursor=cursor)
 
 
 async def update_rule(
@@ -107,7 +84,7 @@ async def update_rule(
 ) -> AlertRule:
     """Labels and severity are part of an alert's identity: changing them (or disabling the
     rule) resolves the alerts the rule holds open; the next observation opens new ones."""
-    rule = await _load(session, tenant, rule_id)
+    rule = await get_rule(session, tenant, rule_id)
     identity_changes = (
         (body.severity is not None and body.severity != rule.severity)
         or (body.labels is not None and body.labels != rule.labels)
@@ -124,7 +101,7 @@ async def update_rule(
     elif body.remove_webhook:
         rule.webhook_url = rule.webhook_secret = None
     rule.updated_at = now
-    await session.flush()
+    await repository.save(session)
     return rule
 
 
@@ -132,7 +109,6 @@ async def delete_rule(
     session: AsyncSession, settings: AlertsSettings, tenant: str, rule_id: str, now: datetime
 ) -> None:
     """Delete a rule; its open alerts resolve (and say so on the topic), their history stays."""
-    rule = await _load(session, tenant, rule_id)
+    rule = await get_rule(session, tenant, rule_id)
     await Evaluator(session, settings, now).close_rule_alerts(tenant, rule_view(rule))
-    await session.delete(rule)
-    await session.flush()
+    await repository.delete(session, rule)

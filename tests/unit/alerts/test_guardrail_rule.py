@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from services.alerts.domain.conditions import kpi_verdict
 from services.alerts.domain.evaluation import Verdict
-from services.alerts.domain.templates import expand_all
-from services.alerts.service.evaluate import (
+from services.alerts.domain.rules import (
     BUILTIN_KPI_GUARDRAIL,
     builtin_rules,
     guardrail_rule,
 )
+from services.alerts.domain.templates import expand_all
 from services.alerts.settings import AlertsSettings
 
 SETTINGS = AlertsSettings(goals_url="https://goals.example")
@@ -47,7 +47,7 @@ class TestAlertEvent:
     def test_is_the_event_new_event_builds_and_validates(self) -> None:
         from datetime import UTC, datetime
 
-        from services.alerts.service.evaluate import alert_event
+        from services.alerts.service.notifier import alert_event
         from shared.events import AlertV1, CloudEvent, new_event
 
         at = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)

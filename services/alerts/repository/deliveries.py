@@ -1,0 +1,71 @@
+"""Webhook deliveries: the due ones, by id, pages newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.alerts.tables import WebhookDelivery
+from shared.pagination import Sort, keyset_page
+
+NEWEST_FIRST = Sort("-created_at", col(WebhookDelivery.created_at), descending=True)  # type: ignore[arg-type]
+
+
+def add_all(session: AsyncSession, rows: Iterable[WebhookDelivery]) -> None:
+    """New deliveries, inserted at the next flush."""
+    session.add_all(list(rows))
+
+
+async def save(session: AsyncSession) -> None:
+    """Write the changes made to loaded deliveries (inside the caller's transaction)."""
+    await session.flush()
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
+    result = await session.execute(
+        select(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.status) == "pending",
+            col(WebhookDelivery.next_attempt_at) <= now,
+        )
+        .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.created_at))
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def get(session: AsyncSession, delivery_id: str) -> WebhookDelivery | None:
+    return await session.get(WebhookDelivery, delivery_id)
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    rule_id: str | None,
+    status: str | None,
+    fingerprint: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[WebhookDelivery], str | None]:
+    query = select(WebhookDelivery).where(col(WebhookDelivery.tenant) == tenant)
+    if rule_id is not None:
+        query = query.where(col(WebhookDelivery.rule_id) == rule_id)
+    if status is not None:
+        query = query.where(col(WebhookDelivery.status) == status)
+    if fingerprint is not None:
+        query = query.where(col(WebhookDelivery.fingerprint) == fingerprint)
+    return await keyset_page(
+        session,
+        query,
+        model=WebhookDelivery,
+        sort=NEWEST_FIRST,
+        id_column=col(WebhookDelivery.id),  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        datetime_sort=True,
+    )

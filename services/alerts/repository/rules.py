@@ -1,0 +1,93 @@
+"""Alert rules: by id, pages by name, the enabled rules a batch of events is evaluated against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.alerts.tables import AlertRule
+from shared.pagination import Sort, keyset_page
+
+BY_NAME = Sort("name", col(AlertRule.name))  # type: ignore[arg-type]
+
+
+async def get(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule | None:
+    rule = await session.get(AlertRule, rule_id)
+    return rule if rule is not None and rule.tenant == tenant else None
+
+
+async def page(
+    session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
+) -> tuple[list[AlertRule], str | None]:
+    return await keyset_page(
+        session,
+        select(AlertRule).where(col(AlertRule.tenant) == tenant),
+        model=AlertRule,
+        sort=BY_NAME,
+        id_column=col(AlertRule.id),  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def add(session: AsyncSession, rule: AlertRule) -> None:
+    session.add(rule)
+    await session.flush()
+
+
+async def save(session: AsyncSession) -> None:
+    """Write the changes made to loaded rules (inside the caller's transaction)."""
+    await session.flush()
+
+
+async def delete(session: AsyncSession, rule: AlertRule) -> None:
+    await session.delete(rule)
+    await session.flush()
+
+
+async def by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, AlertRule]:
+    if not ids:
+        return {}
+    result = await session.execute(select(AlertRule).where(col(AlertRule.id).in_(ids)))
+    return {r.id: r for r in result.scalars().all()}
+
+
+async def for_targets(
+    session: AsyncSession, targets: Iterable[tuple[str, str, str]]
+) -> Sequence[AlertRule]:
+    """Enabled rules on any of these (tenant, target kind, target), and every enabled
+    tag-selector rule of their tenants (the caller matches exactly): one query for a batch."""
+    wanted = set(targets)
+    if not wanted:
+        return []
+    tenants = sorted({t for t, _, _ in wanted})
+    names = sorted({target for _, _, target in wanted})
+    result = await session.execute(
+        select(AlertRule)
+        .where(
+            col(AlertRule.tenant).in_(tenants),
+            col(AlertRule.enabled).is_(True),
+            or_(col(AlertRule.target).in_(names), col(AlertRule.target_kind) == "selector"),
+        )
+        .order_by(col(AlertRule.id))
+    )
+    return [
+        r
+        for r in result.scalars().all()
+        if r.target_kind == "selector" or (r.tenant, r.target_kind, r.target) in wanted
+    ]
+
+
+async def absent_on_kpis(session: AsyncSession) -> Sequence[AlertRule]:
+    """Enabled `no_data` rules on one KPI (their alert must exist before any data does)."""
+    result = await session.execute(
+        select(AlertRule).where(
+            col(AlertRule.enabled).is_(True),
+            col(AlertRule.condition) == "no_data",
+            col(AlertRule.target_kind) == "kpi",
+        )
+    )
+    return result.scalars().all()

@@ -1,0 +1,66 @@
+"""Silences: by id, pages newest first, the active ones of a batch's tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.alerts.tables import Silence
+from shared.pagination import Sort, keyset_page
+
+NEWEST_FIRST = Sort("-created_at", col(Silence.created_at), descending=True)  # type: ignore[arg-type]
+
+
+async def get(session: AsyncSession, tenant: str, silence_id: str) -> Silence | None:
+    silence = await session.get(Silence, silence_id)
+    return silence if silence is not None and silence.tenant == tenant else None
+
+
+async def add(session: AsyncSession, silence: Silence) -> None:
+    session.add(silence)
+    await session.flush()
+
+
+async def save(session: AsyncSession) -> None:
+    """Write the changes made to loaded silences (inside the caller's transaction)."""
+    await session.flush()
+
+
+async def page(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    not_expired_at: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Silence], str | None]:
+    query = select(Silence).where(col(Silence.tenant) == tenant)
+    if not_expired_at is not None:
+        query = query.where(col(Silence.ends_at) > not_expired_at)
+    return await keyset_page(
+        session,
+        query,
+        model=Silence,
+        sort=NEWEST_FIRST,
+        id_column=col(Silence.id),  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        datetime_sort=True,
+    )
+
+
+async def active_of(
+    session: AsyncSession, tenants: Iterable[str], now: datetime
+) -> Sequence[Silence]:
+    result = await session.execute(
+        select(Silence).where(
+            col(Silence.tenant).in_(sorted(set(tenants))),
+            col(Silence.starts_at) <= now,
+            col(Silence.ends_at) > now,
+        )
+    )
+    return result.scalars().all()

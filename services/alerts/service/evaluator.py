@@ -1,0 +1,379 @@
+"""Evaluation: KPI values, KR progress, objective changes, graduations and the clock, stepped
+through the pure state machine; transitions go to history, notifications to the outbox (the
+`alerts` topic) and to the webhook deliveries table, all in the caller's transaction. Never
+commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.alerts.domain.conditions import (
+    Condition,
+    ConditionKind,
+    Sample,
+    absent_verdict,
+    kpi_verdict,
+    status_verdict,
+    trim_samples,
+)
+from services.alerts.domain.evaluation import (
+    ACTIVE_STATES,
+    AlertState,
+    Marks,
+    Notify,
+    Observation,
+    Transitioned,
+    step,
+)
+from services.alerts.domain.labels import identity
+from services.alerts.domain.matching import inhibited, silenced_by
+from services.alerts.domain.rules import (
+    BUILTIN_KPI_GUARDRAIL,
+    CLOSED,
+    RuleView,
+    builtin_rules,
+    closing,
+    keeps_memory,
+    worth_tracking,
+)
+from services.alerts.domain.subjects import (
+    Subject,
+    key_result_subjects,
+    kpi_subjects,
+    objective_subjects,
+)
+from services.alerts.domain.templates import expand_all
+from services.alerts.repository import alerts as alerts_repo
+from services.alerts.repository import deliveries as deliveries_repo
+from services.alerts.repository import guardrails as guardrails_repo
+from services.alerts.repository import rules as rules_repo
+from services.alerts.service.loader import BatchLoader
+from services.alerts.service.mapping import (
+    LiveAlert,
+    live_of,
+    new_alert,
+    row_changes,
+    rule_view,
+    samples_of,
+    store_samples,
+)
+from services.alerts.service.notifier import Notifier
+from services.alerts.settings import AlertsSettings
+from services.alerts.tables import Alert, Guardrail
+from shared.events import (
+    CloudEvent,
+    KpiValueV1,
+    KrGraduatedV1,
+    KrProgressV1,
+    ObjectiveChangedV1,
+)
+from shared.outbox import enqueue
+
+Inputs = KpiValueV1 | KrProgressV1 | ObjectiveChangedV1 | KrGraduatedV1
+
+
+class Evaluator:
+    """One unit of evaluation work inside one transaction (a consumer batch, a tick, a call).
+
+    Set-based: `prepare(batch)` loads what the batch needs with a few queries (`BatchLoader`),
+    each event then steps its alerts in memory through the pure state machine, event after
+    event in order, and `flush()` writes the changes in bulk: the changed alert rows, the
+    history lines, the outbox events, the webhook deliveries. The firing set is kept current
+    as alerts change, so inhibition inside one batch sees the alerts fired earlier in it.
+    Nothing reaches the session's database before `flush()` but new rows a query flushes.
+    """
+
+    def __init__(self, session: AsyncSession, settings: AlertsSettings, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        self.builtins = builtin_rules(settings)
+        self.loaded = BatchLoader(session, now)
+        self.notifier = Notifier(settings, now)
+        self._identities: dict[
+            tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
+        ] = {}
+        self._live: dict[tuple[str, str], LiveAlert] = {}
+
+    # --- a batch -------------------------------------------------------------------------
+
+    async def prepare(self, batch: Sequence[tuple[CloudEvent, Inputs]]) -> None:
+        """Load what `batch` needs in a few queries, whatever its size."""
+        loaded = self.loaded
+        await loaded.load_tenants({event.tenant for event, _ in batch})
+        targets: set[tuple[str, str, str]] = set()
+        kpis: set[tuple[str, str]] = set()
+        for event, payload in batch:
+            if isinstance(payload, KpiValueV1):
+                targets.add((event.tenant, "kpi", payload.kpi))
+                kpis.add((event.tenant, payload.kpi))
+            elif isinstance(payload, KrProgressV1):
+                targets.add((event.tenant, "key_result", payload.key_result_id))
+            elif isinstance(payload, ObjectiveChangedV1):
+                targets.add((event.tenant, "objective", payload.objective_id))
+            else:
+                kpis.add((event.tenant, payload.kpi))
+        await loaded.load_rules(targets)
+        await loaded.load_guardrails(kpis)
+        keys: set[tuple[str, str]] = set()
+        for event, payload in batch:
+            for rule, _kind, _subject, labels in await self._subjects(event.tenant, payload):
+                keys.add((event.tenant, self._identity(rule, event.tenant, labels)[1]))
+        await loaded.load_alerts(keys)
+
+    async def flush(self) -> None:
+        """Write what evaluation changed: alert rows, history lines, outbox events."""
+        history, events, deliveries = self.notifier.take()
+        deliveries_repo.add_all(self.session, deliveries)
+        changed: list[tuple[Alert, dict[str, Any]]] = []
+        for live in self._live.values():
+            if live.dirty:
+                changed.append((live.alert, row_changes(live, self.now)))
+                live.dirty = live.clear_ack = False
+        await alerts_repo.write_back(self.session, changed)
+        await alerts_repo.insert_history(self.session, history)
+        if events:
+            topics = self.settings.topics
+            await enqueue(self.session, topics.name(topics.alerts), *events)
+
+    # --- inputs --------------------------------------------------------------------------
+
+    async def kpi_value(self, event: CloudEvent, value: KpiValueV1) -> None:
+        """Every rule on this KPI (and the tag selectors it matches), KpiRed, and
+        KpiGuardrailBreached when the KPI is a guardrail."""
+        for rule, kind, subject, labels in await self._subjects(event.tenant, value):
+            cond = rule.condition
+
+            def observe(alert: Alert | None, cond: Condition = cond) -> Observation:
+                samples: list[Sample] = []
+                if cond.kind is ConditionKind.CHANGE and cond.window is not None:
+                    kept = samples_of(alert) if alert is not None else []
+                    samples = trim_samples([*kept, (value.last_at, value.value)], cond.window)
+                    if alert is not None:
+                        store_samples(alert, samples)
+                verdict = kpi_verdict(cond, value.value, value.health, samples)
+                return Observation(verdict, value.value)
+
+            await self._evaluate(rule, event.tenant, kind, subject, labels, observe)
+
+    async def kr_progress(self, event: CloudEvent, progress: KrProgressV1) -> None:
+        await self._status_rules(event.tenant, progress, progress.status, progress.progress)
+
+    async def objective_changed(self, event: CloudEvent, change: ObjectiveChangedV1) -> None:
+        await self._status_rules(event.tenant, change, change.status, change.progress)
+
+    async def kr_graduated(self, event: CloudEvent, graduated: KrGraduatedV1) -> None:
+        """Record the KPI as a guardrail. A graduation older than the one recorded changes
+        nothing; a newer one from another KR replaces it and resolves what the old one held."""
+        tenant, kpi = event.tenant, graduated.kpi
+        row = await self.loaded.guardrail(tenant, kpi)
+        # A colleague may add the graduation time to the payload; the event time stands in.
+        at = getattr(graduated, "graduated_at", None) or event.time
+        if row is not None and at < row.graduated_at:
+            return
+        previous = row.key_result_id if row is not None else None
+        if row is None:
+            row = Guardrail(
+                tenant=tenant,
+                kpi=kpi,
+                key_result_id=graduated.key_result_id,
+                kind=graduated.kind,
+                target=graduated.target,
+                periods_met=graduated.periods_met,
+                graduated_at=at,
+                updated_at=self.now,
+            )
+            guardrails_repo.add(self.session, row)
+            self.loaded.guardrails[(tenant, kpi)] = row
+        row.key_result_id = graduated.key_result_id
+        row.kind = graduated.kind
+        row.target = graduated.target
+        row.bound_low = graduated.bound_low
+        row.bound_high = graduated.bound_high
+        row.periods_met = graduated.periods_met
+        row.graduated_at = at
+        row.updated_at = self.now
+        if previous is not None and previous != graduated.key_result_id:
+            rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
+            for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
+                if alert.subject == kpi:
+                    self._step(alert, closing(rule), CLOSED)
+
+    async def _status_rules(
+        self,
+        tenant: str,
+        payload: KrProgressV1 | ObjectiveChangedV1,
+        status: str,
+        progress: float,
+    ) -> None:
+        for rule, kind, subject, labels in await self._subjects(tenant, payload):
+            verdict = status_verdict(rule.condition, status, progress)
+            obs = Observation(verdict, progress)
+
+            def observe(_alert: Alert | None, obs: Observation = obs) -> Observation:
+                return obs
+
+            await self._evaluate(rule, tenant, kind, subject, labels, observe)
+
+    async def _subjects(self, tenant: str, payload: Inputs) -> list[Subject]:
+        """The rules an event is evaluated against, each with its subject and labels."""
+        loaded = self.loaded
+        if isinstance(payload, KpiValueV1):
+            kpi = payload.kpi
+            switches = loaded.switches_of(tenant)
+            guardrail = await loaded.guardrail(tenant, kpi) if switches.guardrail_breached else None
+            return kpi_subjects(
+                await loaded.rules_for(tenant, "kpi", kpi),
+                kpi,
+                payload.tags,
+                switches,
+                self.builtins,
+                guardrail.key_result_id if guardrail is not None else None,
+            )
+        if isinstance(payload, KrProgressV1):
+            kr = payload.key_result_id
+            return key_result_subjects(
+                await loaded.rules_for(tenant, "key_result", kr),
+                kr,
+                payload.kpi,
+                loaded.switches_of(tenant),
+                self.builtins,
+            )
+        if isinstance(payload, ObjectiveChangedV1):
+            objective = payload.objective_id
+            return objective_subjects(
+                await loaded.rules_for(tenant, "objective", objective), objective
+            )
+        return []
+
+    # --- the clock and closing -----------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Advance every alert the clock can move; returns how many were looked at."""
+        await self._ensure_absent_alerts()
+        alerts = await alerts_repo.to_tick(self.session)
+        stored = await rules_repo.by_id(
+            self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
+        )
+        for alert in alerts:
+            if alert.rule_id in self.builtins:
+                rule: RuleView | None = self.builtins[alert.rule_id]
+            else:
+                row = stored.get(alert.rule_id)
+                rule = rule_view(row) if row is not None and row.enabled else None
+            if rule is None:
+                continue  # closed when its rule was deleted or disabled
+            await self.loaded.load_tenants({alert.tenant})
+            obs = Observation.tick()
+            cond = rule.condition
+            if cond.kind is ConditionKind.NO_DATA and cond.no_data_for is not None:
+                since = alert.last_seen_at or rule.created_at or self.now
+                verdict = absent_verdict(since, cond.no_data_for, self.now)
+                if verdict is not None:
+                    obs = Observation(verdict, None, fresh=False)
+            self._step(alert, rule, obs)
+        await self.flush()
+        return len(alerts)
+
+    async def close_rule_alerts(self, tenant: str, rule: RuleView) -> None:
+        """The rule is gone, disabled or changed its identity: resolve what it holds open."""
+        await self.loaded.load_tenants({tenant})
+        for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
+            self._step(alert, closing(rule), CLOSED)
+        await self.flush()
+
+    async def _ensure_absent_alerts(self) -> None:
+        """A `no_data` rule on one KPI has an alert from its creation, so silence from the
+        start is noticed too."""
+        for row in await rules_repo.absent_on_kpis(self.session):
+            rule = rule_view(row)
+            labels, fp = self._identity(rule, row.tenant, {"kpi": row.target})
+            if await alerts_repo.get(self.session, row.tenant, fp) is None:
+                alerts_repo.add(
+                    self.session,
+                    new_alert(rule, row.tenant, fp, labels, "kpi", row.target, self.now),
+                )
+        await alerts_repo.save(self.session)
+
+    # --- the core ------------------------------------------------------------------------
+
+    def _identity(
+        self, rule: RuleView, tenant: str, subject: dict[str, str]
+    ) -> tuple[dict[str, str], str]:
+        """An alert's labels and fingerprint (memoised: hashing is per event otherwise)."""
+        key = (rule.id, tenant, tuple(subject.items()))
+        found = self._identities.get(key)
+        if found is None:
+            found = self._identities[key] = identity(rule, tenant, subject)
+        return found
+
+    async def _evaluate(
+        self,
+        rule: RuleView,
+        tenant: str,
+        kind: str,
+        subject: str,
+        subject_labels: dict[str, str],
+        observe: Callable[[Alert | None], Observation],
+    ) -> None:
+        labels, fp = self._identity(rule, tenant, subject_labels)
+        key, alerts = (tenant, fp), self.loaded.alerts
+        if key not in alerts:  # prepared batches never get here: no coroutine per event
+            await self.loaded.load_alerts({key})
+        alert = alerts[key]
+        if alert is None:
+            if keeps_memory(rule):
+                alert = new_alert(rule, tenant, fp, labels, kind, subject, self.now)
+                obs = observe(alert)
+            else:
+                obs = observe(None)
+                if not worth_tracking(rule, obs, self.now):
+                    return  # each KPI and each rule would otherwise leave an inactive row
+                alert = new_alert(rule, tenant, fp, labels, kind, subject, self.now)
+            alerts_repo.add(self.session, alert)
+            alerts[key] = alert
+        else:
+            obs = observe(alert)
+        self._step(alert, rule, obs)
+
+    def _live_of(self, alert: Alert) -> LiveAlert:
+        key = (alert.tenant, alert.fingerprint)
+        live = self._live.get(key)
+        if live is None:
+            live = self._live[key] = live_of(alert)
+        return live
+
+    def _step(self, alert: Alert, rule: RuleView, obs: Observation) -> None:
+        """One observation through the state machine, in memory; `flush()` writes the row."""
+        live = self._live_of(alert)
+        tenant = alert.tenant
+        labels = live.labels
+        silences = silenced_by(self.loaded.silences.get(tenant, ()), labels, self.now)
+        firing = self.loaded.firing.setdefault(tenant, {})
+        is_inhibited = inhibited(labels, firing.values())
+        marks = Marks(silenced=bool(silences), inhibited=is_inhibited, acknowledged=live.acked)
+        new, events = step(live.status, obs, rule.policy, self.now, marks)
+        live.status = new
+        live.silenced_by = silences
+        live.inhibited = is_inhibited
+        if new.value != live.value or rule.annotations is not live.template:
+            live.annotations = expand_all(rule.annotations, labels, new.value)
+            live.value, live.template = new.value, rule.annotations
+        if new.state not in ACTIVE_STATES and live.acked:
+            live.acked = False  # an ack ends with its alert
+            live.clear_ack = True
+        live.dirty = True
+        if new.state is AlertState.FIRING:
+            firing[alert.fingerprint] = labels
+        else:
+            firing.pop(alert.fingerprint, None)
+        for event in events:
+            if isinstance(event, Transitioned):
+                self.notifier.transitioned(live, event, marks)
+            elif isinstance(event, Notify):
+                self.notifier.notify(live, rule, event)

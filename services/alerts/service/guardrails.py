@@ -1,0 +1,23 @@
+"""Guardrails: the KPIs whose linked key result graduated."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.alerts.errors import GuardrailNotFound
+from services.alerts.repository import guardrails as repository
+from services.alerts.tables import Guardrail
+
+
+async def get_guardrail(session: AsyncSession, tenant: str, kpi: str) -> Guardrail:
+    row = await repository.get(session, tenant, kpi)
+    if row is None:
+        raise GuardrailNotFound(f"KPI '{kpi}' is not a guardrail (no key result graduated)")
+    return row
+
+
+async def list_guardrails(
+    session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
+) -> tuple[list[Guardrail], str | None]:
+    """A page of guardrails in KPI order, and the next cursor."""
+    return await repository.page(session, tenant, limit=limit, cursor=cursor)

@@ -1,0 +1,73 @@
+"""Silences: create, read, page, expire."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.alerts.errors import SilenceNotFound
+from services.alerts.repository import silences as repository
+from services.alerts.schemas import SilenceCreate
+from services.alerts.tables import Silence
+from shared.errors import Unprocessable
+
+
+async def create_silence(
+    session: AsyncSession, tenant: str, body: SilenceCreate, now: datetime
+) -> Silence:
+    starts_at = body.starts_at or now
+    if body.ends_at <= starts_at or body.ends_at <= now:
+        raise Unprocessable("endsAt must be after startsAt and in the future")
+    silence = Silence(
+        id=str(uuid.uuid4()),
+        tenant=tenant,
+        matchers=[m.model_dump(mode="json") for m in body.matchers],
+        starts_at=starts_at,
+        ends_at=body.ends_at,
+        created_by=body.created_by,
+        comment=body.comment,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add(session, silence)
+    return silence
+
+
+async def get_silence(session: AsyncSession, tenant: str, silence_id: str) -> Silence:
+    silence = await repository.get(session, tenant, silence_id)
+    if silence is None:
+        raise SilenceNotFound(f"no silence '{silence_id}'")
+    return silence
+
+
+async def list_silences(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    include_expired: bool,
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Silence], str | None]:
+    """A page of silences, newest first (expired ones only if asked), and the next cursor."""
+    return await repository.page(
+        session,
+        tenant,
+        not_expired_at=None if include_expired else now,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def expire_silence(
+    session: AsyncSession, tenant: str, silence_id: str, now: datetime
+) -> Silence:
+    """End a silence now (Alertmanager's expire); an expired one is left as it is."""
+    silence = await get_silence(session, tenant, silence_id)
+    if silence.ends_at > now:
+        silence.ends_at = max(now, silence.starts_at)
+        silence.updated_at = now
+        await repository.save(session)
+    return silence
