@@ -5,8 +5,27 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.alerts.domain.evaluation import Marks, fingerprint
+from services.alerts.domain.evaluation import Marks
 from services.alerts.domain.rules import RuleView
+
+# FNV-1a 64 (http://www.isthe.com/chongo/tech/comp/fnv/), as Go's hash/fnv and prometheus/common.
+_FNV_OFFSET64 = 14695981039346656037
+_FNV_PRIME64 = 1099511628211
+_MASK64 = (1 << 64) - 1
+# prometheus/common/model.SeparatorByte: after each label name and after each value.
+_SEPARATOR = b"\xff"
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set, as 16 lowercase hex digits: FNV-1a 64 over
+    the label names in byte order, each name and each value (UTF-8) followed by the byte 0xff
+    (`prometheus/common/model` `LabelSet.Fingerprint`, rendered as `Fingerprint.String`). The
+    same labels give the same id in Lodestar and in Alertmanager."""
+    h = _FNV_OFFSET64
+    for name in sorted(labels):  # code point order is UTF-8 byte order, as Go sorts
+        for byte in name.encode() + _SEPARATOR + labels[name].encode() + _SEPARATOR:
+            h = ((h ^ byte) * _FNV_PRIME64) & _MASK64
+    return f"{h:016x}"
 
 
 class SubjectLocations(Protocol):
