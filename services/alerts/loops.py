@@ -2,8 +2,9 @@
 
 `Ticker` moves alerts along the clock (`for`, `keep_firing_for`, repeats, silences ending,
 no data). `WebhookSender` posts the rows of the deliveries table (written in the transaction
-of the transition they announce), retrying with backoff; it runs apart from evaluation, so a
-slow or dead receiver never holds an alert back. One sender per deployment: two replicas would
+of the transition they announce), one alert's in the order written, retrying with backoff; it
+runs apart from evaluation, so a slow or dead receiver never holds an alert back, and one
+alert's failing posts never hold another's. One sender per deployment: two replicas would
 both post a due row (a claim with `FOR UPDATE SKIP LOCKED` would lift that).
 """
 

@@ -157,6 +157,7 @@ class WebhookDelivery(AlertsTable, table=True):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_rule", "tenant", "rule_id", "created_at"),
+        Index("ix_webhook_deliveries_alert", "tenant", "fingerprint", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -173,6 +174,9 @@ class WebhookDelivery(AlertsTable, table=True):
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_type=UtcDateTime)
+    # Its place among the deliveries written at the same `created_at` (one batch): with it,
+    # (created_at, seq) orders an alert's deliveries, and they are posted in that order.
+    seq: int = 0
     updated_at: datetime = Field(sa_type=UtcDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 

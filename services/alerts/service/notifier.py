@@ -133,6 +133,7 @@ class Notifier:
                     status="pending",
                     next_attempt_at=self.now,
                     created_at=self.now,
+                    seq=len(self.deliveries),
                     updated_at=self.now,
                 )
             )

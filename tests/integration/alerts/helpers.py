@@ -109,11 +109,26 @@ def of_type(reader: TopicReader, suffix: str) -> list[dict[str, Any]]:
 @dataclass
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records each POST and answers `statuses` in turn
-    (then 200)."""
+    (then 200); a post about a KPI in `held` is answered 503 for as long as it is there."""
 
     url: str
     statuses: list[int] = field(default_factory=list)
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)
+    codes: list[int] = field(default_factory=list)
+
+    def bodies(self, kpi: str | None = None) -> list[dict[str, Any]]:
+        """The posted bodies (about `kpi`, if given), in the order they came."""
+        bodies = [json.loads(body) for _, body in self.posts]
+        return [b for b in bodies if kpi is None or b["alerts"][0]["labels"].get("kpi") == kpi]
+
+    def answered(self, kpi: str) -> list[tuple[str, int]]:
+        """(status of the body, the code answered) of each post about `kpi`, in order."""
+        return [
+            (body["status"], code)
+            for body, code in zip(self.bodies(), self.codes, strict=True)
+            if body["alerts"][0]["labels"].get("kpi") == kpi
+        ]
 
 
 @contextmanager
@@ -124,9 +139,12 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            kpi = json.loads(body)["alerts"][0]["labels"].get("kpi")
             with lock:
                 receiver.posts.append((dict(self.headers.items()), body))
                 code = receiver.statuses.pop(0) if receiver.statuses else 200
+                code = 503 if kpi in receiver.held else code
+                receiver.codes.append(code)
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
