@@ -83,6 +83,7 @@ class Alert(AlertsTable, table=True):
     acked_by: str | None = Field(default=None, max_length=200)
     acked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ack_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    ack_expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -97,7 +98,7 @@ class AlertHistory(AlertsTable, table=True):
     )
     tenant: str = Field(max_length=64)
     fingerprint: str = Field(max_length=32)
-    kind: str = Field(max_length=16)  # transition | notified | acknowledged
+    kind: str = Field(max_length=16)  # transition | notified | acknowledged | unacknowledged
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str | None = Field(default=None, max_length=16)
     value: float | None = None
@@ -164,7 +165,7 @@ class WebhookDelivery(AlertsTable, table=True):
     tenant: str = Field(max_length=64)
     rule_id: str = Field(max_length=64)
     fingerprint: str = Field(max_length=32)
-    alert_status: str = Field(max_length=16)  # firing | resolved
+    alert_status: str = Field(max_length=16)  # firing | resolved | (un)acknowledged
     url: str = Field(max_length=2048)
     secret: str = Field(max_length=256)
     body: str = Field(sa_column=Column(Text, nullable=False))

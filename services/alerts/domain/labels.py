@@ -1,8 +1,9 @@
 """An alert's identity and what it says about itself: its labels and fingerprint, the note on
-a muted firing, and the generatorURL of its subject."""
+a muted firing, whether its acknowledgement holds, and the generatorURL of its subject."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from services.alerts.domain.evaluation import Marks
@@ -49,6 +50,12 @@ def identity(rule: RuleView, tenant: str, subject: dict[str, str]) -> tuple[dict
         **subject,
     }
     return labels, fingerprint(labels)
+
+
+def ack_in_force(expires_at: datetime | None, now: datetime) -> bool:
+    """Whether an acknowledgement given with this expiry still holds at `now` (it lapses at
+    `expires_at`, exactly)."""
+    return expires_at is None or now < expires_at
 
 
 def muted_note(marks: Marks) -> str | None:

@@ -147,8 +147,10 @@ class TestMarks:
             # Expiring the silence publishes the alert it held back, at the next tick.
             expired = await app.client.delete(f"/v1/silences/{silence.json()['id']}")
             assert expired.json()["state"] == "expired"
-            await alerts.wait_for(lambda rs: len(rs) >= 2, what="the alert after the silence")
-            assert alerts.events()[1]["data"]["labels"]["kpi"] == "churn"
+            await alerts.wait_for(
+                lambda _: len(of_type(alerts, "firing.v1")) >= 2, what="the alert after the silence"
+            )
+            assert of_type(alerts, "firing.v1")[1]["data"]["labels"]["kpi"] == "churn"
 
             await send(kafka_bootstrap, kpi_values, kpi_value("nps", 1.0))
             await alerts.wait_for(lambda rs: len(of_type(alerts, "resolved.v1")) == 1)
