@@ -1,6 +1,6 @@
 """The alerts service's tables: rules, alerts by fingerprint and their history, silences,
-per-tenant settings, guardrails (KPIs whose key result graduated), and webhook deliveries (an
-outbox for webhooks)."""
+per-tenant settings, guardrails (KPIs whose key result graduated), each KPI's newest period,
+and webhook deliveries (an outbox for webhooks)."""
 
 from __future__ import annotations
 
@@ -148,6 +148,19 @@ class Guardrail(AlertsTable, table=True):
     bound_high: float | None = None
     periods_met: int
     graduated_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KpiLatestPeriod(AlertsTable, table=True):
+    """The newest period each KPI has had a value for: a value of an older one is history,
+    and moves no alert."""
+
+    __tablename__ = "kpi_latest_periods"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    kpi: str = Field(primary_key=True, max_length=64)
+    period_start: datetime = Field(sa_type=UtcDateTime)
+    period_end: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 

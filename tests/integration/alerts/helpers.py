@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -59,18 +59,26 @@ def kpi_value(
     health: str = "green",
     tags: list[str] | None = None,
     id: str | None = None,
+    days_ago: int = 0,
 ) -> bytes:
-    now = datetime.now(UTC).isoformat()
+    """A KPI value as metrics publishes it. By default of a period holding now (the present,
+    which alerts watch) that starts now, so that no two values share a period: the service
+    coalesces values of one period in a batch, and each value here stands for an evaluation.
+    With `days_ago`, of that earlier UTC day (history: a late measurement, a backfill)."""
+    now = datetime.now(UTC)
+    start = now
+    if days_ago:
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     data = {
         "kpi": kpi,
         "period": "day",
-        "period_start": now,
-        "period_end": now,
+        "period_start": start.isoformat(),
+        "period_end": (start + timedelta(days=1)).isoformat(),
         "aggregation": "last",
         "value": value,
         "count": 1,
         "last_value": value,
-        "last_at": now,
+        "last_at": min(now, start + timedelta(days=1, microseconds=-1)).isoformat(),
         "health": health,
         "tags": tags or [],
     }
