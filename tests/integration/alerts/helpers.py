@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 from services.alerts.settings import AlertsSettings
 from shared.settings import Topics
@@ -110,8 +113,9 @@ async def send(bootstrap: str, topic: str, *events: bytes) -> None:
 
 
 def of_type(reader: TopicReader, suffix: str) -> list[dict[str, Any]]:
-    """The events read so far whose type ends with `suffix` (firing.v1 / resolved.v1)."""
-    return [e for e in reader.events() if e["type"].endswith(suffix)]
+    """The events read so far whose type ends with `suffix` (firing.v1 / resolved.v1), but
+    the sentinels' firings."""
+    return [e for e in not_sentinel(reader) if e["type"].endswith(suffix)]
 
 
 @dataclass
@@ -192,3 +196,43 @@ def kr_graduated(
         "periods_met": 3,
     }
     return _envelope(tenant, "lodestar.kr.graduated.v1", key_result, data, id)
+
+
+SENTINEL = "Sentinel"
+
+
+async def sentinel(
+    client: httpx.AsyncClient, bootstrap: str, topic: str, reader: TopicReader, after: str
+) -> None:
+    """Prove an absence: what the service would publish about the values of KPI `after` sent
+    so far is on `reader` once this returns. A value of a fresh KPI whose own rule fires at
+    once is produced under `after`'s record key, so into the same partition: the service
+    evaluates it after them. Its firing is awaited, then every partition of `reader`'s topic
+    is read to its end: what the service wrote before went through its producer first.
+    `not_sentinel` and `of_type` leave these firings out."""
+    kpi = f"sentinel-{uuid.uuid4().hex[:8]}"
+    rule = {"name": SENTINEL, "kpi": kpi, "threshold": 0.0}
+    assert (await client.post("/v1/rules", json=rule)).status_code == 201
+    tenant = "acme"
+    await produce(bootstrap, topic, [kpi_value(kpi, 1.0)], keys=[f"{tenant}/{after}"])
+    await reader.wait_for(
+        lambda _: any(e["data"]["labels"].get("kpi") == kpi for e in reader.events()),
+        what=f"the sentinel {kpi}",
+    )
+    await read_to_end(reader)
+
+
+async def read_to_end(reader: TopicReader) -> None:
+    """Read every partition of `reader`'s topic up to its end as of now (what
+    `TopicReader.drain()` on branch tooling does)."""
+    consumer = reader._consumer  # private: until TopicReader.drain() is merged
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    deadline = time.monotonic() + 20.0
+    while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+        assert time.monotonic() < deadline, f"timed out reading {reader.topic} to its end"
+        await reader.poll()
+
+
+def not_sentinel(reader: TopicReader) -> list[dict[str, Any]]:
+    """The events read so far, but the sentinels' firings."""
+    return [e for e in reader.events() if e["data"]["labels"].get("alertname") != SENTINEL]
