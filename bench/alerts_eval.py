@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -58,7 +58,11 @@ TENANT = "acme"
 
 
 def kpi_value(kpi: str, value: float, health: str = "green") -> bytes:
-    now = datetime.now(UTC).isoformat()
+    # A period holding now (alerts evaluate only the present), starting at the event so that
+    # no two events share a period: values of one period in a batch are coalesced, and every
+    # event here must be evaluated.
+    at = datetime.now(UTC)
+    now, period_end = at.isoformat(), (at + timedelta(days=1)).isoformat()
     return json.dumps(
         {
             "specversion": "1.0",
@@ -73,7 +77,7 @@ def kpi_value(kpi: str, value: float, health: str = "green") -> bytes:
                 "kpi": kpi,
                 "period": "day",
                 "period_start": now,
-                "period_end": now,
+                "period_end": period_end,
                 "aggregation": "last",
                 "value": value,
                 "count": 1,

@@ -30,6 +30,8 @@ KR_GRADUATED_V1 = "lodestar.kr.graduated.v1"
 OBJECTIVE_CHANGED_V1 = "lodestar.objective.changed.v1"
 ALERT_FIRING_V1 = "lodestar.alert.firing.v1"
 ALERT_RESOLVED_V1 = "lodestar.alert.resolved.v1"
+ALERT_ACKNOWLEDGED_V1 = "lodestar.alert.acknowledged.v1"
+ALERT_UNACKNOWLEDGED_V1 = "lodestar.alert.unacknowledged.v1"
 TENANT_V1 = "lodestar.tenant.v1"
 API_KEY_V1 = "lodestar.apikey.v1"
 
@@ -223,6 +225,21 @@ class AlertV1(_Payload):
     subject: str
 
 
+class AlertAckV1(_Payload):
+    """`lodestar.alert.acknowledged.v1` / `...unacknowledged.v1`: an acknowledgement put on an
+    alert, or taken off it (`by` whoever removed it; `expired` when it lapsed, `by` null)."""
+
+    fingerprint: str
+    labels: dict[str, str]
+    subject: str
+    state: str
+    by: str | None
+    at: Annotated[UtcDatetime, Field(strict=False)]
+    note: str | None = None
+    expires_at: Annotated[UtcDatetime | None, Field(strict=False)] = None
+    expired: bool = False
+
+
 class TenantV1(_Payload):
     """`lodestar.tenant.v1` on the compacted `tenants` topic."""
 
@@ -250,6 +267,8 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     OBJECTIVE_CHANGED_V1: ObjectiveChangedV1,
     ALERT_FIRING_V1: AlertV1,
     ALERT_RESOLVED_V1: AlertV1,
+    ALERT_ACKNOWLEDGED_V1: AlertAckV1,
+    ALERT_UNACKNOWLEDGED_V1: AlertAckV1,
     TENANT_V1: TenantV1,
     API_KEY_V1: ApiKeyV1,
 }

@@ -2,6 +2,7 @@
 
 RuleNotFound      404   AlertNotFound    404   SilenceNotFound   404
 DeliveryNotFound  404   GuardrailNotFound 404   AlertNotActive    409
+AlertNotAcknowledged 409
 """
 
 from __future__ import annotations
@@ -31,3 +32,7 @@ class GuardrailNotFound(NotFound):
 
 class AlertNotActive(Conflict):
     slug, title = "alert-not-active", "The alert is not active"
+
+
+class AlertNotAcknowledged(Conflict):
+    slug, title = "alert-not-acknowledged", "The alert is not acknowledged"

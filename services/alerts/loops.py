@@ -1,10 +1,11 @@
 """The alerts service's own background loops, supervised like the consumers.
 
 `Ticker` moves alerts along the clock (`for`, `keep_firing_for`, repeats, silences ending,
-no data). `WebhookSender` posts the rows of the deliveries table (written in the transaction
-of the transition they announce), retrying with backoff; it runs apart from evaluation, so a
-slow or dead receiver never holds an alert back. One sender per deployment: two replicas would
-both post a due row (a claim with `FOR UPDATE SKIP LOCKED` would lift that).
+no data, acknowledgements lapsing). `WebhookSender` posts the rows of the deliveries table
+(written in the transaction of what they announce), one alert's in the order written, retrying
+with backoff; it runs apart from evaluation, so a slow or dead receiver never holds an alert
+back, and one alert's failing posts never hold another's. One sender per deployment: two
+replicas would both post a due row (a claim with `FOR UPDATE SKIP LOCKED` would lift that).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import httpx
 
 from services.alerts.domain.webhooks import SIGNATURE_HEADER, sign
+from services.alerts.service.alerts import expire_acknowledgements
 from services.alerts.service.deliveries import Outcome, due_deliveries, record_outcomes
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
@@ -39,8 +41,10 @@ class Ticker(BackgroundLoop):
             await self.pause(max(self._settings.evaluation_interval_s - elapsed, 0.0))
 
     async def tick_once(self) -> int:
+        now = utcnow()
         async with self._db.transaction() as session:
-            seen = await Evaluator(session, self._settings, utcnow()).tick()
+            await expire_acknowledgements(session, self._settings, now)
+            seen = await Evaluator(session, self._settings, now).tick()
         self.ticks += 1
         return seen
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from services.alerts.domain.labels import SubjectLocations, generator_url_for
+from services.alerts.domain.labels import SubjectLocations, ack_in_force, generator_url_for
 from services.alerts.schemas import (
     AckRead,
     AlertDetail,
@@ -62,10 +62,17 @@ def rule_read(rule: AlertRule) -> RuleRead:
     )
 
 
-def alert_read(alert: Alert, urls: SubjectLocations) -> AlertRead:
+def alert_read(alert: Alert, urls: SubjectLocations, now: datetime) -> AlertRead:
+    """The alert as shown; an acknowledgement past its `expires_at` is shown as gone even
+    before the ticker has taken it off."""
     ack = (
-        AckRead(by=alert.acked_by or "", at=alert.acked_at, note=alert.ack_note)
-        if alert.acked_at is not None
+        AckRead(
+            by=alert.acked_by or "",
+            at=alert.acked_at,
+            note=alert.ack_note,
+            expires_at=alert.ack_expires_at,
+        )
+        if alert.acked_at is not None and ack_in_force(alert.ack_expires_at, now)
         else None
     )
     return AlertRead(
@@ -90,10 +97,10 @@ def alert_read(alert: Alert, urls: SubjectLocations) -> AlertRead:
 
 
 def alert_detail(
-    alert: Alert, history: Iterable[AlertHistory], urls: SubjectLocations
+    alert: Alert, history: Iterable[AlertHistory], urls: SubjectLocations, now: datetime
 ) -> AlertDetail:
     return AlertDetail(
-        **alert_read(alert, urls).model_dump(),
+        **alert_read(alert, urls, now).model_dump(),
         history=[HistoryRead.model_validate(h, from_attributes=True) for h in history],
     )
 

@@ -187,6 +187,7 @@ class AckRead(BaseModel):
     by: str
     at: datetime
     note: str | None
+    expires_at: datetime | None
 
 
 class AlertRead(BaseModel):
@@ -227,6 +228,18 @@ class AckCreate(_Strict):
         default=None, description="Who acknowledges; defaults to the API key's id"
     )
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    expires_at: Annotated[UtcDatetime | None, Field(strict=False)] = Field(
+        default=None, description="When the acknowledgement lapses (RFC 3339); never by default"
+    )
+    ttl: Annotated[float, Field(gt=0, le=366 * 86400)] | None = Field(
+        default=None, description="Seconds until it lapses (instead of `expires_at`)"
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> Self:
+        if self.expires_at is not None and self.ttl is not None:
+            raise ValueError("give expires_at or ttl, not both")
+        return self
 
 
 class MatcherBody(_Strict):

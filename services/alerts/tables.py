@@ -1,6 +1,6 @@
 """The alerts service's tables: rules, alerts by fingerprint and their history, silences,
-per-tenant settings, guardrails (KPIs whose key result graduated), and webhook deliveries (an
-outbox for webhooks)."""
+per-tenant settings, guardrails (KPIs whose key result graduated), each KPI's newest period,
+and webhook deliveries (an outbox for webhooks)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ class Alert(AlertsTable, table=True):
     acked_by: str | None = Field(default=None, max_length=200)
     acked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ack_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    ack_expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -97,7 +98,7 @@ class AlertHistory(AlertsTable, table=True):
     )
     tenant: str = Field(max_length=64)
     fingerprint: str = Field(max_length=32)
-    kind: str = Field(max_length=16)  # transition | notified | acknowledged
+    kind: str = Field(max_length=16)  # transition | notified | acknowledged | unacknowledged
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str | None = Field(default=None, max_length=16)
     value: float | None = None
@@ -150,6 +151,19 @@ class Guardrail(AlertsTable, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class KpiLatestPeriod(AlertsTable, table=True):
+    """The newest period each KPI has had a value for: a value of an older one is history,
+    and moves no alert."""
+
+    __tablename__ = "kpi_latest_periods"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    kpi: str = Field(primary_key=True, max_length=64)
+    period_start: datetime = Field(sa_type=UtcDateTime)
+    period_end: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class WebhookDelivery(AlertsTable, table=True):
     """One webhook post to make, written in the transaction of the transition it announces."""
 
@@ -157,13 +171,14 @@ class WebhookDelivery(AlertsTable, table=True):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_rule", "tenant", "rule_id", "created_at"),
+        Index("ix_webhook_deliveries_alert", "tenant", "fingerprint", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     tenant: str = Field(max_length=64)
     rule_id: str = Field(max_length=64)
     fingerprint: str = Field(max_length=32)
-    alert_status: str = Field(max_length=16)  # firing | resolved
+    alert_status: str = Field(max_length=16)  # firing | resolved | (un)acknowledged
     url: str = Field(max_length=2048)
     secret: str = Field(max_length=256)
     body: str = Field(sa_column=Column(Text, nullable=False))
@@ -173,6 +188,9 @@ class WebhookDelivery(AlertsTable, table=True):
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_type=UtcDateTime)
+    # Its place among the deliveries written at the same `created_at` (one batch): with it,
+    # (created_at, seq) orders an alert's deliveries, and they are posted in that order.
+    seq: int = 0
     updated_at: datetime = Field(sa_type=UtcDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 

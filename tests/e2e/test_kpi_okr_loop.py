@@ -114,7 +114,8 @@ async def test_a_measurement_moves_a_linked_key_result_and_fires_an_alert(loop: 
         TopicReader(loop.bootstrap, loop.topics.name(loop.topics.okr_events)) as okr,
     ):
         now = datetime.now(UTC)
-        await loop.measure("mql", (30.0, now - timedelta(days=1)), (20.0, now))
+        # Yesterday's 20 is history for alerts; today's 30 is what MqlSurge (above 20) sees.
+        await loop.measure("mql", (20.0, now - timedelta(days=1)), (30.0, now))
 
         async def moved() -> bool:
             found = await loop.get("goals", f"/key-results/{kr['id']}")
@@ -138,6 +139,7 @@ async def test_a_measurement_moves_a_linked_key_result_and_fires_an_alert(loop: 
         fired = json.loads(records[0].value)
         assert fired["type"] == "lodestar.alert.firing.v1"
         assert fired["data"]["labels"]["alertname"] == "MqlSurge"
+        assert fired["data"]["value"] == 30.0, "fired by today's period"
 
 
 async def test_a_kpi_is_promoted_into_a_key_result_that_then_follows_it(loop: Loop) -> None:

@@ -13,7 +13,6 @@ was published, so a subscriber that saw an alert fire always sees it end.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -234,9 +233,3 @@ def step(
             s = replace(s, last_notified_at=now)
             events.append(Notify("firing", now, repeat=True))
     return s, events
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """A stable identity for a label set: the same labels, the same alert."""
-    canonical = "\x1f".join(f"{k}\x1e{v}" for k, v in sorted(labels.items()))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,15 +35,16 @@ def webhook_body(
     fingerprint: str,
     external_url: str,
 ) -> dict[str, Any]:
-    """One alert as an Alertmanager webhook notification (a group of one)."""
-    group_labels = {"alertname": labels.get("alertname", "")}
+    """One alert as an Alertmanager webhook notification: a group of one, grouped by all its
+    labels (Alertmanager's `group_by: ['...']`), so `groupKey` and `groupLabels` name exactly
+    this alert and a receiver that keys incidents on them keeps two alerts apart."""
     return {
         "version": "4",
-        "groupKey": f'{{}}:{{alertname="{group_labels["alertname"]}"}}',
+        "groupKey": group_key(labels),
         "truncatedAlerts": 0,
         "status": status,
         "receiver": receiver,
-        "groupLabels": group_labels,
+        "groupLabels": labels,
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": external_url,
@@ -58,6 +60,16 @@ def webhook_body(
             }
         ],
     }
+
+
+def group_key(group_labels: dict[str, str]) -> str:
+    """Alertmanager's group key under the root route: `{}:` and the group's labels as
+    Prometheus prints a label set (`{a="1", b="2"}`, sorted, values quoted)."""
+    pairs = ", ".join(
+        f"{name}={json.dumps(group_labels[name], ensure_ascii=False)}"
+        for name in sorted(group_labels)
+    )
+    return f"{{}}:{{{pairs}}}"
 
 
 def sign(secret: str, body: bytes) -> str:

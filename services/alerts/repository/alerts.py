@@ -4,6 +4,7 @@ sets that inhibit, the clock's work list, and the bulk write-back of what evalua
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, inspect, or_, select, update
@@ -112,6 +113,17 @@ async def to_tick(session: AsyncSession) -> Sequence[Alert]:
                 col(Alert.rule_id).in_(watched.scalar_subquery()),
             )
         )
+        .order_by(col(Alert.tenant), col(Alert.fingerprint))
+        .with_for_update()
+    )
+    return result.scalars().all()
+
+
+async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
+    """Acknowledged alerts whose acknowledgement has lapsed by `now`, locked."""
+    result = await session.execute(
+        select(Alert)
+        .where(col(Alert.ack_expires_at) <= now)
         .order_by(col(Alert.tenant), col(Alert.fingerprint))
         .with_for_update()
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.alerts.tables import WebhookDelivery
@@ -26,11 +27,29 @@ async def save(session: AsyncSession) -> None:
 
 
 async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
+    """The pending deliveries whose time has come and that are the oldest pending one of their
+    alert to their receiver: a fingerprint's posts go out in the order they were written (a
+    "resolved" never overtakes its retried "firing"), while other alerts go on."""
+    earlier = aliased(WebhookDelivery)
+    blocked = exists().where(
+        col(earlier.status) == "pending",
+        col(earlier.tenant) == col(WebhookDelivery.tenant),
+        col(earlier.fingerprint) == col(WebhookDelivery.fingerprint),
+        col(earlier.url) == col(WebhookDelivery.url),
+        or_(
+            col(earlier.created_at) < col(WebhookDelivery.created_at),
+            and_(
+                col(earlier.created_at) == col(WebhookDelivery.created_at),
+                col(earlier.seq) < col(WebhookDelivery.seq),
+            ),
+        ),
+    )
     result = await session.execute(
         select(WebhookDelivery)
         .where(
             col(WebhookDelivery.status) == "pending",
             col(WebhookDelivery.next_attempt_at) <= now,
+            ~blocked,
         )
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.created_at))
         .limit(limit)

@@ -1,4 +1,4 @@
-"""/v1/alerts: alerts by fingerprint, their history, acknowledgements."""
+"""/v1/alerts: alerts by fingerprint, their history, acknowledgements (put on, taken off)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ async def list_alerts(
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[alert_read(a, settings) for a in rows], next_cursor=next_cursor)
+    now = utcnow()
+    return Page(items=[alert_read(a, settings, now) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/{fingerprint}", response_model=AlertDetail, responses=problem_responses(404))
@@ -59,11 +60,13 @@ async def get_alert(
 ) -> AlertDetail:
     """One alert with the history of every transition, notification and acknowledgement."""
     alert, history = await service.get_alert(session, caller.tenant, fingerprint)
-    return alert_detail(alert, history, settings)
+    return alert_detail(alert, history, settings, utcnow())
 
 
 @router.post(
-    "/{fingerprint}/ack", response_model=AlertRead, responses=problem_responses(404, 409, 422)
+    "/{fingerprint}/ack",
+    response_model=AlertRead,
+    responses=problem_responses(400, 404, 409, 422),
 )
 async def ack_alert(
     fingerprint: str,
@@ -72,8 +75,26 @@ async def ack_alert(
     session: WriteSession,
     settings: SettingsDep,
 ) -> AlertRead:
-    """Acknowledge an active alert (who, when, note): it stays listed, and is not repeated."""
+    """Acknowledge an active alert (who, when, note, optionally until `expires_at` or for `ttl`
+    seconds): it stays listed, is not repeated, and `lodestar.alert.acknowledged.v1` is
+    published on `alerts` and to the rule's webhook."""
+    now = utcnow()
     alert = await service.acknowledge(
-        session, caller.tenant, fingerprint, body, f"key:{caller.key_id}", utcnow()
+        session, settings, caller.tenant, fingerprint, body, f"key:{caller.key_id}", now
     )
-    return alert_read(alert, settings)
+    return alert_read(alert, settings, now)
+
+
+@router.delete(
+    "/{fingerprint}/ack", response_model=AlertRead, responses=problem_responses(404, 409)
+)
+async def unack_alert(
+    fingerprint: str, caller: Writer, session: WriteSession, settings: SettingsDep
+) -> AlertRead:
+    """Take the acknowledgement off: the alert is repeated again, and
+    `lodestar.alert.unacknowledged.v1` is published on `alerts` and to the rule's webhook."""
+    now = utcnow()
+    alert = await service.unacknowledge(
+        session, settings, caller.tenant, fingerprint, f"key:{caller.key_id}", now
+    )
+    return alert_read(alert, settings, now)

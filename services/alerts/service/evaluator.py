@@ -32,6 +32,7 @@ from services.alerts.domain.evaluation import (
 )
 from services.alerts.domain.labels import identity
 from services.alerts.domain.matching import inhibited, silenced_by
+from services.alerts.domain.present import about_the_present
 from services.alerts.domain.rules import (
     BUILTIN_KPI_GUARDRAIL,
     CLOSED,
@@ -51,6 +52,7 @@ from services.alerts.domain.templates import expand_all
 from services.alerts.repository import alerts as alerts_repo
 from services.alerts.repository import deliveries as deliveries_repo
 from services.alerts.repository import guardrails as guardrails_repo
+from services.alerts.repository import kpi_periods as kpi_periods_repo
 from services.alerts.repository import rules as rules_repo
 from services.alerts.service.loader import BatchLoader
 from services.alerts.service.mapping import (
@@ -64,7 +66,7 @@ from services.alerts.service.mapping import (
 )
 from services.alerts.service.notifier import Notifier
 from services.alerts.settings import AlertsSettings
-from services.alerts.tables import Alert, Guardrail
+from services.alerts.tables import Alert, Guardrail, KpiLatestPeriod
 from shared.events import (
     CloudEvent,
     KpiValueV1,
@@ -99,6 +101,7 @@ class Evaluator:
             tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
         ] = {}
         self._live: dict[tuple[str, str], LiveAlert] = {}
+        self._periods: dict[tuple[str, str], KpiLatestPeriod | None] = {}
 
     # --- a batch -------------------------------------------------------------------------
 
@@ -108,10 +111,12 @@ class Evaluator:
         await loaded.load_tenants({event.tenant for event, _ in batch})
         targets: set[tuple[str, str, str]] = set()
         kpis: set[tuple[str, str]] = set()
+        valued: set[tuple[str, str]] = set()
         for event, payload in batch:
             if isinstance(payload, KpiValueV1):
                 targets.add((event.tenant, "kpi", payload.kpi))
                 kpis.add((event.tenant, payload.kpi))
+                valued.add((event.tenant, payload.kpi))
             elif isinstance(payload, KrProgressV1):
                 targets.add((event.tenant, "key_result", payload.key_result_id))
             elif isinstance(payload, ObjectiveChangedV1):
@@ -120,6 +125,7 @@ class Evaluator:
                 kpis.add((event.tenant, payload.kpi))
         await loaded.load_rules(targets)
         await loaded.load_guardrails(kpis)
+        await self._load_periods(valued)
         keys: set[tuple[str, str]] = set()
         for event, payload in batch:
             for rule, _kind, _subject, labels in await self._subjects(event.tenant, payload):
@@ -145,7 +151,10 @@ class Evaluator:
 
     async def kpi_value(self, event: CloudEvent, value: KpiValueV1) -> None:
         """Every rule on this KPI (and the tag selectors it matches), KpiRed, and
-        KpiGuardrailBreached when the KPI is a guardrail."""
+        KpiGuardrailBreached when the KPI is a guardrail; only for a value about the present
+        (`about_the_present`): a value of an older period is history, and moves no alert."""
+        if not await self._is_present(event.tenant, value):
+            return
         for rule, kind, subject, labels in await self._subjects(event.tenant, value):
             cond = rule.condition
 
@@ -160,6 +169,34 @@ class Evaluator:
                 return Observation(verdict, value.value)
 
             await self._evaluate(rule, event.tenant, kind, subject, labels, observe)
+
+    async def _load_periods(self, keys: set[tuple[str, str]]) -> None:
+        missing = keys - self._periods.keys()
+        if missing:
+            rows = await kpi_periods_repo.of(self.session, missing)
+            self._periods.update({key: rows.get(key) for key in missing})
+
+    async def _is_present(self, tenant: str, value: KpiValueV1) -> bool:
+        """Judge the value against the KPI's newest period, then record its period if newer."""
+        key = (tenant, value.kpi)
+        await self._load_periods({key})  # loaded already unless the batch was not prepared
+        row = self._periods[key]
+        newest = row.period_start if row is not None else None
+        present = about_the_present(value.period_start, value.period_end, newest, self.now)
+        if row is None:
+            row = KpiLatestPeriod(
+                tenant=tenant,
+                kpi=value.kpi,
+                period_start=value.period_start,
+                period_end=value.period_end,
+                updated_at=self.now,
+            )
+            kpi_periods_repo.add(self.session, row)
+            self._periods[key] = row
+        elif value.period_start > row.period_start:
+            row.period_start, row.period_end = value.period_start, value.period_end
+            row.updated_at = self.now
+        return present
 
     async def kr_progress(self, event: CloudEvent, progress: KrProgressV1) -> None:
         await self._status_rules(event.tenant, progress, progress.status, progress.progress)

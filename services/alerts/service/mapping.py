@@ -163,5 +163,5 @@ def row_changes(live: LiveAlert, now: datetime) -> dict[str, Any]:
         "updated_at": now,
     }
     if live.clear_ack:
-        changes.update(acked_by=None, acked_at=None, ack_note=None)
+        changes.update(acked_by=None, acked_at=None, ack_note=None, ack_expires_at=None)
     return changes

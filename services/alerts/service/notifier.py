@@ -1,6 +1,6 @@
 """What a batch of evaluation announces, collected in memory until its flush: history lines
 (transitions and notifications, in order), `alerts` topic events for the outbox, and webhook
-deliveries for the rules that have a webhook."""
+deliveries for the rules that have a webhook. Also what an acknowledgement announces."""
 
 from __future__ import annotations
 
@@ -15,8 +15,16 @@ from services.alerts.domain.rules import RuleView
 from services.alerts.domain.webhooks import webhook_body
 from services.alerts.service.mapping import LiveAlert
 from services.alerts.settings import AlertsSettings
-from services.alerts.tables import WebhookDelivery
-from shared.events import ALERT_FIRING_V1, ALERT_RESOLVED_V1, AlertV1, CloudEvent
+from services.alerts.tables import Alert, AlertRule, WebhookDelivery
+from shared.events import (
+    ALERT_ACKNOWLEDGED_V1,
+    ALERT_FIRING_V1,
+    ALERT_RESOLVED_V1,
+    AlertAckV1,
+    AlertV1,
+    CloudEvent,
+    new_event,
+)
 
 
 def alert_event(
@@ -36,6 +44,83 @@ def alert_event(
         datacontenttype="application/json",
         data=data.model_dump(mode="json", by_alias=True),
     )
+
+
+def delivery(
+    alert: Alert,
+    rule_id: str,
+    url: str,
+    secret: str,
+    alert_status: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    seq: int = 0,
+) -> WebhookDelivery:
+    """A pending webhook post of `body`, due now."""
+    return WebhookDelivery(
+        id=str(uuid.uuid4()),
+        tenant=alert.tenant,
+        rule_id=rule_id,
+        fingerprint=alert.fingerprint,
+        alert_status=alert_status,
+        url=url,
+        secret=secret,
+        body=json.dumps(body, separators=(",", ":")),
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
+        seq=seq,
+        updated_at=now,
+    )
+
+
+def ack_notice(
+    settings: AlertsSettings,
+    alert: Alert,
+    rule: AlertRule | None,
+    ack: AlertAckV1,
+    type_: str,
+    now: datetime,
+) -> tuple[CloudEvent, WebhookDelivery | None]:
+    """An acknowledgement put on or taken off (`type_`): its `alerts` event, keyed by the
+    fingerprint, and, if the rule has a webhook and the alert was posted as firing, a post to
+    it. The post is the alert's firing body plus a `lodestar` object saying what happened: a
+    receiver built for Alertmanager ignores the extra field and sees a repeat of the firing
+    (same groupKey), one built for Lodestar reads the acknowledgement."""
+    event = new_event(
+        type=type_,
+        source=f"lodestar/{settings.service_name}",
+        tenant=alert.tenant,
+        subject=alert.fingerprint,
+        data=ack,
+        time=now,
+    )
+    if (
+        rule is None
+        or not rule.webhook_url
+        or not rule.webhook_secret
+        or not alert.notified
+        or alert.started_at is None
+    ):
+        return event, None
+    body = webhook_body(
+        receiver=rule.name,
+        status="firing",
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.started_at,
+        ends_at=None,
+        generator_url=generator_url_for(settings, alert.subject_kind, alert.subject),
+        fingerprint=alert.fingerprint,
+        external_url=settings.public_url,
+    )
+    body["lodestar"] = {
+        "event": "acknowledged" if type_ == ALERT_ACKNOWLEDGED_V1 else "unacknowledged",
+        **ack.model_dump(mode="json", include={"by", "at", "note", "expires_at", "expired"}),
+    }
+    status = body["lodestar"]["event"]
+    return event, delivery(alert, rule.id, rule.webhook_url, rule.webhook_secret, status, body, now)
 
 
 class Notifier:
@@ -121,18 +206,14 @@ class Notifier:
                 external_url=settings.public_url,
             )
             self.deliveries.append(
-                WebhookDelivery(
-                    id=str(uuid.uuid4()),
-                    tenant=alert.tenant,
-                    rule_id=rule.id,
-                    fingerprint=alert.fingerprint,
-                    alert_status=notify.status,
-                    url=rule.webhook_url,
-                    secret=rule.webhook_secret,
-                    body=json.dumps(body, separators=(",", ":")),
-                    status="pending",
-                    next_attempt_at=self.now,
-                    created_at=self.now,
-                    updated_at=self.now,
+                delivery(
+                    alert,
+                    rule.id,
+                    rule.webhook_url,
+                    rule.webhook_secret,
+                    notify.status,
+                    body,
+                    self.now,
+                    seq=len(self.deliveries),
                 )
             )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 from services.alerts.settings import AlertsSettings
 from shared.settings import Topics
@@ -59,18 +62,26 @@ def kpi_value(
     health: str = "green",
     tags: list[str] | None = None,
     id: str | None = None,
+    days_ago: int = 0,
 ) -> bytes:
-    now = datetime.now(UTC).isoformat()
+    """A KPI value as metrics publishes it. By default of a period holding now (the present,
+    which alerts watch) that starts now, so that no two values share a period: the service
+    coalesces values of one period in a batch, and each value here stands for an evaluation.
+    With `days_ago`, of that earlier UTC day (history: a late measurement, a backfill)."""
+    now = datetime.now(UTC)
+    start = now
+    if days_ago:
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     data = {
         "kpi": kpi,
         "period": "day",
-        "period_start": now,
-        "period_end": now,
+        "period_start": start.isoformat(),
+        "period_end": (start + timedelta(days=1)).isoformat(),
         "aggregation": "last",
         "value": value,
         "count": 1,
         "last_value": value,
-        "last_at": now,
+        "last_at": min(now, start + timedelta(days=1, microseconds=-1)).isoformat(),
         "health": health,
         "tags": tags or [],
     }
@@ -102,18 +113,34 @@ async def send(bootstrap: str, topic: str, *events: bytes) -> None:
 
 
 def of_type(reader: TopicReader, suffix: str) -> list[dict[str, Any]]:
-    """The events read so far whose type ends with `suffix` (firing.v1 / resolved.v1)."""
-    return [e for e in reader.events() if e["type"].endswith(suffix)]
+    """The events read so far whose type ends with `suffix` (firing.v1 / resolved.v1), but
+    the sentinels' firings."""
+    return [e for e in not_sentinel(reader) if e["type"].endswith(suffix)]
 
 
 @dataclass
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records each POST and answers `statuses` in turn
-    (then 200)."""
+    (then 200); a post about a KPI in `held` is answered 503 for as long as it is there."""
 
     url: str
     statuses: list[int] = field(default_factory=list)
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)
+    codes: list[int] = field(default_factory=list)
+
+    def bodies(self, kpi: str | None = None) -> list[dict[str, Any]]:
+        """The posted bodies (about `kpi`, if given), in the order they came."""
+        bodies = [json.loads(body) for _, body in self.posts]
+        return [b for b in bodies if kpi is None or b["alerts"][0]["labels"].get("kpi") == kpi]
+
+    def answered(self, kpi: str) -> list[tuple[str, int]]:
+        """(status of the body, the code answered) of each post about `kpi`, in order."""
+        return [
+            (body["status"], code)
+            for body, code in zip(self.bodies(), self.codes, strict=True)
+            if body["alerts"][0]["labels"].get("kpi") == kpi
+        ]
 
 
 @contextmanager
@@ -124,9 +151,12 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            kpi = json.loads(body)["alerts"][0]["labels"].get("kpi")
             with lock:
                 receiver.posts.append((dict(self.headers.items()), body))
                 code = receiver.statuses.pop(0) if receiver.statuses else 200
+                code = 503 if kpi in receiver.held else code
+                receiver.codes.append(code)
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -166,3 +196,43 @@ def kr_graduated(
         "periods_met": 3,
     }
     return _envelope(tenant, "lodestar.kr.graduated.v1", key_result, data, id)
+
+
+SENTINEL = "Sentinel"
+
+
+async def sentinel(
+    client: httpx.AsyncClient, bootstrap: str, topic: str, reader: TopicReader, after: str
+) -> None:
+    """Prove an absence: what the service would publish about the values of KPI `after` sent
+    so far is on `reader` once this returns. A value of a fresh KPI whose own rule fires at
+    once is produced under `after`'s record key, so into the same partition: the service
+    evaluates it after them. Its firing is awaited, then every partition of `reader`'s topic
+    is read to its end: what the service wrote before went through its producer first.
+    `not_sentinel` and `of_type` leave these firings out."""
+    kpi = f"sentinel-{uuid.uuid4().hex[:8]}"
+    rule = {"name": SENTINEL, "kpi": kpi, "threshold": 0.0}
+    assert (await client.post("/v1/rules", json=rule)).status_code == 201
+    tenant = "acme"
+    await produce(bootstrap, topic, [kpi_value(kpi, 1.0)], keys=[f"{tenant}/{after}"])
+    await reader.wait_for(
+        lambda _: any(e["data"]["labels"].get("kpi") == kpi for e in reader.events()),
+        what=f"the sentinel {kpi}",
+    )
+    await read_to_end(reader)
+
+
+async def read_to_end(reader: TopicReader) -> None:
+    """Read every partition of `reader`'s topic up to its end as of now (what
+    `TopicReader.drain()` on branch tooling does)."""
+    consumer = reader._consumer  # private: until TopicReader.drain() is merged
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    deadline = time.monotonic() + 20.0
+    while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+        assert time.monotonic() < deadline, f"timed out reading {reader.topic} to its end"
+        await reader.poll()
+
+
+def not_sentinel(reader: TopicReader) -> list[dict[str, Any]]:
+    """The events read so far, but the sentinels' firings."""
+    return [e for e in reader.events() if e["data"]["labels"].get("alertname") != SENTINEL]

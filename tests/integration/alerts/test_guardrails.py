@@ -17,8 +17,10 @@ from tests.integration.alerts.helpers import (
     alerts_settings,
     kpi_value,
     kr_graduated,
+    not_sentinel,
     of_type,
     send,
+    sentinel,
 )
 from tests.support.apps import RunningApp, running
 from tests.support.kafka import TopicReader, wait_until
@@ -68,10 +70,12 @@ class TestGuardrailBreached:
                 kpi_value("churn", 4.6, health="amber"),
                 kpi_value("churn", 4.8, health="amber"),
             )
-            await alerts.wait_for(lambda rs: len(rs) >= 1, what="KpiGuardrailBreached")
-            await alerts.settle(1.5)
-            assert len(alerts.records) == 1, alerts.events()
-            event = alerts.events()[0]
+            await alerts.wait_for(
+                lambda _: len(not_sentinel(alerts)) >= 1, what="KpiGuardrailBreached"
+            )
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+            assert len(not_sentinel(alerts)) == 1, alerts.events()
+            event = not_sentinel(alerts)[0]
             assert event["type"] == "lodestar.alert.firing.v1"
             data = event["data"]
             assert data["labels"]["alertname"] == "KpiGuardrailBreached"
@@ -90,14 +94,14 @@ class TestGuardrailBreached:
 
             # A re-delivered graduation (same event) changes nothing.
             await send(kafka_bootstrap, okr, graduation)
-            await alerts.settle(1.0)
+            await sentinel(app.client, kafka_bootstrap, okr, alerts, after="kr-7")
             assert await guardrail_of(app, "churn") == guardrail
-            assert len(alerts.records) == 1
+            assert len(not_sentinel(alerts)) == 1
 
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 3.5, health="green"))
-            await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
+            await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 2, what="the resolution")
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 3.1, health="green"))
-            await alerts.settle(1.5)
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
             assert [e["type"] for e in guardrail_alerts(alerts)] == [
                 "lodestar.alert.firing.v1",
                 "lodestar.alert.resolved.v1",
@@ -118,9 +122,9 @@ class TestGuardrailBreached:
             await send(kafka_bootstrap, okr, kr_graduated("kr-1", "uptime", kind="keep_above"))
             await wait_until(lambda: guardrail_of(app, "uptime"), what="a guardrail")
             await send(kafka_bootstrap, kpi_values, kpi_value("uptime", 97.0, health="red"))
-            await alerts.wait_for(lambda rs: len(rs) >= 2, what="both alerts")
-            await alerts.settle(1.0)
-            names = sorted(e["data"]["labels"]["alertname"] for e in alerts.events())
+            await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 2, what="both alerts")
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="uptime")
+            names = sorted(e["data"]["labels"]["alertname"] for e in not_sentinel(alerts))
             assert names == ["KpiGuardrailBreached", "KpiRed"]
 
     async def test_a_kpi_that_never_graduated_gets_no_guardrail_alert(
@@ -140,9 +144,12 @@ class TestGuardrailBreached:
             await send(kafka_bootstrap, kpi_values, kpi_value("mqls", 20.0, health="amber"))
             # A marker afterwards: once it fired, everything before it was evaluated.
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 9.0, health="amber"))
-            await alerts.wait_for(lambda rs: len(rs) >= 1, what="the marker's alert")
-            await alerts.settle(1.0)
-            assert [e["data"]["labels"]["kpi"] for e in alerts.events()] == ["churn"]
+            await alerts.wait_for(
+                lambda _: len(not_sentinel(alerts)) >= 1, what="the marker's alert"
+            )
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="nps")
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="mqls")
+            assert [e["data"]["labels"]["kpi"] for e in not_sentinel(alerts)] == ["churn"]
             assert await guardrail_of(app, "nps") is None
             assert await guardrail_of(app, "mqls") is None
 
@@ -158,19 +165,22 @@ class TestGuardrailBreached:
             await send(kafka_bootstrap, okr, kr_graduated("kr-1", "churn"))
             await wait_until(lambda: guardrail_of(app, "churn"), what="a guardrail")
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 6.0, health="amber"))
-            await alerts.wait_for(lambda rs: len(rs) >= 1, what="the firing")
+            await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 1, what="the firing")
 
             off = await app.client.patch("/v1/settings", json={"guardrail_breached": False})
             assert off.status_code == 200, off.text
             assert off.json()["guardrail_breached"] is False
-            await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution on switch-off")
-            assert alerts.events()[1]["type"] == "lodestar.alert.resolved.v1"
+            await alerts.wait_for(
+                lambda _: len(not_sentinel(alerts)) >= 2, what="the resolution on switch-off"
+            )
+            assert not_sentinel(alerts)[1]["type"] == "lodestar.alert.resolved.v1"
 
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 3.0, health="green"))
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 7.0, health="amber"))
-            await alerts.settle(2.0)
-            assert len(alerts.records) == 2, alerts.events()
-            firing = (await app.client.get("/v1/alerts", params={"state": "firing"})).json()
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+            assert len(not_sentinel(alerts)) == 2, alerts.events()
+            params = {"state": "firing", "label": "alertname=KpiGuardrailBreached"}
+            firing = (await app.client.get("/v1/alerts", params=params)).json()
             assert firing["items"] == []
 
     async def test_a_later_graduation_from_another_kr_takes_over(
@@ -185,7 +195,7 @@ class TestGuardrailBreached:
             await send(kafka_bootstrap, okr, kr_graduated("kr-1", "churn", target=5.0))
             await wait_until(lambda: guardrail_of(app, "churn"), what="a guardrail")
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 6.0, health="amber"))
-            await alerts.wait_for(lambda rs: len(rs) >= 1, what="the firing")
+            await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 1, what="the firing")
 
             await send(kafka_bootstrap, okr, kr_graduated("kr-2", "churn", target=4.0))
 
@@ -196,10 +206,12 @@ class TestGuardrailBreached:
             await wait_until(taken_over, what="the new guardrail")
             # The old KR's alert ends; the KPI, still amber, fires for the new one.
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 6.5, health="amber"))
-            await alerts.wait_for(lambda rs: len(rs) >= 3, what="resolved, then firing")
-            await alerts.settle(1.0)
+            await alerts.wait_for(
+                lambda _: len(not_sentinel(alerts)) >= 3, what="resolved, then firing"
+            )
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
             seen = [
                 (e["type"].split(".")[-2], e["data"]["labels"]["graduated_from"])
-                for e in alerts.events()
+                for e in not_sentinel(alerts)
             ]
             assert seen == [("firing", "kr-1"), ("resolved", "kr-1"), ("firing", "kr-2")]

@@ -10,7 +10,14 @@ import pytest
 from services.alerts.app import create_app
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
-from tests.integration.alerts.helpers import alerts_settings, kpi_value, of_type, send
+from tests.integration.alerts.helpers import (
+    alerts_settings,
+    kpi_value,
+    not_sentinel,
+    of_type,
+    send,
+    sentinel,
+)
 from tests.support.apps import running
 from tests.support.kafka import TopicReader, wait_until
 
@@ -47,10 +54,10 @@ class TestLifecycle:
                 kpi_values,
                 *(kpi_value("churn", v) for v in (7.5, 4.5, 6.0, 4.2, 8.0)),
             )
-            await alerts.wait_for(lambda rs: len(rs) >= 1, what="a firing alert")
-            await alerts.settle(1.5)
+            await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 1, what="a firing alert")
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
             firing = of_type(alerts, "firing.v1")
-            assert len(alerts.records) == 1, alerts.events()
+            assert len(not_sentinel(alerts)) == 1, alerts.events()
             data = firing[0]["data"]
             assert data["labels"]["alertname"] == "ChurnTooHigh"
             assert data["labels"]["severity"] == "critical"
@@ -62,11 +69,11 @@ class TestLifecycle:
             assert alerts.records[0].key == f"acme/{fp}".encode()
 
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 3.5))
-            await alerts.wait_for(lambda rs: len(rs) >= 2, what="a resolved alert")
+            await alerts.wait_for(lambda _: bool(of_type(alerts, "resolved.v1")), what="resolved")
             await send(kafka_bootstrap, kpi_values, kpi_value("churn", 3.0))
-            await alerts.settle(1.5)
+            await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
             resolved = of_type(alerts, "resolved.v1")
-            assert len(alerts.records) == 2
+            assert len(not_sentinel(alerts)) == 2
             assert len(resolved) == 1
             assert resolved[0]["data"]["fingerprint"] == fp
             assert resolved[0]["data"]["startsAt"] == data["startsAt"]
@@ -94,8 +101,10 @@ class TestLifecycle:
             async with running(create_app(settings), admin_key) as first:
                 assert (await first.client.post("/v1/rules", json=RULE)).status_code == 201
                 await send(kafka_bootstrap, kpi_values, kpi_value("churn", 9.0))
-                await alerts.wait_for(lambda rs: len(rs) >= 1, what="a firing alert")
-            fp = alerts.events()[0]["data"]["fingerprint"]
+                await alerts.wait_for(
+                    lambda _: len(not_sentinel(alerts)) >= 1, what="a firing alert"
+                )
+            fp = not_sentinel(alerts)[0]["data"]["fingerprint"]
 
             # A new process on the same database and topics: still firing, and a breach that
             # arrives now (plus the old events, should any be re-delivered) fires nothing new.
@@ -103,17 +112,19 @@ class TestLifecycle:
                 listed = (await second.client.get("/v1/alerts", params={"state": "firing"})).json()
                 assert [a["fingerprint"] for a in listed["items"]] == [fp]
                 await send(kafka_bootstrap, kpi_values, kpi_value("churn", 9.5))
-                await alerts.settle(2.0)
-                assert len(alerts.records) == 1, alerts.events()
+                await sentinel(second.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+                assert len(not_sentinel(alerts)) == 1, alerts.events()
 
                 await send(kafka_bootstrap, kpi_values, kpi_value("churn", 1.0))
-                await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
-                await alerts.settle(1.0)
-                assert [e["type"] for e in alerts.events()] == [
+                await alerts.wait_for(
+                    lambda _: bool(of_type(alerts, "resolved.v1")), what="the resolution"
+                )
+                await sentinel(second.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+                assert [e["type"] for e in not_sentinel(alerts)] == [
                     "lodestar.alert.firing.v1",
                     "lodestar.alert.resolved.v1",
                 ]
-                assert alerts.events()[1]["data"]["fingerprint"] == fp
+                assert not_sentinel(alerts)[1]["data"]["fingerprint"] == fp
 
     async def test_for_holds_the_alert_pending_until_the_timer_fires_it(
         self,
@@ -137,11 +148,10 @@ class TestLifecycle:
 
             await wait_until(pending, what="a pending alert")
             # No further event arrives: only the timer can move it past `for`.
-            await alerts.wait_for(lambda rs: len(rs) >= 1, timeout_s=10, what="the firing")
-            # The alert's events share its partition: had the pending alert published anything,
-            # it would be read before the firing. So the first record is the firing, and it
-            # starts `for` after the alert became active.
-            event = alerts.events()[0]
+            await alerts.wait_for(
+                lambda _: len(not_sentinel(alerts)) >= 1, timeout_s=10, what="the firing"
+            )
+            event = not_sentinel(alerts)[0]
             assert event["type"] == "lodestar.alert.firing.v1"
             detail = (await app.client.get(f"/v1/alerts/{event['data']['fingerprint']}")).json()
             assert datetime.fromisoformat(event["data"]["startsAt"]) == datetime.fromisoformat(
@@ -164,8 +174,10 @@ async def test_a_no_data_rule_fires_on_silence_and_resolves_when_data_returns(
         rule = {"name": "NoSignups", "kpi": "signups", "condition": "no_data", "no_data_seconds": 1}
         assert (await app.client.post("/v1/rules", json=rule)).status_code == 201
         # Nothing ever arrives: the timer alone fires it, a second after the rule exists.
-        await alerts.wait_for(lambda rs: len(rs) >= 1, timeout_s=10, what="the no-data alert")
-        assert alerts.events()[0]["data"]["labels"]["alertname"] == "NoSignups"
+        await alerts.wait_for(
+            lambda _: len(not_sentinel(alerts)) >= 1, timeout_s=10, what="the no-data alert"
+        )
+        assert not_sentinel(alerts)[0]["data"]["labels"]["alertname"] == "NoSignups"
         await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("signups", 3))
-        await alerts.wait_for(lambda rs: len(rs) >= 2, what="the resolution")
-        assert alerts.events()[1]["type"] == "lodestar.alert.resolved.v1"
+        await alerts.wait_for(lambda _: len(not_sentinel(alerts)) >= 2, what="the resolution")
+        assert not_sentinel(alerts)[1]["type"] == "lodestar.alert.resolved.v1"

@@ -124,3 +124,95 @@ async def test_an_unreachable_receiver_ends_failed_after_the_last_attempt(
         assert "ConnectError" in str(done["last_error"])
         firing = (await app.client.get("/v1/alerts", params={"state": "firing"})).json()
         assert len(firing["items"]) == 1
+
+
+def by_tag(url: str) -> dict[str, object]:
+    """One rule over every KPI tagged `retention`: its alerts share an alertname."""
+    return {
+        "name": "RetentionTooHigh",
+        "selector": {"tags": ["retention"]},
+        "threshold": 5.0,
+        "webhook": {"url": url, "secret": SECRET},
+    }
+
+
+def retention(kpi: str, value: float) -> bytes:
+    return kpi_value(kpi, value, tags=["retention"])
+
+
+def printed(labels: dict[str, str]) -> str:
+    """A label set as Prometheus prints it (sorted, values quoted)."""
+    return "{" + ", ".join(f'{k}="{labels[k]}"' for k in sorted(labels)) + "}"
+
+
+class TestGrouping:
+    async def test_each_body_is_the_group_of_the_one_alert_it_carries(
+        self, kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+    ) -> None:
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+        values = topics.name(topics.kpi_values)
+        with webhook_receiver() as receiver:
+            async with running(create_app(settings), admin_key) as app:
+                assert (await app.client.post("/v1/rules", json=by_tag(receiver.url))).is_success
+                await send(kafka_bootstrap, values, retention("churn", 9.0), retention("nps", 9.0))
+                await wait_until(lambda: len(receiver.posts) >= 2, what="two firing posts")
+                await send(kafka_bootstrap, values, retention("churn", 1.0))
+                await wait_until(lambda: receiver.bodies("churn")[1:], what="churn resolved")
+
+        [churn_firing, churn_resolved] = receiver.bodies("churn")
+        [nps_firing] = receiver.bodies("nps")
+        for body in (churn_firing, churn_resolved, nps_firing):
+            [alert] = body["alerts"]
+            assert body["groupLabels"] == alert["labels"] == body["commonLabels"]
+            assert body["groupKey"] == "{}:" + printed(alert["labels"])
+        assert churn_firing["groupKey"] == churn_resolved["groupKey"]
+        assert churn_firing["groupKey"] != nps_firing["groupKey"]
+        assert churn_resolved["status"] == "resolved"
+
+
+class TestOrderPerAlert:
+    async def test_a_resolved_waits_for_its_firing_and_other_alerts_go_on(
+        self, kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+    ) -> None:
+        settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+        values = topics.name(topics.kpi_values)
+        with webhook_receiver() as receiver:
+            receiver.held.add("churn")
+            async with running(create_app(settings), admin_key) as app:
+                assert (await app.client.post("/v1/rules", json=by_tag(receiver.url))).is_success
+
+                async def deliveries(**params: str) -> list[dict[str, object]]:
+                    page = await app.client.get("/v1/webhook-deliveries", params=params)
+                    items: list[dict[str, object]] = page.json()["items"]
+                    return items
+
+                await send(kafka_bootstrap, values, retention("churn", 9.0))
+                await wait_until(lambda: receiver.bodies("churn"), what="a refused firing")
+                fingerprint = receiver.bodies("churn")[0]["alerts"][0]["fingerprint"]
+                await send(kafka_bootstrap, values, retention("churn", 1.0))
+
+                async def resolved_written() -> bool:
+                    return len(await deliveries(fingerprint=fingerprint)) == 2
+
+                await wait_until(resolved_written, what="the resolved delivery on record")
+                await send(kafka_bootstrap, values, retention("nps", 9.0))
+                await wait_until(lambda: receiver.bodies("nps"), what="nps, not held back")
+
+                async def retried_since() -> bool:
+                    [firing] = [
+                        d
+                        for d in await deliveries(fingerprint=fingerprint)
+                        if d["alert_status"] == "firing"
+                    ]
+                    return int(str(firing["attempts"])) >= 3
+
+                await wait_until(retried_since, what="the firing retried while resolved waits")
+                receiver.held.discard("churn")
+                await wait_until(
+                    lambda: any(b["status"] == "resolved" for b in receiver.bodies("churn")),
+                    what="the resolved post",
+                )
+
+        churn = receiver.answered("churn")
+        assert churn[-2:] == [("firing", 200), ("resolved", 200)]
+        assert set(churn[:-2]) == {("firing", 503)}

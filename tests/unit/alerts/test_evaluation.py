@@ -14,7 +14,6 @@ from services.alerts.domain.evaluation import (
     Policy,
     Transitioned,
     Verdict,
-    fingerprint,
     step,
 )
 from services.alerts.domain.matching import inhibited
@@ -236,10 +235,3 @@ class TestNoData:
         assert run.feed(Observation(Verdict.BREACH, None, fresh=False), 600) is AlertState.FIRING
         assert run.status.last_seen_at == at(0)
         assert run.feed(clear(), 700) is AlertState.RESOLVED
-
-
-def test_fingerprint_is_stable_and_order_free() -> None:
-    a = fingerprint({"alertname": "X", "kpi": "churn", "tenant": "acme"})
-    b = fingerprint({"tenant": "acme", "kpi": "churn", "alertname": "X"})
-    assert a == b
-    assert a != fingerprint({"alertname": "X", "kpi": "nps", "tenant": "acme"})

@@ -1,7 +1,7 @@
 """alertmanager: per-tenant targets, resolutions each Alertmanager has accepted
 
 Revision ID: a3c1e0d2b7f4
-Revises: 7f802985ce24
+Revises: e6b19d4c7f08
 Create Date: 2026-12-01 21:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import shared.tables
 
 
 revision: str = 'a3c1e0d2b7f4'
-down_revision: str | None = '7f802985ce24'
+down_revision: str | None = 'e6b19d4c7f08'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
