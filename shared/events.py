@@ -8,6 +8,7 @@ Every record on every topic is one structured-mode CloudEvent in JSON. (`tenant`
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -39,12 +40,18 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 """Tenant slugs and KPI keys: lower-case, URL- and record-key-safe."""
 
 
+_RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
 UtcDatetime = Annotated[datetime, AfterValidator(check_time)]
 """An aware timestamp within `shared.bounds`' window (1970 to 3000), in UTC."""
 
 
 def _rfc3339_text(value: object) -> object:
-    if not isinstance(value, str | datetime):
+    # pydantic's lax datetime also takes numbers and numeric strings ("0" is the epoch): an
+    # RFC 3339 string starts with its date, and that is what the msgspec codec accepts too.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_DATE.match(value):
         raise ValueError("timestamp must be an RFC 3339 string, e.g. 2026-11-24T09:59:00Z")
     return value
 

@@ -193,7 +193,7 @@ class TestDeterministicFailure:
                     kafka_bootstrap, topic, [measurement("acme", "mql", 0.0, id=sentinel)]
                 )
                 await wait_until(lambda: sentinel in committed, what="the sentinel stored")
-                await dlq.settle(0.5)
+                await dlq.drain()
                 await wait_until(lambda: caught_up(consumer), what="lag back to zero")
         finally:
             consumer.request_stop()
@@ -240,7 +240,7 @@ class TestDeterministicFailure:
             async with TopicReader(kafka_bootstrap, topics.name(topics.measurements_dlq)) as dlq:
                 await dlq.wait_for(lambda rs: len(rs) >= 1, what="the dead letter")
                 await wait_until(lambda: ids[2] in committed, what="the record after it stored")
-                await dlq.settle(0.5)
+                await dlq.drain()
         finally:
             consumer.request_stop()
             await task
@@ -293,7 +293,7 @@ class TestTransientFailure:
                 ) as dlq:
                     await produce(kafka_bootstrap, topic, [b"{not json"], keys=[KEY])
                     await dlq.wait_for(lambda rs: len(rs) >= 1, what="the sentinel dead letter")
-                    await dlq.settle(0.5)
+                    await dlq.drain()
             finally:
                 consumer.request_stop()
                 await task
@@ -328,7 +328,7 @@ class TestInboxWindow:
             async with TopicReader(kafka_bootstrap, topics.name(topics.measurements_dlq)) as dlq:
                 await dlq.wait_for(lambda rs: len(rs) >= 1, what="the dead letter")
                 await wait_until(lambda: fresh in committed, what="the fresh event stored")
-                await dlq.settle(0.5)
+                await dlq.drain()
         finally:
             consumer.request_stop()
             await task

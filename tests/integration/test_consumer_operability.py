@@ -301,7 +301,7 @@ class TestDatabaseOutage:
                 async with TopicReader(kafka_bootstrap, f"{topic}.dlq") as dlq:
                     await produce(kafka_bootstrap, topic, [b"{not json"], ["acme/n"])
                     await dlq.wait_for(lambda rs: len(rs) >= 1, what="the sentinel dead letter")
-                    await dlq.settle(0.5)
+                    await dlq.drain()
                 assert [r.value for r in dlq.records] == [b"{not json"]
                 assert committed == before + during
         finally:
@@ -363,7 +363,7 @@ class TestInboxWindowPerService:
         ):
             await produce(kafka_bootstrap, topic, [old, b"{not json"], ["acme/n"] * 2)
             await dlq.wait_for(lambda rs: len(rs) >= 2, what="two dead letters")
-            await dlq.settle(0.5)
+            await dlq.drain()
         assert [r.value for r in dlq.records] == [old, b"{not json"]
         reason = dict(dlq.records[0].headers)[REASON_HEADER].decode()
         assert reason.startswith("outside the deduplication window: event time ")

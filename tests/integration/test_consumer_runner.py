@@ -134,7 +134,7 @@ async def test_bad_records_go_to_the_dlq_with_a_reason_and_good_ones_are_stored(
             assert reasons[2].startswith("invalid data for lodestar.kpi.measurement.v1: value")
             assert reasons[3].startswith("payload too large")
             assert [r.value for r in dlq.records] == [records[0], *records[2:5]]
-            await dlq.settle(0.5)
+            await dlq.drain()
             assert len(dlq.records) == 4
     finally:
         consumer.request_stop()

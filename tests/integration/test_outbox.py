@@ -75,12 +75,21 @@ async def test_committed_event_is_published_once_and_rolled_back_never(
         await enqueue_then_fail()
     async with db.transaction() as session:
         await enqueue(session, topic, later)
+    sentinel = note("sentinel")
+    async with db.transaction() as session:
+        await enqueue(session, topic, sentinel)
 
     async with TopicReader(kafka_bootstrap, topic) as reader:
-        await reader.wait_for(lambda rs: len(rs) >= 2, timeout_s=10, what="two events")
-        await reader.settle(1.0)
+        await reader.wait_for(
+            lambda _: sentinel.id in [e["id"] for e in reader.events()],
+            timeout_s=10,
+            what="the sentinel event",
+        )
+        await reader.drain()
         ids = [e["id"] for e in reader.events()]
-    assert ids == [committed.id, later.id], "in commit order, each once, none rolled back"
+    assert ids == [committed.id, later.id, sentinel.id], (
+        "in commit order, each once, none rolled back"
+    )
     assert json.loads(reader.records[0].value)["data"] == {"text": "committed"}
     assert reader.records[0].key == b"acme/notes"
     async with db.session() as session:
@@ -106,8 +115,16 @@ async def test_events_written_while_the_relay_was_down_are_published_on_start(
     try:
         async with TopicReader(kafka_bootstrap, topic) as reader:
             await reader.wait_for(lambda rs: len(rs) >= 25, timeout_s=10, what="25 events")
-            await reader.settle(0.5)
-            assert [e["id"] for e in reader.events()] == [e.id for e in events]
+            sentinel = note("sentinel")
+            async with db.transaction() as session:
+                await enqueue(session, topic, sentinel)
+            await reader.wait_for(
+                lambda _: sentinel.id in [e["id"] for e in reader.events()],
+                timeout_s=10,
+                what="the sentinel event",
+            )
+            await reader.drain()
+            assert [e["id"] for e in reader.events()] == [e.id for e in [*events, sentinel]]
     finally:
         relay.request_stop()
         await task

@@ -72,16 +72,6 @@ class TopicReader:
             await self.poll()
         return self.records
 
-    async def settle(self, quiet_s: float = 1.0) -> None:
-        """Read until nothing new arrives for `quiet_s`. Deprecated: prove an absence with a
-        sentinel (`wait_for` an event that must come after, then `drain`) instead."""
-        deadline = time.monotonic() + quiet_s
-        while time.monotonic() < deadline:
-            before = len(self.records)
-            await self.poll()
-            if len(self.records) != before:
-                deadline = time.monotonic() + quiet_s
-
     async def drain(self, timeout_s: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
         """Read every partition up to its end as of now.
 

@@ -151,7 +151,10 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            kpi = json.loads(body)["alerts"][0]["labels"].get("kpi")
+            posted = json.loads(body)
+            # A webhook body carries one alert; Alertmanager's API takes a list of them.
+            alerts = posted if isinstance(posted, list) else posted["alerts"]
+            kpi = alerts[0]["labels"].get("kpi") if alerts else None
             with lock:
                 receiver.posts.append((dict(self.headers.items()), body))
                 code = receiver.statuses.pop(0) if receiver.statuses else 200

@@ -120,7 +120,20 @@ class TestCoalescedBatch:
                 ]
 
             await okr.wait_for(lambda rs: bool(from_kpi(rs)), what="the KR's progress event")
-            await okr.settle(1.0)
+            # Sentinel: a manual check-in's progress event, keyed by the same KR, comes after
+            # any second KPI-driven one would have.
+            await loop.check_in(kr["id"], value=50.0)
+
+            def manual(records: list[Any]) -> bool:
+                return any(
+                    e["type"] == "lodestar.kr.progress.v1"
+                    and e["subject"] == kr["id"]
+                    and e["data"]["source"] != "kpi"
+                    for e in (json.loads(r.value) for r in records)
+                )
+
+            await okr.wait_for(manual, what="the sentinel check-in's progress event")
+            await okr.drain()
             assert [e["data"]["current"] for e in from_kpi(okr.records)] == [37.0]
 
     async def test_duplicate_rows_of_one_period_in_one_statement(self, loop_db: Loop) -> None:

@@ -226,7 +226,7 @@ class TestKafka:
                 lambda: _equals(stored_points(service), good), what="every good record stored"
             )
             await dlq.wait_for(lambda rs: len(rs) >= len(cases), what="every dead letter")
-            await dlq.settle(0.5)
+            await dlq.drain()
             reasons = {r.value: dict(r.headers)[REASON_HEADER].decode() for r in dlq.records}
             assert len(dlq.records) == len(cases)
             for bad, word in cases:

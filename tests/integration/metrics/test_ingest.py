@@ -132,8 +132,24 @@ class TestPeriods:
             ]
             await produce(kafka_bootstrap, topics.name(topics.measurements), records)
             await wait_until(lambda: _is(rolled_up_points(service), 50), what="50 points")
-            await values.settle(1.0)
-            events = [json.loads(r.value) for r in values.records]
+            # Sentinel: a point of another day, same KPI (same key, same partition), whose
+            # value event comes after every event of the first day's batches.
+            later = DAY1 + timedelta(days=2)
+            await produce(
+                kafka_bootstrap,
+                topics.name(topics.measurements),
+                [measurement("acme", "signups", -1.0, time=later)],
+            )
+            await values.wait_for(
+                lambda rs: any(json.loads(r.value)["data"]["value"] == -1.0 for r in rs),
+                what="the sentinel's value event",
+            )
+            await values.drain()
+            events = [
+                e
+                for e in (json.loads(r.value) for r in values.records)
+                if e["data"]["value"] != -1.0
+            ]
             assert 1 <= len(events) < 50, "one event per batch and period, not per point"
             assert all(r.key == b"acme/signups" for r in values.records)
             assert events[-1]["type"] == "lodestar.kpi.value.v1"
@@ -189,7 +205,7 @@ class TestDeadLetters:
             await wait_until(
                 lambda: _is(stored_points(service), len(cases)), what="the good records"
             )
-            await dlq.settle(0.5)
+            await dlq.drain()
             assert len(dlq.records) == len(cases)
             reasons = {r.value: dict(r.headers)[REASON_HEADER].decode() for r in dlq.records}
             for bad, reason in cases:
