@@ -22,10 +22,11 @@ bash deploy/postgres/postgres.sh status >/dev/null 2>&1 || started+=(postgres)
 echo "test: kafka at $(bash deploy/kafka/kafka.sh start)" >&2
 echo "test: postgres at $(bash deploy/postgres/postgres.sh start)" >&2
 
-echo "test: ruff, mypy" >&2
+echo "test: ruff, mypy, import-linter" >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports
 
 echo "test: pytest" >&2
 .venv/bin/pytest "$@"
