@@ -10,7 +10,7 @@ run:              ## the platform: broker, three services, demo tenant and data
 test:             ## everything CI runs
 	bash scripts/test.sh
 check:            ## lint, format check, types
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 fmt:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 test-unit:
