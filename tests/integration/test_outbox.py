@@ -18,7 +18,7 @@ from shared.producer import EventProducer
 from shared.settings import Topics
 from shared.tables import infra_metadata, outbox
 from tests.conftest import DatabaseFactory
-from tests.support.kafka import TopicReader
+from tests.support.kafka import TopicReader, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -92,9 +92,14 @@ async def test_committed_event_is_published_once_and_rolled_back_never(
     )
     assert json.loads(reader.records[0].value)["data"] == {"text": "committed"}
     assert reader.records[0].key == b"acme/notes"
-    async with db.session() as session:
-        pending = (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
-    assert pending == 0, "published rows leave the outbox"
+
+    async def outbox_empty() -> bool:
+        async with db.session() as session:
+            rows = (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
+        return bool(rows == 0)
+
+    # A row is deleted once the broker has acknowledged it, just after a reader can see it.
+    await wait_until(outbox_empty, what="published rows leave the outbox")
 
 
 async def test_events_written_while_the_relay_was_down_are_published_on_start(

@@ -122,7 +122,7 @@ class TestCoalescedBatch:
             await okr.wait_for(lambda rs: bool(from_kpi(rs)), what="the KR's progress event")
             # Sentinel: a manual check-in's progress event, keyed by the same KR, comes after
             # any second KPI-driven one would have.
-            await loop.check_in(kr["id"], value=50.0)
+            await loop.check_in(kr["id"], confidence=0.5, note="sentinel")
 
             def manual(records: list[Any]) -> bool:
                 return any(
