@@ -16,7 +16,7 @@ HTTPException and the OpenAPI document lists each route's errors through `proble
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -33,6 +33,9 @@ BODY_PARSE_ERROR = "There was an error parsing the body"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 log = structlog.get_logger(__name__)
+
+
+_T = TypeVar("_T")
 
 
 class Problem(BaseModel):
@@ -205,3 +208,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def found(row: _T | None, missing: NotFound) -> _T:
+    """`row`, or the 404 `missing` when the lookup found nothing."""
+    if row is None:
+        raise missing
+    return row

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "keyset_page",
+    "page_of",
 ]
 
 T = TypeVar("T")
@@ -121,3 +123,9 @@ async def keyset_page(
     key = sort.column.key
     next_cursor = encode_cursor([sort.name, _encode(getattr(tail, key)), getattr(tail, ident.key)])
     return rows, next_cursor
+
+
+def page_of(found: tuple[Sequence[Any], str | None], read: Callable[[Any], T]) -> Page[T]:
+    """A repository's `(rows, next_cursor)` as the API's page, each row through `read`."""
+    rows, next_cursor = found
+    return Page(items=[read(row) for row in rows], next_cursor=next_cursor)

@@ -15,7 +15,8 @@ from sqlmodel import col
 from services.alerts.domain.evaluation import ACTIVE_STATES, AlertState
 from services.alerts.repository import chunks
 from services.alerts.tables import Alert, AlertHistory, AlertRule, AlertsTable
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 _history_table: Table = AlertsTable.metadata.tables[AlertHistory.__tablename__]
 
@@ -156,19 +157,18 @@ async def page(
     cursor: str | None,
 ) -> tuple[list[Alert], str | None]:
     """Alerts in fingerprint order, filtered by state and by label values."""
-    query = select(Alert).where(col(Alert.tenant) == tenant)
+    where = [col(Alert.labels)[name].as_string() == value for name, value in labels.items()]
     if states:
-        query = query.where(col(Alert.state).in_(states))
-    for name, value in labels.items():
-        query = query.where(col(Alert.labels)[name].as_string() == value)
-    return await keyset_page(
+        where.append(col(Alert.state).in_(states))
+    return await page_of_tenant(
         session,
-        query,
-        model=Alert,
+        Alert,
+        tenant,
         sort=BY_FINGERPRINT,
-        id_column=col(Alert.fingerprint),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
+        where=where,
+        id_column="fingerprint",
     )
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.alerts.tables import WebhookDelivery
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 NEWEST_FIRST = Sort("-created_at", col(WebhookDelivery.created_at), descending=True)  # type: ignore[arg-type]
 
@@ -71,20 +72,12 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[WebhookDelivery], str | None]:
-    query = select(WebhookDelivery).where(col(WebhookDelivery.tenant) == tenant)
-    if rule_id is not None:
-        query = query.where(col(WebhookDelivery.rule_id) == rule_id)
-    if status is not None:
-        query = query.where(col(WebhookDelivery.status) == status)
-    if fingerprint is not None:
-        query = query.where(col(WebhookDelivery.fingerprint) == fingerprint)
-    return await keyset_page(
+    return await page_of_tenant(
         session,
-        query,
-        model=WebhookDelivery,
+        WebhookDelivery,
+        tenant,
         sort=NEWEST_FIRST,
-        id_column=col(WebhookDelivery.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=True,
+        equal={"rule_id": rule_id, "status": status, "fingerprint": fingerprint},
     )

@@ -10,7 +10,8 @@ from sqlmodel import col
 
 from services.alerts.repository import chunks
 from services.alerts.tables import Guardrail
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 BY_KPI = Sort("kpi", col(Guardrail.kpi))  # type: ignore[arg-type]
 
@@ -45,12 +46,6 @@ async def of_kpis(
 async def page(
     session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
 ) -> tuple[list[Guardrail], str | None]:
-    return await keyset_page(
-        session,
-        select(Guardrail).where(col(Guardrail.tenant) == tenant),
-        model=Guardrail,
-        sort=BY_KPI,
-        id_column=col(Guardrail.kpi),  # type: ignore[arg-type]
-        limit=limit,
-        cursor=cursor,
+    return await page_of_tenant(
+        session, Guardrail, tenant, sort=BY_KPI, limit=limit, cursor=cursor, id_column="kpi"
     )

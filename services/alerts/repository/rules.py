@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.alerts.tables import AlertRule
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 BY_NAME = Sort("name", col(AlertRule.name))  # type: ignore[arg-type]
 
@@ -22,14 +23,8 @@ async def get(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule | N
 async def page(
     session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
 ) -> tuple[list[AlertRule], str | None]:
-    return await keyset_page(
-        session,
-        select(AlertRule).where(col(AlertRule.tenant) == tenant),
-        model=AlertRule,
-        sort=BY_NAME,
-        id_column=col(AlertRule.id),  # type: ignore[arg-type]
-        limit=limit,
-        cursor=cursor,
+    return await page_of_tenant(
+        session, AlertRule, tenant, sort=BY_NAME, limit=limit, cursor=cursor
     )
 
 

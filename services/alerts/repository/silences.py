@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.alerts.tables import Silence
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 NEWEST_FIRST = Sort("-created_at", col(Silence.created_at), descending=True)  # type: ignore[arg-type]
 
@@ -38,18 +39,9 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Silence], str | None]:
-    query = select(Silence).where(col(Silence.tenant) == tenant)
-    if not_expired_at is not None:
-        query = query.where(col(Silence.ends_at) > not_expired_at)
-    return await keyset_page(
-        session,
-        query,
-        model=Silence,
-        sort=NEWEST_FIRST,
-        id_column=col(Silence.id),  # type: ignore[arg-type]
-        limit=limit,
-        cursor=cursor,
-        datetime_sort=True,
+    live = [] if not_expired_at is None else [col(Silence.ends_at) > not_expired_at]
+    return await page_of_tenant(
+        session, Silence, tenant, sort=NEWEST_FIRST, limit=limit, cursor=cursor, where=live
     )
 
 

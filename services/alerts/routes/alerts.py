@@ -13,7 +13,7 @@ from services.alerts.schemas import AckCreate, AlertDetail, AlertRead
 from services.alerts.service import alerts as service
 from shared.errors import BadRequest, problem_responses
 from shared.events import utcnow
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=problem_responses(401, 403))
 
@@ -42,16 +42,18 @@ async def list_alerts(
         labels[name] = value
     if severity is not None:
         labels["severity"] = severity
-    rows, next_cursor = await service.list_alerts(
-        session,
-        caller.tenant,
-        states=[s.value for s in state or []],
-        labels=labels,
-        limit=limit,
-        cursor=cursor,
-    )
     now = utcnow()
-    return Page(items=[alert_read(a, settings, now) for a in rows], next_cursor=next_cursor)
+    return page_of(
+        await service.list_alerts(
+            session,
+            caller.tenant,
+            states=[s.value for s in state or []],
+            labels=labels,
+            limit=limit,
+            cursor=cursor,
+        ),
+        lambda row: alert_read(row, settings, now),
+    )
 
 
 @router.get("/{fingerprint}", response_model=AlertDetail, responses=problem_responses(404))

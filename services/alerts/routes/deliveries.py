@@ -11,7 +11,7 @@ from services.alerts.mappers import delivery_read
 from services.alerts.schemas import DeliveryRead
 from services.alerts.service import deliveries as service
 from shared.errors import problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 
 router = APIRouter(
     prefix="/webhook-deliveries", tags=["webhooks"], responses=problem_responses(401, 403)
@@ -30,16 +30,18 @@ async def list_deliveries(
 ) -> Page[DeliveryRead]:
     """Newest first. A failing receiver shows here (`attempts`, `last_status_code`,
     `last_error`, `next_attempt_at`); after the last attempt the status is `failed`."""
-    rows, next_cursor = await service.list_deliveries(
-        session,
-        caller.tenant,
-        rule_id=rule_id,
-        status=status,
-        fingerprint=fingerprint,
-        limit=limit,
-        cursor=cursor,
+    return page_of(
+        await service.list_deliveries(
+            session,
+            caller.tenant,
+            rule_id=rule_id,
+            status=status,
+            fingerprint=fingerprint,
+            limit=limit,
+            cursor=cursor,
+        ),
+        delivery_read,
     )
-    return Page(items=[delivery_read(d) for d in rows], next_cursor=next_cursor)
 
 
 @router.get("/{delivery_id}", response_model=DeliveryRead, responses=problem_responses(404))

@@ -10,7 +10,7 @@ from services.alerts.mappers import guardrail_read
 from services.alerts.schemas import GuardrailRead
 from services.alerts.service import guardrails as service
 from shared.errors import problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 
 router = APIRouter(prefix="/guardrails", tags=["guardrails"], responses=problem_responses(401, 403))
 
@@ -20,10 +20,10 @@ async def list_guardrails(
     caller: Reader, session: ReadSession, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[GuardrailRead]:
     """Guardrails in KPI order."""
-    rows, next_cursor = await service.list_guardrails(
-        session, caller.tenant, limit=limit, cursor=cursor
+    return page_of(
+        await service.list_guardrails(session, caller.tenant, limit=limit, cursor=cursor),
+        guardrail_read,
     )
-    return Page(items=[guardrail_read(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{kpi}", response_model=GuardrailRead, responses=problem_responses(404))

@@ -10,7 +10,7 @@ from services.alerts.schemas import RuleCreate, RuleRead, RuleUpdate
 from services.alerts.service import rules as service
 from shared.errors import problem_responses
 from shared.events import utcnow
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 
 router = APIRouter(prefix="/rules", tags=["rules"], responses=problem_responses(401, 403))
 
@@ -31,8 +31,9 @@ async def list_rules(
     caller: Reader, session: ReadSession, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[RuleRead]:
     """Rules by name."""
-    rows, next_cursor = await service.list_rules(session, caller.tenant, limit=limit, cursor=cursor)
-    return Page(items=[rule_read(r) for r in rows], next_cursor=next_cursor)
+    return page_of(
+        await service.list_rules(session, caller.tenant, limit=limit, cursor=cursor), rule_read
+    )
 
 
 @router.get("/{rule_id}", response_model=RuleRead, responses=problem_responses(404))

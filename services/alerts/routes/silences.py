@@ -12,7 +12,7 @@ from services.alerts.schemas import SilenceCreate, SilenceRead
 from services.alerts.service import silences as service
 from shared.errors import problem_responses
 from shared.events import utcnow
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 
 router = APIRouter(prefix="/silences", tags=["silences"], responses=problem_responses(401, 403))
 
@@ -40,15 +40,17 @@ async def list_silences(
     cursor: CursorQuery = None,
 ) -> Page[SilenceRead]:
     now = utcnow()
-    rows, next_cursor = await service.list_silences(
-        session,
-        caller.tenant,
-        include_expired=include_expired,
-        now=now,
-        limit=limit,
-        cursor=cursor,
+    return page_of(
+        await service.list_silences(
+            session,
+            caller.tenant,
+            include_expired=include_expired,
+            now=now,
+            limit=limit,
+            cursor=cursor,
+        ),
+        lambda row: silence_read(row, now),
     )
-    return Page(items=[silence_read(s, now) for s in rows], next_cursor=next_cursor)
 
 
 @router.get("/{silence_id}", response_model=SilenceRead, responses=problem_responses(404))

@@ -18,18 +18,23 @@ from services.alerts.schemas import AckCreate
 from services.alerts.service.notifier import ack_notice
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertHistory
-from shared.errors import BadRequest
+from shared.errors import BadRequest, found
 from shared.events import ALERT_ACKNOWLEDGED_V1, ALERT_UNACKNOWLEDGED_V1, AlertAckV1
 from shared.outbox import enqueue
+
+
+async def _load(
+    session: AsyncSession, tenant: str, fingerprint: str, *, for_update: bool = False
+) -> Alert:
+    alert = await repository.get(session, tenant, fingerprint, for_update=for_update)
+    return found(alert, AlertNotFound(f"no alert '{fingerprint}'"))
 
 
 async def get_alert(
     session: AsyncSession, tenant: str, fingerprint: str
 ) -> tuple[Alert, Sequence[AlertHistory]]:
     """One alert and the history of every transition, notification and acknowledgement."""
-    alert = await repository.get(session, tenant, fingerprint)
-    if alert is None:
-        raise AlertNotFound(f"no alert '{fingerprint}'")
+    alert = await _load(session, tenant, fingerprint)
     return alert, await repository.history(session, tenant, fingerprint)
 
 
@@ -60,9 +65,7 @@ async def acknowledge(
     """Mark an active alert as acknowledged (who, when, note, until when); it is no longer
     repeated. The mark ends when the alert resolves, when it is taken off, or at its expiry.
     Acknowledging again replaces the mark."""
-    alert = await repository.get(session, tenant, fingerprint, for_update=True)
-    if alert is None:
-        raise AlertNotFound(f"no alert '{fingerprint}'")
+    alert = await _load(session, tenant, fingerprint, for_update=True)
     if AlertState(alert.state) not in ACTIVE_STATES:
         raise AlertNotActive(f"alert '{fingerprint}' is {alert.state}: nothing to acknowledge")
     expires_at = body.expires_at
@@ -102,9 +105,7 @@ async def unacknowledge(
     now: datetime,
 ) -> Alert:
     """Take an acknowledgement off: the alert is repeated again, and the change published."""
-    alert = await repository.get(session, tenant, fingerprint, for_update=True)
-    if alert is None:
-        raise AlertNotFound(f"no alert '{fingerprint}'")
+    alert = await _load(session, tenant, fingerprint, for_update=True)
     if alert.acked_at is None or not ack_in_force(alert.ack_expires_at, now):
         raise AlertNotAcknowledged(f"alert '{fingerprint}' is not acknowledged")
     await _take_off(session, settings, alert, who, now)

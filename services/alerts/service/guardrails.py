@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts.errors import GuardrailNotFound
 from services.alerts.repository import guardrails as repository
 from services.alerts.tables import Guardrail
+from shared.errors import found
 
 
 async def get_guardrail(session: AsyncSession, tenant: str, kpi: str) -> Guardrail:
-    row = await repository.get(session, tenant, kpi)
-    if row is None:
-        raise GuardrailNotFound(f"KPI '{kpi}' is not a guardrail (no key result graduated)")
-    return row
+    return found(
+        await repository.get(session, tenant, kpi),
+        GuardrailNotFound(f"KPI '{kpi}' is not a guardrail (no key result graduated)"),
+    )
 
 
 async def list_guardrails(

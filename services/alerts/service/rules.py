@@ -15,6 +15,7 @@ from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
+from shared.errors import found
 
 
 async def create_rule(
@@ -61,10 +62,9 @@ async def create_rule(
 
 
 async def get_rule(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule:
-    rule = await repository.get(session, tenant, rule_id)
-    if rule is None:
-        raise RuleNotFound(f"no rule '{rule_id}'")
-    return rule
+    return found(
+        await repository.get(session, tenant, rule_id), RuleNotFound(f"no rule '{rule_id}'")
+    )
 
 
 async def list_rules(

@@ -11,7 +11,7 @@ from services.alerts.errors import SilenceNotFound
 from services.alerts.repository import silences as repository
 from services.alerts.schemas import SilenceCreate
 from services.alerts.tables import Silence
-from shared.errors import Unprocessable
+from shared.errors import Unprocessable, found
 
 
 async def create_silence(
@@ -36,10 +36,10 @@ async def create_silence(
 
 
 async def get_silence(session: AsyncSession, tenant: str, silence_id: str) -> Silence:
-    silence = await repository.get(session, tenant, silence_id)
-    if silence is None:
-        raise SilenceNotFound(f"no silence '{silence_id}'")
-    return silence
+    return found(
+        await repository.get(session, tenant, silence_id),
+        SilenceNotFound(f"no silence '{silence_id}'"),
+    )
 
 
 async def list_silences(

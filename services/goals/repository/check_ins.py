@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import CheckIn, KeyResult
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 CHECK_IN_SORTS = {
     "-at": Sort("-at", col(CheckIn.at), descending=True),  # type: ignore[arg-type]
@@ -59,14 +60,12 @@ async def add_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> 
 async def page(
     session: AsyncSession, tenant: str, kr_id: str, *, sort: str, limit: int, cursor: str | None
 ) -> tuple[list[CheckIn], str | None]:
-    stmt = select(CheckIn).where(col(CheckIn.tenant) == tenant, col(CheckIn.key_result_id) == kr_id)
-    return await keyset_page(
+    return await page_of_tenant(
         session,
-        stmt,
-        model=CheckIn,
+        CheckIn,
+        tenant,
         sort=CHECK_IN_SORTS[sort],
-        id_column=col(CheckIn.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=True,
+        equal={"key_result_id": kr_id},
     )

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Cycle
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import one_of_tenant, page_of_tenant
 
 CYCLE_SORTS = {
     "starts_at": Sort("starts_at", col(Cycle.starts_at)),  # type: ignore[arg-type]
@@ -21,20 +22,13 @@ CYCLE_SORTS = {
 async def get(
     session: AsyncSession, tenant: str, cycle_id: str, *, for_update: bool = False
 ) -> Cycle | None:
-    """The cycle; `for_update` locks its row (PostgreSQL) so that writes in one cycle run one
-    after the other and each re-evaluation sees the previous one's result."""
-    stmt = select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.id) == cycle_id)
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    result = await session.execute(stmt)
-    return result.scalar_one_or_none()
+    """The cycle; `for_update` locks its row (PostgreSQL): writes in one cycle run one after
+    the other and each re-evaluation sees the previous one's result."""
+    return await one_of_tenant(session, Cycle, tenant, for_update=for_update, id=cycle_id)
 
 
 async def by_name(session: AsyncSession, tenant: str, name: str) -> Cycle | None:
-    result = await session.execute(
-        select(Cycle).where(col(Cycle.tenant) == tenant, col(Cycle.name) == name)
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, Cycle, tenant, name=name)
 
 
 async def page(
@@ -46,18 +40,14 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[Sequence[Cycle], str | None]:
-    stmt = select(Cycle).where(col(Cycle.tenant) == tenant)
-    if state is not None:
-        stmt = stmt.where(col(Cycle.state) == state)
-    return await keyset_page(
+    return await page_of_tenant(
         session,
-        stmt,
-        model=Cycle,
+        Cycle,
+        tenant,
         sort=CYCLE_SORTS[sort],
-        id_column=col(Cycle.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort.endswith("starts_at"),
+        equal={"state": state},
     )
 
 

@@ -7,15 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Initiative
+from shared.repository import one_of_tenant
 
 
 async def get(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative | None:
-    result = await session.execute(
-        select(Initiative).where(
-            col(Initiative.tenant) == tenant, col(Initiative.id) == initiative_id
-        )
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, Initiative, tenant, id=initiative_id)
 
 
 async def of_key_result(session: AsyncSession, tenant: str, kr_id: str) -> list[Initiative]:

@@ -9,13 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import KeyResult
+from shared.repository import one_of_tenant
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult | None:
-    result = await session.execute(
-        select(KeyResult).where(col(KeyResult.tenant) == tenant, col(KeyResult.id) == kr_id)
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, KeyResult, tenant, id=kr_id)
 
 
 async def of_objectives(

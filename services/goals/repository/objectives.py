@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Objective
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import one_of_tenant, page_of_tenant
 
 OBJECTIVE_SORTS = {
     "created_at": Sort("created_at", col(Objective.created_at)),  # type: ignore[arg-type]
@@ -21,10 +22,7 @@ OBJECTIVE_SORTS = {
 
 
 async def get(session: AsyncSession, tenant: str, objective_id: str) -> Objective | None:
-    result = await session.execute(
-        select(Objective).where(col(Objective.tenant) == tenant, col(Objective.id) == objective_id)
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, Objective, tenant, id=objective_id)
 
 
 async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Objective]:
@@ -80,24 +78,19 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Objective], str | None]:
-    stmt = select(Objective).where(col(Objective.tenant) == tenant)
-    for column, value in (
-        (Objective.cycle_id, cycle_id),
-        (Objective.team_id, team_id),
-        (Objective.owner, owner),
-        (Objective.status, status),
-        (Objective.level, level),
-        (Objective.parent_id, parent_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(col(column) == value)
-    return await keyset_page(
+    return await page_of_tenant(
         session,
-        stmt,
-        model=Objective,
+        Objective,
+        tenant,
         sort=OBJECTIVE_SORTS[sort],
-        id_column=col(Objective.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort.endswith("created_at"),
+        equal={
+            "cycle_id": cycle_id,
+            "team_id": team_id,
+            "owner": owner,
+            "status": status,
+            "level": level,
+            "parent_id": parent_id,
+        },
     )

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Team, TeamMember
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import one_of_tenant, page_of_tenant
 
 TEAM_SORTS = {
     "name": Sort("name", col(Team.name)),  # type: ignore[arg-type]
@@ -18,17 +19,11 @@ TEAM_SORTS = {
 
 
 async def get(session: AsyncSession, tenant: str, team_id: str) -> Team | None:
-    result = await session.execute(
-        select(Team).where(col(Team.tenant) == tenant, col(Team.id) == team_id)
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, Team, tenant, id=team_id)
 
 
 async def by_name(session: AsyncSession, tenant: str, name: str) -> Team | None:
-    result = await session.execute(
-        select(Team).where(col(Team.tenant) == tenant, col(Team.name) == name)
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, Team, tenant, name=name)
 
 
 async def parent_links(session: AsyncSession, tenant: str) -> dict[str, str | None]:
@@ -59,18 +54,14 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Team], str | None]:
-    stmt = select(Team).where(col(Team.tenant) == tenant)
-    if parent_id is not None:
-        stmt = stmt.where(col(Team.parent_id) == parent_id)
-    return await keyset_page(
+    return await page_of_tenant(
         session,
-        stmt,
-        model=Team,
+        Team,
+        tenant,
         sort=TEAM_SORTS[sort],
-        id_column=col(Team.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort == "created_at",
+        equal={"parent_id": parent_id},
     )
 
 

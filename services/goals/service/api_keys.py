@@ -11,6 +11,7 @@ from services.goals.errors import ApiKeyNotFound, BootstrapKeyManaged
 from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from shared.auth import generate_key, parse_key, parse_scopes, upsert_api_key
+from shared.errors import found
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
 from shared.outbox import enqueue
 from shared.settings import ServiceSettings
@@ -21,9 +22,10 @@ async def list_all(session: AsyncSession, tenant: str) -> list[ApiKeyRead]:
 
 
 async def get(session: AsyncSession, tenant: str, key_id: str) -> ApiKeyRead:
-    row = await repository.get_api_key(session, tenant, key_id)
-    if row is None:
-        raise ApiKeyNotFound(f"no API key '{key_id}'")
+    row = found(
+        await repository.get_api_key(session, tenant, key_id),
+        ApiKeyNotFound(f"no API key '{key_id}'"),
+    )
     return mappers.api_key_read(row)
 
 
@@ -58,9 +60,10 @@ async def issue(
 async def revoke(
     session: AsyncSession, tenant: str, key_id: str, settings: ServiceSettings
 ) -> ApiKeyRead:
-    row = await repository.get_api_key(session, tenant, key_id)
-    if row is None:
-        raise ApiKeyNotFound(f"no API key '{key_id}'")
+    row = found(
+        await repository.get_api_key(session, tenant, key_id),
+        ApiKeyNotFound(f"no API key '{key_id}'"),
+    )
     bootstrap = settings.bootstrap_admin_key
     if bootstrap is not None and parse_key(bootstrap.get_secret_value())[0] == key_id:
         # Every service installs it from settings; revoked here, it would lock out whoever

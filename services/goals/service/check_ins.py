@@ -18,7 +18,7 @@ from services.goals.service.evaluation import reevaluate
 from services.goals.service.key_results import load, load_open_kr
 from services.goals.settings import GoalsSettings
 from services.goals.tables import CheckIn, new_id
-from shared.pagination import Page
+from shared.pagination import Page, page_of
 
 
 async def create(
@@ -74,7 +74,7 @@ async def page(
     session: AsyncSession, tenant: str, kr_id: str, *, sort: str, limit: int, cursor: str | None
 ) -> Page[CheckInRead]:
     kr = await load(session, tenant, kr_id)
-    rows, next_cursor = await repo.page(
-        session, tenant, kr.id, sort=sort, limit=limit, cursor=cursor
+    return page_of(
+        await repo.page(session, tenant, kr.id, sort=sort, limit=limit, cursor=cursor),
+        mappers.check_in_read,
     )
-    return Page(items=[mappers.check_in_read(c) for c in rows], next_cursor=next_cursor)

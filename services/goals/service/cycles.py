@@ -34,7 +34,8 @@ from services.goals.schemas import (
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, Objective, new_id
-from shared.pagination import Page
+from shared.errors import found
+from shared.pagination import Page, page_of
 
 _NEXT = {"planning": "active", "active": "closed"}
 
@@ -42,10 +43,10 @@ _NEXT = {"planning": "active", "active": "closed"}
 async def load(
     session: AsyncSession, tenant: str, cycle_id: str, *, for_update: bool = False
 ) -> Cycle:
-    cycle = await repo.get(session, tenant, cycle_id, for_update=for_update)
-    if cycle is None:
-        raise CycleNotFound(f"no cycle '{cycle_id}'")
-    return cycle
+    return found(
+        await repo.get(session, tenant, cycle_id, for_update=for_update),
+        CycleNotFound(f"no cycle '{cycle_id}'"),
+    )
 
 
 async def load_open(session: AsyncSession, tenant: str, cycle_id: str) -> Cycle:
@@ -70,10 +71,10 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> Page[CycleRead]:
-    rows, next_cursor = await repo.page(
-        session, tenant, state=state, sort=sort, limit=limit, cursor=cursor
+    return page_of(
+        await repo.page(session, tenant, state=state, sort=sort, limit=limit, cursor=cursor),
+        mappers.cycle_read,
     )
-    return Page(items=[mappers.cycle_read(c) for c in rows], next_cursor=next_cursor)
 
 
 def _check_window(starts_at: datetime, ends_at: datetime) -> None:

@@ -13,13 +13,14 @@ from services.goals.schemas import InitiativeCreate, InitiativeRead, InitiativeU
 from services.goals.service.cycles import load_open
 from services.goals.service.key_results import load as load_kr
 from services.goals.tables import Initiative, new_id
+from shared.errors import found
 
 
 async def load(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative:
-    initiative = await repo.get(session, tenant, initiative_id)
-    if initiative is None:
-        raise InitiativeNotFound(f"no initiative '{initiative_id}'")
-    return initiative
+    return found(
+        await repo.get(session, tenant, initiative_id),
+        InitiativeNotFound(f"no initiative '{initiative_id}'"),
+    )
 
 
 async def get(session: AsyncSession, tenant: str, initiative_id: str) -> InitiativeRead:

@@ -33,13 +33,13 @@ from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.objectives import load as load_objective
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult, new_id
+from shared.errors import found
 
 
 async def load(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult:
-    kr = await repo.get(session, tenant, kr_id)
-    if kr is None:
-        raise KeyResultNotFound(f"no key result '{kr_id}'")
-    return kr
+    return found(
+        await repo.get(session, tenant, kr_id), KeyResultNotFound(f"no key result '{kr_id}'")
+    )
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResultRead:

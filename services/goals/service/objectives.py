@@ -33,14 +33,15 @@ from services.goals.service.cycles import load_open
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult, Objective, new_id
-from shared.pagination import Page
+from shared.errors import found
+from shared.pagination import Page, page_of
 
 
 async def load(session: AsyncSession, tenant: str, objective_id: str) -> Objective:
-    objective = await repo.get(session, tenant, objective_id)
-    if objective is None:
-        raise ObjectiveNotFound(f"no objective '{objective_id}'")
-    return objective
+    return found(
+        await repo.get(session, tenant, objective_id),
+        ObjectiveNotFound(f"no objective '{objective_id}'"),
+    )
 
 
 async def detail(session: AsyncSession, tenant: str, objective_id: str) -> ObjectiveDetail:
@@ -71,20 +72,22 @@ async def page(
     cursor: str | None,
 ) -> Page[ObjectiveRead]:
     """Objectives, filtered by cycle, team, owner, status (own KRs), level or parent."""
-    rows, next_cursor = await repo.page(
-        session,
-        tenant,
-        cycle_id=cycle_id,
-        team_id=team_id,
-        owner=owner,
-        status=status,
-        level=level,
-        parent_id=parent_id,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
+    return page_of(
+        await repo.page(
+            session,
+            tenant,
+            cycle_id=cycle_id,
+            team_id=team_id,
+            owner=owner,
+            status=status,
+            level=level,
+            parent_id=parent_id,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        ),
+        mappers.objective_read,
     )
-    return Page(items=[mappers.objective_read(o) for o in rows], next_cursor=next_cursor)
 
 
 async def _team_of(

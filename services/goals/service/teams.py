@@ -22,14 +22,12 @@ from services.goals.schemas import (
 )
 from services.goals.service.cycles import load as load_cycle
 from services.goals.tables import Team, TeamMember, new_id
-from shared.pagination import Page
+from shared.errors import found
+from shared.pagination import Page, page_of
 
 
 async def load(session: AsyncSession, tenant: str, team_id: str) -> Team:
-    team = await repo.get(session, tenant, team_id)
-    if team is None:
-        raise TeamNotFound(f"no team '{team_id}'")
-    return team
+    return found(await repo.get(session, tenant, team_id), TeamNotFound(f"no team '{team_id}'"))
 
 
 async def get(session: AsyncSession, tenant: str, team_id: str) -> TeamRead:
@@ -45,10 +43,12 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> Page[TeamRead]:
-    rows, next_cursor = await repo.page(
-        session, tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
+    return page_of(
+        await repo.page(
+            session, tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
+        ),
+        mappers.team_read,
     )
-    return Page(items=[mappers.team_read(t) for t in rows], next_cursor=next_cursor)
 
 
 async def _check_parent(

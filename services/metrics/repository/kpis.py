@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metrics.tables import Kpi
-from shared.pagination import Sort, keyset_page
+from shared.pagination import Sort
+from shared.repository import page_of_tenant
 
 BY_KEY = Sort("key", col(Kpi.key))  # type: ignore[arg-type]
 
@@ -22,14 +23,8 @@ async def page(
     session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
 ) -> tuple[list[Kpi], str | None]:
     """One page of the tenant's KPIs by key (the key is also the tie-breaker: it is unique)."""
-    return await keyset_page(
-        session,
-        select(Kpi).where(col(Kpi.tenant) == tenant),
-        model=Kpi,
-        sort=BY_KEY,
-        id_column=col(Kpi.key),  # type: ignore[arg-type]
-        limit=limit,
-        cursor=cursor,
+    return await page_of_tenant(
+        session, Kpi, tenant, sort=BY_KEY, limit=limit, cursor=cursor, id_column="key"
     )
 
 

@@ -14,8 +14,8 @@ from services.metrics.repository import measurements as measurement_repo
 from services.metrics.repository import rollups as rollup_repo
 from services.metrics.schemas import KpiCreate, KpiRead, KpiUpdate, check_bands
 from services.metrics.tables import Kpi
-from shared.errors import Unprocessable
-from shared.pagination import Page
+from shared.errors import Unprocessable, found
+from shared.pagination import Page, page_of
 
 # Fields a PATCH may change but not clear (only cadence and the thresholds can be null).
 NOT_NULLABLE = (
@@ -25,10 +25,7 @@ NOT_NULLABLE = (
 
 
 async def load(session: AsyncSession, tenant: str, key: str) -> Kpi:
-    kpi = await repo.get(session, tenant, key)
-    if kpi is None:
-        raise KpiNotFound(f"no KPI '{key}'")
-    return kpi
+    return found(await repo.get(session, tenant, key), KpiNotFound(f"no KPI '{key}'"))
 
 
 async def get(session: AsyncSession, tenant: str, key: str) -> KpiRead:
@@ -38,8 +35,7 @@ async def get(session: AsyncSession, tenant: str, key: str) -> KpiRead:
 async def page(
     session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
 ) -> Page[KpiRead]:
-    kpis, next_cursor = await repo.page(session, tenant, limit=limit, cursor=cursor)
-    return Page(items=[kpi_read(k) for k in kpis], next_cursor=next_cursor)
+    return page_of(await repo.page(session, tenant, limit=limit, cursor=cursor), kpi_read)
 
 
 async def create(session: AsyncSession, tenant: str, body: KpiCreate, now: datetime) -> KpiRead:
