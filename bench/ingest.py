@@ -326,6 +326,34 @@ async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) ->
     return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
 
 
+async def define_kpis(env: dict[str, str], log: Path, keys: dict[str, str]) -> None:
+    """Define every tenant's KPIs through the API of a set-up run of the service that reads an
+    empty topic (so the measured run starts with its definitions in place)."""
+    setup = Service({**env, "LODESTAR_TOPICS__MEASUREMENTS": "kpi.measurements.setup"}, log)
+    try:
+        await setup.ready()
+        async with httpx.AsyncClient(base_url=setup.url, timeout=30) as client:
+            for tenant, key in keys.items():
+                headers = {"Authorization": f"Bearer {key}"}
+                deadline = time.monotonic() + 60
+                while (await client.get("/v1/kpis", headers=headers)).status_code != 200:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the key of {tenant} never arrived")
+                    await asyncio.sleep(0.2)
+                for i, kpi in enumerate(KPIS):
+                    body = {
+                        "key": kpi,
+                        "name": kpi,
+                        "aggregation": ["sum", "avg", "min", "max", "last", "count"][i % 6],
+                        "green": 500.0,
+                        "amber": 250.0,
+                    }
+                    answer = await client.post("/v1/kpis", json=body, headers=headers)
+                    assert answer.status_code == 201, answer.text
+    finally:
+        setup.stop()
+
+
 async def lodestar(
     bootstrap: str,
     prefix: str,
@@ -351,30 +379,7 @@ async def lodestar(
         **(extra_env or {}),
     }
     log = workdir / "metrics-service.log"
-    # Set-up run: define the KPIs through the API while the service reads an empty topic.
-    setup = Service({**env, "LODESTAR_TOPICS__MEASUREMENTS": "kpi.measurements.setup"}, log)
-    try:
-        await setup.ready()
-        async with httpx.AsyncClient(base_url=setup.url, timeout=30) as client:
-            for tenant, key in keys.items():
-                headers = {"Authorization": f"Bearer {key}"}
-                deadline = time.monotonic() + 60
-                while (await client.get("/v1/kpis", headers=headers)).status_code != 200:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the key of {tenant} never arrived")
-                    await asyncio.sleep(0.2)
-                for i, kpi in enumerate(KPIS):
-                    body = {
-                        "key": kpi,
-                        "name": kpi,
-                        "aggregation": ["sum", "avg", "min", "max", "last", "count"][i % 6],
-                        "green": 500.0,
-                        "amber": 250.0,
-                    }
-                    answer = await client.post("/v1/kpis", json=body, headers=headers)
-                    assert answer.status_code == 201, answer.text
-    finally:
-        setup.stop()
+    await define_kpis(env, log, keys)
 
     topic = f"{prefix}kpi.measurements"
     group = f"{run_group}.measurements"

@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_A_DATETIME = datetime(1970, 1, 1, tzinfo=UTC)  # a sample: "this sort is by a datetime"
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size")]
 CursorQuery = Annotated[
@@ -107,7 +108,7 @@ async def keyset_page(
         values = decode_cursor(cursor)
         if len(values) != 3 or values[0] != sort.name or not isinstance(values[2], str):
             raise BadRequest("the cursor does not belong to this list and sort")
-        last = _decode(values[1], datetime.min if datetime_sort else None)
+        last = _decode(values[1], _A_DATETIME if datetime_sort else None)
         last_id = values[2]
         if sort.descending:
             stmt = stmt.where(or_(col < last, and_(col == last, ident < last_id)))

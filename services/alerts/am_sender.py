@@ -152,19 +152,16 @@ class AlertmanagerSender(BackgroundLoop):
         for alert in firing:
             key, view = (alert.tenant, alert.fingerprint), alert_view(alert, settings)
             for url in urls_of[alert.tenant]:
-                known = self._accepted.get(url, {})
-                if not full and known.get(key) == view.starts_at:
-                    continue
-                if (b := batch(url)) is not None:
+                held = self._accepted.get(url, {}).get(key) == view.starts_at
+                if (full or not held) and (b := batch(url)) is not None:
                     b.alerts.append(am.postable(view, holds_until))
                     b.firing[key] = view.starts_at
         for alert in resolved:
             assert alert.ended_at is not None
             key, view = (alert.tenant, alert.fingerprint), alert_view(alert, settings)
             for url in urls_of[alert.tenant]:
-                if accepted.get((*key, url)) == alert.ended_at:
-                    continue
-                if (b := batch(url)) is not None:
+                held = accepted.get((*key, url)) == alert.ended_at
+                if not held and (b := batch(url)) is not None:
                     b.alerts.append(am.postable(view, alert.ended_at))
                     b.resolved[key] = alert.ended_at
         return {url: b for url, b in batches.items() if b.alerts}

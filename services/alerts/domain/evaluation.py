@@ -134,58 +134,80 @@ def step(
     a `BAND` verdict (hysteresis) keeps an active alert active but never starts one; no data
     moves any alert to `no_data`, keeping a published firing open until data says otherwise.
     """
-    events: list[AlertEvent] = []
-    s = status
+    run = _Step(status, now)
     if observation.fresh:
-        value = observation.value if observation.value is not None else s.value
-        s = replace(s, last_seen_at=now, value=value)
+        value = observation.value if observation.value is not None else status.value
+        run.s = replace(run.s, last_seen_at=now, value=value)
+    verdict = _verdict(run.s, observation, policy, now)
+    if verdict is Verdict.NO_DATA:
+        if run.s.state is not AlertState.NO_DATA:
+            run.move(AlertState.NO_DATA, active_since=None, clear_since=None)
+        return run.s, run.events
+    holds = _holds(run.s, verdict)
+    if holds is True:
+        run.breached(policy)
+    elif holds is False:
+        run.cleared(policy)
+    if run.s.state is AlertState.FIRING and not marks.muted:
+        run.notify(policy, marks)
+    return run.s, run.events
 
-    def move(to: AlertState, **changes: object) -> None:
-        nonlocal s
-        events.append(Transitioned(s.state, to, now))
-        s = replace(s, state=to, **changes)  # type: ignore[arg-type]
 
-    verdict = observation.verdict
+def _verdict(
+    s: AlertStatus, observation: Observation, policy: Policy, now: datetime
+) -> Verdict | None:
+    """The observation's verdict; a tick (None) long enough after the last data is no data."""
     if (
-        verdict is None
+        observation.verdict is None
         and policy.no_data_after is not None
         and s.last_seen_at is not None
         and now - s.last_seen_at >= policy.no_data_after
     ):
-        verdict = Verdict.NO_DATA
+        return Verdict.NO_DATA
+    return observation.verdict
 
-    if verdict is Verdict.NO_DATA:
-        if s.state is not AlertState.NO_DATA:
-            move(AlertState.NO_DATA, active_since=None, clear_since=None)
-        return s, events
 
+def _holds(s: AlertStatus, verdict: Verdict | None) -> bool | None:
+    """Whether the condition holds now: True, False, or None (nothing to decide)."""
     if verdict is None:
         # A tick re-reads the last verdict from the state: pending means it held, firing with
         # `clear_since` means it cleared; other states have nothing waiting on the clock.
         if s.state is AlertState.PENDING:
-            holds: bool | None = True
-        elif s.state is AlertState.FIRING:
-            holds = s.clear_since is None
-        else:
-            holds = None
-    elif verdict is Verdict.BAND:
-        holds = s.state in (AlertState.PENDING, AlertState.FIRING) or (
+            return True
+        if s.state is AlertState.FIRING:
+            return s.clear_since is None
+        return None
+    if verdict is Verdict.BAND:
+        return s.state in (AlertState.PENDING, AlertState.FIRING) or (
             s.state is AlertState.NO_DATA and s.notified
         )
-    else:
-        holds = verdict is Verdict.BREACH
+    return verdict is Verdict.BREACH
 
-    if holds is True:
+
+class _Step:
+    """One alert's status as `step` advances it, with the events each move gives."""
+
+    def __init__(self, status: AlertStatus, now: datetime) -> None:
+        self.s = status
+        self.now = now
+        self.events: list[AlertEvent] = []
+
+    def move(self, to: AlertState, **changes: object) -> None:
+        self.events.append(Transitioned(self.s.state, to, self.now))
+        self.s = replace(self.s, state=to, **changes)  # type: ignore[arg-type]
+
+    def breached(self, policy: Policy) -> None:
+        s, now = self.s, self.now
         if s.state is AlertState.FIRING:
-            s = replace(s, clear_since=None)
+            self.s = replace(s, clear_since=None)
         elif s.state is AlertState.NO_DATA and s.notified:
             # Data came back still breaching: the published firing continues, not a new one.
-            move(AlertState.FIRING, active_since=now, clear_since=None)
+            self.move(AlertState.FIRING, active_since=now, clear_since=None)
         else:
             since = s.active_since if s.state is AlertState.PENDING else now
             assert since is not None
             if now - since >= policy.for_:
-                move(
+                self.move(
                     AlertState.FIRING,
                     active_since=since,
                     started_at=now,
@@ -195,41 +217,43 @@ def step(
                     last_notified_at=None,
                 )
             elif s.state is not AlertState.PENDING:
-                move(AlertState.PENDING, active_since=now)
-    elif holds is False:
+                self.move(AlertState.PENDING, active_since=now)
+
+    def cleared(self, policy: Policy) -> None:
+        s, now = self.s, self.now
         if s.state is AlertState.FIRING:
             cleared = s.clear_since or now
-            if now - cleared >= policy.keep_firing_for:
-                was_notified = s.notified
-                move(
-                    AlertState.RESOLVED,
-                    ended_at=now,
-                    active_since=None,
-                    clear_since=None,
-                    notified=False,
-                )
-                if was_notified:
-                    events.append(Notify("resolved", now))
-            else:
-                s = replace(s, clear_since=cleared)
+            if now - cleared < policy.keep_firing_for:
+                self.s = replace(s, clear_since=cleared)
+                return
+            self.move(
+                AlertState.RESOLVED,
+                ended_at=now,
+                active_since=None,
+                clear_since=None,
+                notified=False,
+            )
+            if s.notified:
+                self.events.append(Notify("resolved", now))
         elif s.state is AlertState.PENDING:
-            move(AlertState.INACTIVE, active_since=None)
+            self.move(AlertState.INACTIVE, active_since=None)
         elif s.state is AlertState.NO_DATA:
             if s.notified:
-                move(AlertState.RESOLVED, ended_at=now, notified=False)
-                events.append(Notify("resolved", now))
+                self.move(AlertState.RESOLVED, ended_at=now, notified=False)
+                self.events.append(Notify("resolved", now))
             else:
-                move(AlertState.INACTIVE)
+                self.move(AlertState.INACTIVE)
 
-    if s.state is AlertState.FIRING and not marks.muted:
+    def notify(self, policy: Policy, marks: Marks) -> None:
+        """A firing alert is published once, then again every repeat interval unless acked."""
+        s, now = self.s, self.now
         if not s.notified:
-            s = replace(s, notified=True, last_notified_at=now)
-            events.append(Notify("firing", now))
+            self.s = replace(s, notified=True, last_notified_at=now)
+            self.events.append(Notify("firing", now))
         elif (
             not marks.acknowledged
             and s.last_notified_at is not None
             and now - s.last_notified_at >= policy.repeat_interval
         ):
-            s = replace(s, last_notified_at=now)
-            events.append(Notify("firing", now, repeat=True))
-    return s, events
+            self.s = replace(s, last_notified_at=now)
+            self.events.append(Notify("firing", now, repeat=True))

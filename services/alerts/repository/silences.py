@@ -56,3 +56,13 @@ async def active_of(
         )
     )
     return result.scalars().all()
+
+
+async def ended_after(session: AsyncSession, tenant: str, since: datetime) -> Sequence[Silence]:
+    """The tenant's silences that end at or after `since` (expired ones too), newest first."""
+    result = await session.execute(
+        select(Silence)
+        .where(col(Silence.tenant) == tenant, col(Silence.ends_at) >= since)
+        .order_by(col(Silence.created_at).desc(), col(Silence.id))
+    )
+    return result.scalars().all()

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from services.alerts.am_schemas import (
     AlertmanagerSettingsRead,
@@ -20,6 +18,7 @@ from services.alerts.am_schemas import (
 from services.alerts.domain import alertmanager as am
 from services.alerts.domain.matching import Matcher
 from services.alerts.repository import alertmanager as repository
+from services.alerts.repository import silences as silence_repo
 from services.alerts.schemas import SilenceCreate
 from services.alerts.service import silences
 from services.alerts.settings import AlertsSettings
@@ -114,12 +113,8 @@ async def list_silences(
     session: AsyncSession, tenant: str, matchers: Sequence[Matcher], now: datetime
 ) -> list[dict[str, Any]]:
     """The tenant's silences, expired ones within Alertmanager's retention, newest first."""
-    query = (
-        select(Silence)
-        .where(col(Silence.tenant) == tenant, col(Silence.ends_at) >= now - SILENCE_RETENTION)
-        .order_by(col(Silence.created_at).desc(), col(Silence.id))
-    )
-    views = [_silence_view(s) for s in (await session.execute(query)).scalars().all()]
+    rows = await silence_repo.ended_after(session, tenant, now - SILENCE_RETENTION)
+    views = [_silence_view(s) for s in rows]
     return [am.gettable_silence(v, now) for v in views if am.silence_matches_filter(v, matchers)]
 
 

@@ -330,9 +330,15 @@ def _judge_objectives(
             scores = [kr.score if kr.score is not None else 0.0 for kr in own]
             o = replace(o, score=scoring.objective_score(scores, weights))
         judged[o.id] = o
-    if frozen:
-        return judged
+    return judged if frozen else _roll_up(judged, children, by_objective)
 
+
+def _roll_up(
+    judged: dict[str, ObjectiveState],
+    children: dict[str, list[str]],
+    by_objective: dict[str, list[KeyResultState]],
+) -> dict[str, ObjectiveState]:
+    """Each objective's roll-up over its aligned children, children first."""
     done: set[str] = set()
 
     def roll(oid: str, path: frozenset[str]) -> None:

@@ -174,13 +174,7 @@ def status(
     if kr.kind is KrKind.MILESTONE:
         return Status.ACHIEVED if kr.done else Status.NOT_STARTED
     if kr.kind in BOUND_KINDS:
-        holds = bound_holds(kr)
-        if holds is None or (now < window_start and not closed):
-            return Status.NOT_STARTED
-        if closed:
-            return Status.ACHIEVED if holds else Status.OFF_TRACK
-        judged = Status.ON_TRACK if holds else Status.OFF_TRACK
-        return Status.STALE if stale else judged
+        return _bound_status(kr, window_start, now, closed=closed, stale=stale)
     done = progress(kr)
     if done >= 1.0:
         return Status.ACHIEVED
@@ -200,6 +194,18 @@ def status(
     if done >= thresholds.at_risk * share:
         return Status.AT_RISK
     return Status.OFF_TRACK
+
+
+def _bound_status(
+    kr: KeyResultSpec, window_start: datetime, now: datetime, *, closed: bool, stale: bool
+) -> Status:
+    holds = bound_holds(kr)
+    if holds is None or (now < window_start and not closed):
+        return Status.NOT_STARTED
+    if closed:
+        return Status.ACHIEVED if holds else Status.OFF_TRACK
+    judged = Status.ON_TRACK if holds else Status.OFF_TRACK
+    return Status.STALE if stale else judged
 
 
 def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
@@ -277,24 +283,12 @@ def definition_error(kr: KeyResultSpec) -> str | None:
     bound) and no bound_low/bound_high; KEEP_BETWEEN needs bound_low ≤ bound_high. MILESTONE
     takes no numbers.
     """
-    numbers = {"start": kr.start, "target": kr.target}
-    bounds = {"bound_low": kr.bound_low, "bound_high": kr.bound_high}
     if kr.kind in TARGET_KINDS:
-        if kr.start is None or kr.target is None:
-            return f"a '{kr.kind}' key result needs start and target"
-        if (span_error := progress_span_error(kr.start, kr.target)) is not None:
-            return span_error  # progress divides by target - start
-        if kr.kind is KrKind.INCREASE and kr.target < kr.start:
-            return "an 'increase' key result needs target > start (use 'decrease')"
-        if kr.kind is KrKind.DECREASE and kr.target > kr.start:
-            return "a 'decrease' key result needs target < start (use 'increase')"
-        if any(v is not None for v in bounds.values()):
-            return f"a '{kr.kind}' key result takes no bound_low/bound_high"
-        return None
+        return _target_error(kr)
     if kr.kind in (KrKind.KEEP_ABOVE, KrKind.KEEP_BELOW):
         if kr.target is None:
             return f"a '{kr.kind}' key result needs target (the bound, inclusive)"
-        if kr.start is not None or any(v is not None for v in bounds.values()):
+        if _given(kr.start, kr.bound_low, kr.bound_high):
             return f"a '{kr.kind}' key result takes only target"
         return None
     if kr.kind is KrKind.KEEP_BETWEEN:
@@ -302,9 +296,27 @@ def definition_error(kr: KeyResultSpec) -> str | None:
             return "a 'keep_between' key result needs bound_low and bound_high"
         if kr.bound_low > kr.bound_high:
             return "bound_low must not exceed bound_high"
-        if any(v is not None for v in numbers.values()):
+        if _given(kr.start, kr.target):
             return "a 'keep_between' key result takes only bound_low and bound_high"
         return None
-    if any(v is not None for v in (*numbers.values(), *bounds.values())):
+    if _given(kr.start, kr.target, kr.bound_low, kr.bound_high):
         return "a 'milestone' key result takes no numbers"
     return None
+
+
+def _target_error(kr: KeyResultSpec) -> str | None:
+    if kr.start is None or kr.target is None:
+        return f"a '{kr.kind}' key result needs start and target"
+    if (span_error := progress_span_error(kr.start, kr.target)) is not None:
+        return span_error  # progress divides by target - start
+    if kr.kind is KrKind.INCREASE and kr.target < kr.start:
+        return "an 'increase' key result needs target > start (use 'decrease')"
+    if kr.kind is KrKind.DECREASE and kr.target > kr.start:
+        return "a 'decrease' key result needs target < start (use 'increase')"
+    if _given(kr.bound_low, kr.bound_high):
+        return f"a '{kr.kind}' key result takes no bound_low/bound_high"
+    return None
+
+
+def _given(*numbers: float | None) -> bool:
+    return any(n is not None for n in numbers)

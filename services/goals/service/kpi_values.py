@@ -68,34 +68,7 @@ async def apply(
                 continue
             # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
             in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
-            followers: dict[str, list[KeyResult]] = defaultdict(list)
-            for kr in in_cycle:
-                if link.follows_kpi(kr.kpi, kr.state, kr.kind):
-                    assert kr.kpi is not None
-                    followers[kr.kpi].append(kr)
-            rows: list[dict[str, Any]] = []
-            # KR id → the KR and the last of its values in the batch
-            touched: dict[str, tuple[KeyResult, KpiValueV1]] = {}
-            for payload in payloads:
-                for kr in followers.get(payload.kpi, ()):
-                    if not link.overlaps(
-                        payload.period_start, payload.period_end, kr.starts_at, kr.due_at
-                    ):
-                        continue
-                    rows.append(
-                        link_repo.period_row(
-                            tenant=tenant,
-                            kr_id=kr.id,
-                            period_start=payload.period_start,
-                            period_end=payload.period_end,
-                            value=payload.value,
-                            count=payload.count,
-                            last_value=payload.last_value,
-                            last_at=payload.last_at,
-                            now=now,
-                        )
-                    )
-                    touched[kr.id] = (kr, payload)
+            rows, touched = _period_rows(tenant, payloads, in_cycle, now)
             if not touched:
                 continue
             await link_repo.store_periods(session, rows)
@@ -117,3 +90,36 @@ async def apply(
             await check_in_repo.add_many(session, entries)
             check_ins += len(entries)
     return check_ins
+
+
+def _period_rows(
+    tenant: str, payloads: Sequence[KpiValueV1], in_cycle: Sequence[KeyResult], now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, tuple[KeyResult, KpiValueV1]]]:
+    """The period rows to store for the cycle's KRs that follow the values' KPIs and whose
+    window each period overlaps; and each touched KR with the last of its values."""
+    followers: dict[str, list[KeyResult]] = defaultdict(list)
+    for kr in in_cycle:
+        if link.follows_kpi(kr.kpi, kr.state, kr.kind):
+            assert kr.kpi is not None
+            followers[kr.kpi].append(kr)
+    rows: list[dict[str, Any]] = []
+    touched: dict[str, tuple[KeyResult, KpiValueV1]] = {}
+    for payload in payloads:
+        for kr in followers.get(payload.kpi, ()):
+            if not link.overlaps(payload.period_start, payload.period_end, kr.starts_at, kr.due_at):
+                continue
+            rows.append(
+                link_repo.period_row(
+                    tenant=tenant,
+                    kr_id=kr.id,
+                    period_start=payload.period_start,
+                    period_end=payload.period_end,
+                    value=payload.value,
+                    count=payload.count,
+                    last_value=payload.last_value,
+                    last_at=payload.last_at,
+                    now=now,
+                )
+            )
+            touched[kr.id] = (kr, payload)
+    return rows, touched
