@@ -6,7 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.events import utcnow
 from shared.periods import DEFAULT_TIMEZONE
+from shared.sql import dialect_insert
 from shared.tables import tenants
 
 
@@ -15,3 +17,12 @@ async def timezone_of(session: AsyncSession, slug: str) -> str:
     stmt = select(tenants.c.timezone).where(tenants.c.slug == slug)
     found = (await session.execute(stmt)).scalar_one_or_none()
     return found if found is not None else DEFAULT_TIMEZONE
+
+
+async def ensure_tenant(session: AsyncSession, slug: str) -> None:
+    """The tenant's row, added (named after its slug, in UTC) when missing; an existing one is
+    left as its last `lodestar.tenant.v1` made it (a restart must not reset its timezone)."""
+    stmt = dialect_insert(session, tenants).values(
+        slug=slug, name=slug, timezone=DEFAULT_TIMEZONE, created_at=utcnow()
+    )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["slug"]))
