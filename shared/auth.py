@@ -25,6 +25,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.events import ApiKeyV1, TenantV1, utcnow
 from shared.sql import dialect_insert
 from shared.tables import api_keys, tenants
+from shared.tenants import ensure_tenant
 
 KEY_PREFIX = "lsk"
 
@@ -130,7 +131,7 @@ async def install_bootstrap_key(
 ) -> None:
     """Install the admin key from settings (idempotent; every service does it at start-up)."""
     key_id, secret = parse_key(full_key)
-    await upsert_tenant(session, TenantV1(slug=tenant, name=tenant))
+    await ensure_tenant(session, tenant)
     await upsert_api_key(
         session,
         ApiKeyV1(

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from shared.bounds import BoundedFloat, EventTime, SafeText, check_time
+from shared.periods import DEFAULT_TIMEZONE, is_timezone
 
 MEASUREMENT_V1 = "lodestar.kpi.measurement.v1"
 KPI_VALUE_V1 = "lodestar.kpi.value.v1"
@@ -38,6 +39,16 @@ API_KEY_V1 = "lodestar.apikey.v1"
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 """Tenant slugs and KPI keys: lower-case, URL- and record-key-safe."""
+
+
+def _known_timezone(name: str) -> str:
+    if not is_timezone(name):
+        raise ValueError(f"unknown timezone {name!r}: give an IANA name such as Europe/Berlin")
+    return name
+
+
+Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
+"""An IANA timezone name the tz database knows (`shared.periods.zone`)."""
 
 
 _RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
@@ -252,7 +263,7 @@ class TenantV1(_Payload):
 
     slug: Slug
     name: str
-    timezone: str = "UTC"
+    timezone: Timezone = DEFAULT_TIMEZONE
 
 
 class ApiKeyV1(_Payload):

@@ -17,7 +17,15 @@ from services.goals import console
 from services.goals.handlers import kpi_values_consumer
 from services.goals.loops import StatusTimer
 from services.goals.metrics_client import MetricsClient
-from services.goals.routes import api_keys, cycles, initiatives, key_results, objectives, teams
+from services.goals.routes import (
+    api_keys,
+    cycles,
+    initiatives,
+    key_results,
+    objectives,
+    teams,
+    tenant,
+)
 from services.goals.settings import GoalsSettings
 from shared.app import build_service_app
 from shared.events import utcnow
@@ -43,6 +51,7 @@ def create_app(
             key_results.router,
             initiatives.router,
             api_keys.router,
+            tenant.router,
         ],
         migrations=Path(__file__).parent / "migrations",
         consumers=lambda runtime: [kpi_values_consumer(runtime)],

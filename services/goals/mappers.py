@@ -99,8 +99,9 @@ def kr_spec(kr: KeyResult) -> p.KeyResultSpec:
     )
 
 
-def cycle_view(cycle: Cycle) -> ev.CycleView:
-    return ev.CycleView(state=cycle.state, closed_at=cycle.closed_at)
+def cycle_view(cycle: Cycle, tz: str) -> ev.CycleView:
+    """The cycle as a re-evaluation reads it; `tz`: its tenant's timezone."""
+    return ev.CycleView(state=cycle.state, closed_at=cycle.closed_at, timezone=tz)
 
 
 def kr_state(kr: KeyResult) -> ev.KeyResultState:

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from shared.auth import Scope
 from shared.bounds import BoundedFloat, SafeText
-from shared.events import Slug, TimestampIn
+from shared.events import Slug, TimestampIn, Timezone
 
 # ---------------------------------------------------------------- API keys
 
@@ -37,6 +37,26 @@ class ApiKeyRead(BaseModel):
 
 class ApiKeyIssued(ApiKeyRead):
     key: str = Field(description="The full key; shown once, never stored")
+
+
+# ---------------------------------------------------------------- the tenant
+
+
+class TenantUpdate(SafeText):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: Timezone | None = Field(
+        default=None,
+        description="IANA name (e.g. Europe/Berlin): the zone the KPI periods follow from now "
+        "on; periods stored already keep the bounds they were rolled up with",
+    )
+
+
+class TenantRead(BaseModel):
+    slug: str
+    name: str
+    timezone: str = Field(description="The zone every day, week, month and quarter follows")
 
 
 # ---------------------------------------------------------------- common

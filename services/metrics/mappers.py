@@ -14,10 +14,10 @@ from services.metrics.domain.health import (
     current_health,
     trend,
 )
-from services.metrics.domain.periods import Period, bucket_starts, period_end, period_start
 from services.metrics.domain.rollups import Aggregate, merge_all
 from services.metrics.schemas import KpiRead, KpiValueRead, SeriesPoint, TrendRead
 from services.metrics.tables import Kpi, Rollup
+from shared.periods import Period, bucket_starts, period_end, period_start
 
 
 def cadence_of(kpi: Kpi) -> timedelta | None:
@@ -58,10 +58,10 @@ def aggregate_of(rollup: Rollup) -> Aggregate:
 
 
 def value_read(
-    kpi: Kpi, current: Rollup | None, previous: Rollup | None, now: datetime
+    kpi: Kpi, current: Rollup | None, previous: Rollup | None, now: datetime, tz: str
 ) -> KpiValueRead:
     """The KPI's value in the `current` period's rollup, its health as of `now` and its trend
-    against the `previous` period's (no rollup: no data)."""
+    against the `previous` period's (no rollup: no data); periods of the tenant's zone `tz`."""
     period, agg = Period(kpi.period), Aggregation(kpi.aggregation)
     direction = Direction(kpi.direction)
     cadence = cadence_of(kpi)
@@ -89,7 +89,7 @@ def value_read(
         period=period,
         aggregation=agg,
         period_start=current.period_start,
-        period_end=period_end(current.period_start, period),
+        period_end=period_end(current.period_start, period, tz),
         value=value,
         count=current.count,
         last_value=current.last_value,
@@ -115,23 +115,28 @@ def value_read(
 
 
 def series_points(
-    kpi: Kpi, rollups: Sequence[Rollup], start: datetime, end: datetime, bucket: Period
+    kpi: Kpi,
+    rollups: Sequence[Rollup],
+    start: datetime,
+    end: datetime,
+    bucket: Period,
+    tz: str,
 ) -> list[SeriesPoint]:
     """One point per bucket overlapping [start, end), merged from the period rollups in it;
     a bucket without rollups is a null point."""
     agg = Aggregation(kpi.aggregation)
     grouped: dict[datetime, list[Aggregate]] = {}
     for rollup in rollups:
-        grouped.setdefault(period_start(rollup.period_start, bucket), []).append(
+        grouped.setdefault(period_start(rollup.period_start, bucket, tz), []).append(
             aggregate_of(rollup)
         )
     points = []
-    for at in bucket_starts(start, end, bucket):
+    for at in bucket_starts(start, end, bucket, tz):
         merged = merge_all(grouped.get(at, []))
         points.append(
             SeriesPoint(
                 start=at,
-                end=period_end(at, bucket),
+                end=period_end(at, bucket, tz),
                 value=None if merged is None else aggregate(merged, agg),
                 count=0 if merged is None else merged.count,
             )

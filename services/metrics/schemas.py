@@ -19,9 +19,9 @@ from pydantic import (
 )
 
 from services.metrics.domain.health import Aggregation, Direction, Health, Movement
-from services.metrics.domain.periods import Period
 from shared.bounds import BoundedFloat, SafeText
 from shared.events import EventTimeIn, Slug
+from shared.periods import Period
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cadence = Annotated[

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import CloudEvent, KpiValueV1, MeasurementV1, TimestampIn, new_event
+from shared.events import CloudEvent, KpiValueV1, MeasurementV1, TenantV1, TimestampIn, new_event
 
 GOOD: dict[str, Any] = {
     "specversion": "1.0",
@@ -100,6 +100,21 @@ def test_new_events_round_trip() -> None:
     again = CloudEvent.model_validate_json(event.to_json())
     assert again == event
     assert KpiValueV1.model_validate(again.data) == data
+
+
+class TestTenant:
+    def test_a_known_zone_is_taken_and_utc_is_the_default(self) -> None:
+        assert TenantV1(slug="acme", name="Acme").timezone == "UTC"
+        assert TenantV1(slug="acme", name="Acme", timezone="Asia/Kathmandu").timezone == (
+            "Asia/Kathmandu"
+        )
+
+    @pytest.mark.parametrize("name", ["Mars/Olympus", "../../etc/passwd", "", "x" * 65])
+    def test_an_unknown_zone_is_refused(self, name: str) -> None:
+        """A forged `lodestar.tenant.v1` on `tenants` is dead-lettered, never stored: metrics
+        could not roll up a period in a zone it cannot read."""
+        with pytest.raises(ValidationError):
+            TenantV1(slug="acme", name="Acme", timezone=name)
 
 
 class TestTimestampIn:

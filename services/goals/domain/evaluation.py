@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.domain import scoring
+from shared.periods import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,12 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class CycleView:
-    """What a re-evaluation reads of the cycle: `state` (planning, active, closed) and when it
-    closed."""
+    """What a re-evaluation reads of the cycle: `state` (planning, active, closed), when it
+    closed, and the timezone of its tenant (the one its KPI periods follow)."""
 
     state: str
     closed_at: datetime | None
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,7 @@ def _cadence(kr: KeyResultState) -> timedelta | None:
 
 
 def _follow_kpi(
-    kr: KeyResultState, stored: Sequence[link.PeriodValue], at: datetime
+    kr: KeyResultState, stored: Sequence[link.PeriodValue], at: datetime, tz: str
 ) -> tuple[KeyResultState, bool]:
     """The KR with its numbers in line with the KPI periods it stored, and whether its KPI is
     stale (quiet for longer than its cadence)."""
@@ -222,7 +224,7 @@ def _follow_kpi(
     if value is not None:
         current, last_at = value, max(period.last_at for period in periods)
     elapsed = (
-        link.periods_elapsed(kr.starts_at, kr.due_at, link.KpiPeriod(kr.kpi_period), at)
+        link.periods_elapsed(kr.starts_at, kr.due_at, link.KpiPeriod(kr.kpi_period), at, tz)
         if kr.kpi_period is not None
         else len([period for period in periods if period.end <= at])
     )
@@ -259,15 +261,16 @@ def _judge_kr(
     closing: bool,
     policy: Policy,
     now: datetime,
+    tz: str,
 ) -> tuple[KeyResultState, bool]:
     """The KR re-judged at `at`, and whether it graduated now. `stored`: the KPI periods of a
-    KR that follows a KPI (None for one that does not)."""
+    KR that follows a KPI (None for one that does not); `tz`: its tenant's timezone."""
     if kr.state == "graduated":
         # Closed as achieved when it graduated: its numbers stay as they were then.
         return replace(kr, expected=p.expected(kr.starts_at, kr.due_at, at)), False
     stale = False
     if stored is not None:
-        kr, stale = _follow_kpi(kr, stored, at)
+        kr, stale = _follow_kpi(kr, stored, at, tz)
     spec = kr.spec
     raw = p.raw_progress(spec)
     kr = replace(
@@ -403,7 +406,14 @@ def evaluate(
         if not frozen:
             stored = periods.get(kr.id, ()) if kr.id in followers else None
             kr, graduates = _judge_kr(
-                kr, stored, at=at, closed=closed, closing=change.closing, policy=policy, now=now
+                kr,
+                stored,
+                at=at,
+                closed=closed,
+                closing=change.closing,
+                policy=policy,
+                now=now,
+                tz=cycle.timezone,
             )
             if graduates:
                 graduated.append(kr)

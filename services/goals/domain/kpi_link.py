@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.goals.domain.progress import (
@@ -19,13 +19,10 @@ from services.goals.domain.progress import (
     KrKind,
     bound_holds,
 )
+from shared.periods import Period, period_index
 
-
-class KpiPeriod(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    QUARTER = "quarter"
+KpiPeriod = Period
+"""A KPI's period, as metrics rolls it up (`shared.periods`: in the tenant's timezone)."""
 
 
 class WindowAggregation(StrEnum):
@@ -43,12 +40,13 @@ GRADUATING_KINDS = frozenset({KrKind.INCREASE, KrKind.DECREASE, *BOUND_KINDS})
 """Kinds that can graduate into a KPI guardrail (a milestone cannot even be linked)."""
 
 NOMINAL_LENGTH = {
-    KpiPeriod.DAY: timedelta(days=1),
-    KpiPeriod.WEEK: timedelta(days=7),
-    KpiPeriod.MONTH: timedelta(days=31),
-    KpiPeriod.QUARTER: timedelta(days=92),
+    KpiPeriod.DAY: timedelta(days=1, hours=1),
+    KpiPeriod.WEEK: timedelta(days=7, hours=1),
+    KpiPeriod.MONTH: timedelta(days=31, hours=1),
+    KpiPeriod.QUARTER: timedelta(days=92, hours=1),
 }
-"""The longest a period lasts: the staleness window of a KPI that declares no cadence."""
+"""The longest a period lasts (periods follow the tenant's timezone: the day the clocks go
+back has 25 hours): the staleness window of a KPI that declares no cadence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +79,6 @@ def quiet_limit_s(period: KpiPeriod | None, cadence: timedelta | None) -> int | 
     if cadence is None and period is not None:
         cadence = NOMINAL_LENGTH[period]
     return None if cadence is None else max(1, round(cadence.total_seconds()))
-
-
-def period_start(at: datetime, period: KpiPeriod) -> datetime:
-    """The UTC start of the period containing `at` (weeks start on Monday, as in metrics)."""
-    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period is KpiPeriod.DAY:
-        return day
-    if period is KpiPeriod.WEEK:
-        return day - timedelta(days=day.weekday())
-    if period is KpiPeriod.MONTH:
-        return day.replace(day=1)
-    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
-
-
-FIXED_LENGTH = {KpiPeriod.DAY: timedelta(days=1), KpiPeriod.WEEK: timedelta(days=7)}
-
-
-def period_end(start: datetime, period: KpiPeriod) -> datetime:
-    """The exclusive end of the period that begins at `start`."""
-    if period is KpiPeriod.DAY:
-        return start + timedelta(days=1)
-    if period is KpiPeriod.WEEK:
-        return start + timedelta(days=7)
-    months = 1 if period is KpiPeriod.MONTH else 3
-    index = start.month - 1 + months
-    return start.replace(year=start.year + index // 12, month=index % 12 + 1)
 
 
 def overlaps(start: datetime, end: datetime, window_start: datetime, window_end: datetime) -> bool:
@@ -202,31 +174,19 @@ def periods_met(
 
 
 def periods_elapsed(
-    window_start: datetime, window_end: datetime, period: KpiPeriod, now: datetime
+    window_start: datetime, window_end: datetime, period: KpiPeriod, now: datetime, tz: str
 ) -> int:
-    """How many KPI periods overlapping the window have completed by `now` (with data or
-    not): the denominator a user reads `periods_met` against.
+    """How many KPI periods (of the tenant's timezone `tz`) overlapping the window have
+    completed by `now` (with data or not): the denominator a user reads `periods_met` against.
 
-    Days and weeks are counted by arithmetic (this runs for every linked KR on every batch of
-    `kpi.values`; walking a quarter day by day was a tenth of the goals service's batch);
-    months and quarters, a handful a year, are walked."""
-    start = period_start(window_start, period)
-    length = FIXED_LENGTH.get(period)
-    if length is not None:
-        # The periods from `start` on that began before the window ends (the first always
-        # overlaps it: it contains `window_start`), and of those, the ones ended by now.
-        begun = -((start - window_end) // length)
-        ended = (now - start) // length
-        return max(0, min(begun, ended))
-    count = 0
-    while start < window_end:
-        end = period_end(start, period)
-        if end > now:
-            break
-        if end > window_start:
-            count += 1
-        start = end
-    return count
+    Counted by the periods' numbers, not by walking them (this runs for every linked KR on
+    every batch of `kpi.values`; walking a quarter day by day was a tenth of the goals
+    service's batch): from the period holding `window_start`, those that began before the
+    window ends, and of those, the ones ended by `now`."""
+    first = period_index(window_start, period, tz)
+    begun = period_index(window_end - timedelta(microseconds=1), period, tz) - first + 1
+    ended = period_index(now, period, tz) - first
+    return max(0, min(begun, ended))
 
 
 def is_stale(last_at: datetime | None, cadence: timedelta | None, now: datetime) -> bool:

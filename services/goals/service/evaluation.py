@@ -25,6 +25,7 @@ from services.goals.repository import objectives as objective_repo
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult
 from shared.outbox import enqueue
+from shared.tenants import timezone_of
 
 __all__ = ["Change", "reevaluate"]
 
@@ -57,7 +58,7 @@ async def reevaluate(
         if key_results is not None
         else await kr_repo.in_cycle(session, tenant, cycle.id)
     )
-    view = mappers.cycle_view(cycle)
+    view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
     krs = [mappers.kr_state(kr) for kr in kr_rows]
     followers = evaluation.kpi_followers(view, krs, change)
     outcome = evaluation.evaluate(

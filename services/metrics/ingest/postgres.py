@@ -33,6 +33,7 @@ import asyncpg
 
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
+    KPI_FROM,
     KpiDef,
     Record,
     kpi_defs,
@@ -70,11 +71,11 @@ FINGERPRINT = """
 
 # The definitions and their fingerprint from one snapshot: one statement.
 DEFINITIONS = f"""
-SELECT {KPI_COLUMNS}, NULL AS slug, NULL AS fingerprint FROM kpis
+SELECT {KPI_COLUMNS}, NULL AS slug, NULL AS fingerprint FROM {KPI_FROM}
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug, NULL FROM tenants
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug, NULL FROM tenants
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
 """
 
 # The set-based path: exactly the keys this statement inserted (redeliveries are skipped).

@@ -16,11 +16,11 @@ import msgspec
 
 from services.metrics.codec import Decoded, identity
 from services.metrics.domain.health import Aggregation, Bands, Direction, aggregate, health
-from services.metrics.domain.periods import Period, period_end, period_start
 from services.metrics.domain.rollups import Aggregate
 from services.metrics.tables import from_micros, to_micros
 from shared.consumer import Inbound, Rejection
 from shared.events import KPI_VALUE_V1, MeasurementV1
+from shared.periods import DEFAULT_TIMEZONE, Period, period_bounds, period_end
 
 DAY_US = 86_400_000_000
 
@@ -32,7 +32,11 @@ send these tuples as they are: COPY records on PostgreSQL, statement parameters 
 TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
 """(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
 
-KPI_COLUMNS = "tenant, key, period, aggregation, direction, green, amber, tags"
+KPI_COLUMNS = (
+    "k.tenant, k.key, k.period, k.aggregation, k.direction, k.green, k.amber, k.tags, t.timezone"
+)
+KPI_FROM = "kpis k LEFT JOIN tenants t ON t.slug = k.tenant"
+"""`SELECT {KPI_COLUMNS} FROM {KPI_FROM}`: each KPI with its tenant's timezone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,33 +46,48 @@ class KpiDef:
     direction: Direction
     bands: Bands
     tags: list[str]
+    timezone: str = DEFAULT_TIMEZONE
+    """The tenant's: the zone the KPI's periods follow (`shared.periods`)."""
 
 
 def kpi_defs(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], KpiDef]:
-    """KPI definitions from `SELECT {KPI_COLUMNS} FROM kpis` rows."""
+    """KPI definitions from `SELECT {KPI_COLUMNS} FROM {KPI_FROM}` rows."""
     defs = {}
-    for tenant, key, period, agg, direction, green, amber, tags in rows:
+    for tenant, key, period, agg, direction, green, amber, tags, tz in rows:
         parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
         defs[(tenant, key)] = KpiDef(
-            Period(period), Aggregation(agg), Direction(direction), Bands(green, amber), parsed
+            Period(period),
+            Aggregation(agg),
+            Direction(direction),
+            Bands(green, amber),
+            parsed,
+            tz or DEFAULT_TIMEZONE,
         )
     return defs
 
 
 class _PeriodStarts:
-    """Period starts in µs, computed once per (period, UTC day) seen."""
+    """Period starts in µs, computed once per (timezone, period, UTC day) seen and period of
+    it (a UTC day meets at most a few of a zone's periods), the last one answered first: a
+    batch is mostly one tenant's present."""
 
     def __init__(self) -> None:
-        self._memo: dict[tuple[Period, int], int] = {}
+        self._memo: dict[tuple[str, Period, int], list[tuple[int, int]]] = {}
+        self._last: tuple[str, Period, int, int] = ("", Period.DAY, 0, 0)
 
-    def __call__(self, period: Period, at_us: int) -> int:
-        day = at_us - at_us % DAY_US
-        if period is Period.DAY:
-            return day
-        key = (period, day)
-        start = self._memo.get(key)
-        if start is None:
-            start = self._memo[key] = to_micros(period_start(from_micros(day), period))
+    def __call__(self, tz: str, period: Period, at_us: int) -> int:
+        last_tz, last_period, start, end = self._last
+        if start <= at_us < end and last_period is period and last_tz == tz:
+            return start
+        known = self._memo.setdefault((tz, period, at_us // DAY_US), [])
+        for start, end in known:
+            if start <= at_us < end:
+                break
+        else:
+            start_at, end_at = period_bounds(from_micros(at_us), period, tz)
+            start, end = to_micros(start_at), to_micros(end_at)
+            known.append((start, end))
+        self._last = (tz, period, start, end)
         return start
 
 
@@ -102,7 +121,7 @@ def prepare(
     seen: set[bytes] = set()
     unknown = 0
     starts = _PeriodStarts()
-    day = Period.DAY
+    day, utc = Period.DAY, DEFAULT_TIMEZONE
     encode = _encode
     append = records.append
     for item in batch:
@@ -134,6 +153,7 @@ def prepare(
             continue  # a redelivery: the first delivery is the one stored
         seen.add(key_id)
         period = kpi.period
+        utc_day = period is day and kpi.timezone == utc
         append(
             (
                 key_id,
@@ -142,7 +162,7 @@ def prepare(
                 event_id,
                 key,
                 at,
-                at - at % DAY_US if period is day else starts(period, at),
+                at - at % DAY_US if utc_day else starts(kpi.timezone, period, at),
                 value,
                 # `dims` is UNSET when absent (a falsy singleton), like an empty dict.
                 encode(dims).decode() if dims else None,
@@ -197,7 +217,7 @@ def value_event(
         "kpi": kpi,
         "period": str(kpi_def.period),
         "period_start": start,
-        "period_end": period_end(start, kpi_def.period),
+        "period_end": period_end(start, kpi_def.period, kpi_def.timezone),
         "aggregation": str(kpi_def.aggregation),
         "value": value,
         "count": rollup.count,

@@ -24,6 +24,7 @@ from typing import Any
 
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
+    KPI_FROM,
     Record,
     kpi_defs,
     outbox_rows,
@@ -143,7 +144,7 @@ class SqliteWriter:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            kpis = kpi_defs(conn.execute(f"SELECT {KPI_COLUMNS} FROM kpis"))
+            kpis = kpi_defs(conn.execute(f"SELECT {KPI_COLUMNS} FROM {KPI_FROM}"))
             tenants = {slug for (slug,) in conn.execute("SELECT slug FROM tenants")}
             points = prepare(batch, kpis, tenants)
             rejected = points.rejected

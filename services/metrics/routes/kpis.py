@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from services.metrics.deps import Now, Reader, ReadSession, Writer, WriteSession
-from services.metrics.domain.periods import Period
 from services.metrics.schemas import KpiCreate, KpiRead, KpiUpdate, KpiValueRead, SeriesRead
 from services.metrics.service import kpis as service
 from services.metrics.service import values
 from shared.errors import problem_responses
 from shared.events import UtcDatetime
 from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.periods import Period
 
 router = APIRouter(prefix="/kpis", tags=["kpis"], responses=problem_responses(401, 403))
 

@@ -1,6 +1,7 @@
 """Rollups against a brute-force recomputation from the raw points (hypothesis), through the
 real hot-path writers on SQLite and PostgreSQL: any split into batches, duplicates within and
-across batches, late points, ties in time."""
+across batches, late points, ties in time, tenants in timezones whose clocks change inside the
+ten days (Berlin on 29 March, Lord Howe by half an hour on 5 April)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -22,11 +24,11 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from services.metrics.codec import measurement_decoder
-from services.metrics.domain.periods import Period
 from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
 from services.metrics.ingest.sqlite import SqliteWriter
 from services.metrics.tables import MetricsTable
 from shared.consumer import Inbound
+from shared.periods import Period
 from shared.tables import infra_metadata
 from tests.support.infra import migrated_postgres_database
 
@@ -44,6 +46,9 @@ event = st.tuples(
     st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
 )
 deliveries = st.lists(event, max_size=60)
+timezones = st.sampled_from(
+    ["UTC", "Europe/Berlin", "America/Los_Angeles", "Australia/Lord_Howe", "Asia/Kathmandu"]
+)
 cuts = st.lists(st.integers(0, 60), max_size=6)
 
 
@@ -77,21 +82,21 @@ def micros(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1)
 
 
-def start_of(kpi: str, at: datetime) -> datetime:
-    """The rules, by calendar: UTC days from midnight, ISO weeks from Monday, months from
-    the first; written here, not taken from the code under test."""
-    at = at.astimezone(UTC)
-    if kpi == "daily":
-        return datetime(at.year, at.month, at.day, tzinfo=UTC)
+def start_of(kpi: str, at: datetime, tz: str) -> datetime:
+    """The rules, by the tenant's local calendar: days from local midnight, ISO weeks from
+    Monday, months from the first (a naive local midnight placed in the zone); written here,
+    not taken from the code under test."""
+    zone = ZoneInfo(tz)
+    local = at.astimezone(zone)
+    first = date(local.year, local.month, local.day if kpi != "monthly" else 1)
     if kpi == "weekly":
-        year, week, _ = at.isocalendar()
-        monday = date.fromisocalendar(year, week, 1)
-        return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-    assert kpi == "monthly"
-    return datetime(at.year, at.month, 1, tzinfo=UTC)
+        year, week, _ = local.isocalendar()
+        first = date.fromisocalendar(year, week, 1)
+    assert kpi in ("daily", "weekly", "monthly")
+    return datetime(first.year, first.month, first.day, tzinfo=zone).astimezone(UTC)
 
 
-def expected(events: list[Any]) -> dict[tuple[str, int], tuple[Any, ...]]:
+def expected(events: list[Any], tz: str) -> dict[tuple[str, int], tuple[Any, ...]]:
     """Brute force: the first delivery of each (source, id) is the stored one; each period's
     count, sum, min, max and its last point (latest time, the larger value on a tie)."""
     first: dict[tuple[str, int], tuple[str, datetime, float]] = {}
@@ -99,7 +104,7 @@ def expected(events: list[Any]) -> dict[tuple[str, int], tuple[Any, ...]]:
         first.setdefault((source, n), (kpi, at, value))
     groups: dict[tuple[str, int], list[tuple[datetime, float]]] = {}
     for kpi, at, value in first.values():
-        groups.setdefault((kpi, micros(start_of(kpi, at))), []).append((at, value))
+        groups.setdefault((kpi, micros(start_of(kpi, at, tz))), []).append((at, value))
     result = {}
     for key, points in groups.items():
         values = [value for _, value in points]
@@ -108,8 +113,8 @@ def expected(events: list[Any]) -> dict[tuple[str, int], tuple[Any, ...]]:
     return result
 
 
-def check(rows: list[Any], events: list[Any]) -> None:
-    want = expected(events)
+def check(rows: list[Any], events: list[Any], tz: str) -> None:
+    want = expected(events, tz)
     got = {(r[0], r[1]): r[2:] for r in rows}
     assert set(got) == set(want)
     for key, (n, total, lo, hi, last_value, last_at) in want.items():
@@ -126,12 +131,12 @@ ROLLUPS = (
 )
 
 
-def seed_sql(tenant: str) -> list[tuple[str, tuple[Any, ...]]]:
+def seed_sql(tenant: str, tz: str) -> list[tuple[str, tuple[Any, ...]]]:
     now = datetime.now(UTC)
     out: list[tuple[str, tuple[Any, ...]]] = [
         (
-            "INSERT INTO tenants (slug, name, timezone, created_at) VALUES ({0}, {1}, 'UTC', {2})",
-            (tenant, tenant, now),
+            "INSERT INTO tenants (slug, name, timezone, created_at) VALUES ({0}, {1}, {2}, {3})",
+            (tenant, tenant, tz, now),
         ),
     ]
     for key, period in KPIS.items():
@@ -164,13 +169,13 @@ def url(postgres_server: str) -> Iterator[str]:
 
 class TestSqlite:
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(events=deliveries, cut_at=cuts)
+    @given(events=deliveries, cut_at=cuts, tz=timezones)
     def test_rollups_equal_a_recomputation_from_the_points(
-        self, path: str, events: list[Any], cut_at: list[int]
+        self, path: str, events: list[Any], cut_at: list[int], tz: str
     ) -> None:
         tenant = f"t{uuid.uuid4().hex[:10]}"  # each example its own tenant: no clean-up needed
         with sqlite3.connect(path) as db:
-            for sql, args in seed_sql(tenant):
+            for sql, args in seed_sql(tenant, tz):
                 fixed = tuple(
                     a.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(a, datetime) else a
                     for a in args
@@ -181,22 +186,22 @@ class TestSqlite:
             assert writer._store(batch) == []
         with sqlite3.connect(path) as db:
             rows = db.execute(ROLLUPS.format("?"), (tenant,)).fetchall()
-        check(rows, events)
+        check(rows, events, tz)
 
 
 class TestPostgres:
     @pytest.mark.postgres
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(events=deliveries, cut_at=cuts)
+    @given(events=deliveries, cut_at=cuts, tz=timezones)
     def test_rollups_equal_a_recomputation_from_the_points(
-        self, url: str, events: list[Any], cut_at: list[int]
+        self, url: str, events: list[Any], cut_at: list[int], tz: str
     ) -> None:
         tenant = f"t{uuid.uuid4().hex[:10]}"
 
         async def run() -> list[Any]:
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
-                for sql, args in seed_sql(tenant):
+                for sql, args in seed_sql(tenant, tz):
                     await conn.execute(sql.format(*[f"${i + 1}" for i in range(len(args))]), *args)
             finally:
                 await conn.close()
@@ -216,4 +221,4 @@ class TestPostgres:
             finally:
                 await conn.close()
 
-        check(asyncio.run(run()), events)
+        check(asyncio.run(run()), events, tz)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain.progress import KeyResultSpec, KrKind, Status, status
+from shared.periods import period_bounds
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -119,21 +120,31 @@ class TestPeriodsElapsed:
     def test_completed_periods_of_the_window(self) -> None:
         start, end = T0, T0 + 90 * DAY
         now = T0 + 5 * DAY + timedelta(hours=1)
-        assert link.periods_elapsed(start, end, link.KpiPeriod.DAY, now) == 5
+        assert link.periods_elapsed(start, end, link.KpiPeriod.DAY, now, "UTC") == 5
         # 2026-10-01 is a Thursday: the weeks of Sep 28, Oct 5 and Oct 12 are over on Oct 21
-        assert link.periods_elapsed(start, end, link.KpiPeriod.WEEK, T0 + 20 * DAY) == 3
+        assert link.periods_elapsed(start, end, link.KpiPeriod.WEEK, T0 + 20 * DAY, "UTC") == 3
 
     def test_a_period_straddling_the_window_start_counts(self) -> None:
         start = T0 + timedelta(hours=12)
-        assert link.periods_elapsed(start, start + 9 * DAY, link.KpiPeriod.DAY, T0 + 2 * DAY) == 2
+        assert (
+            link.periods_elapsed(start, start + 9 * DAY, link.KpiPeriod.DAY, T0 + 2 * DAY, "UTC")
+            == 2
+        )
 
     def test_months_and_quarters(self) -> None:
         now = datetime(2027, 2, 15, tzinfo=UTC)
-        assert link.periods_elapsed(T0, now, link.KpiPeriod.MONTH, now) == 4  # Oct-Jan
-        assert link.periods_elapsed(T0, now, link.KpiPeriod.QUARTER, now) == 1
-        assert link.period_end(datetime(2026, 12, 1, tzinfo=UTC), link.KpiPeriod.MONTH) == (
-            datetime(2027, 1, 1, tzinfo=UTC)
-        )
+        assert link.periods_elapsed(T0, now, link.KpiPeriod.MONTH, now, "UTC") == 4  # Oct-Jan
+        assert link.periods_elapsed(T0, now, link.KpiPeriod.QUARTER, now, "UTC") == 1
+
+    def test_days_of_the_tenants_zone(self) -> None:
+        # Los Angeles, 8 to 10 March 2026 (the clocks sprang forward on the 8th): at 06:30Z on
+        # the 10th it is still the 9th there, so only the 8th is over (in UTC, two days were).
+        start = datetime(2026, 3, 8, 8, tzinfo=UTC)
+        now = datetime(2026, 3, 10, 6, 30, tzinfo=UTC)
+        window_end = start + 9 * DAY
+        la = "America/Los_Angeles"
+        assert link.periods_elapsed(start, window_end, link.KpiPeriod.DAY, now, la) == 1
+        assert link.periods_elapsed(start, window_end, link.KpiPeriod.DAY, now, "UTC") == 2
 
 
 class TestStale:
@@ -188,13 +199,13 @@ class TestGraduation:
 
 
 def elapsed_by_walking(
-    start: datetime, end: datetime, period: link.KpiPeriod, now: datetime
+    start: datetime, end: datetime, period: link.KpiPeriod, now: datetime, tz: str
 ) -> int:
     """The definition, period after period: the reference for the arithmetic."""
     count = 0
-    cursor = link.period_start(start, period)
+    cursor = period_bounds(start, period, tz)[0]
     while cursor < end:
-        following = link.period_end(cursor, period)
+        following = period_bounds(cursor, period, tz)[1]
         if following > now:
             break
         if following > start:
@@ -208,13 +219,19 @@ class TestPeriodsElapsedArithmetic:
         start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1)),
         length=st.timedeltas(min_value=timedelta(hours=1), max_value=timedelta(days=200)),
         now_offset=st.timedeltas(min_value=timedelta(days=-30), max_value=timedelta(days=300)),
-        period=st.sampled_from([link.KpiPeriod.DAY, link.KpiPeriod.WEEK]),
+        period=st.sampled_from(list(link.KpiPeriod)),
+        tz=st.sampled_from(["UTC", "Europe/Berlin", "America/Los_Angeles", "Australia/Lord_Howe"]),
     )
     def test_counts_what_walking_the_periods_counts(
-        self, start: datetime, length: timedelta, now_offset: timedelta, period: link.KpiPeriod
+        self,
+        start: datetime,
+        length: timedelta,
+        now_offset: timedelta,
+        period: link.KpiPeriod,
+        tz: str,
     ) -> None:
         start = start.replace(tzinfo=UTC)
         end, now = start + length, start + now_offset
-        assert link.periods_elapsed(start, end, period, now) == elapsed_by_walking(
-            start, end, period, now
+        assert link.periods_elapsed(start, end, period, now, tz) == elapsed_by_walking(
+            start, end, period, now, tz
         )

@@ -17,8 +17,8 @@ from services.metrics.domain.health import (
     health,
     trend,
 )
-from services.metrics.domain.periods import Period, nests_in, period_start, previous_start
 from services.metrics.domain.rollups import Point, merge, of_points
+from shared.periods import Period, nests_in, period_start, previous_start
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
@@ -61,9 +61,9 @@ class TestTrend:
 
 class TestPeriods:
     def test_week_starts_on_monday_quarter_on_its_first_month(self) -> None:
-        assert period_start(NOW, Period.WEEK) == datetime(2026, 11, 23, tzinfo=UTC)
-        assert period_start(NOW, Period.QUARTER) == datetime(2026, 10, 1, tzinfo=UTC)
-        assert previous_start(datetime(2026, 1, 1, tzinfo=UTC), Period.QUARTER) == datetime(
+        assert period_start(NOW, Period.WEEK, "UTC") == datetime(2026, 11, 23, tzinfo=UTC)
+        assert period_start(NOW, Period.QUARTER, "UTC") == datetime(2026, 10, 1, tzinfo=UTC)
+        assert previous_start(datetime(2026, 1, 1, tzinfo=UTC), Period.QUARTER, "UTC") == datetime(
             2025, 10, 1, tzinfo=UTC
         )
 
