@@ -165,6 +165,9 @@ class KrGraduated:
     key_result: KeyResultState
     target: float
     direction: str | None
+    pace: link.Pace
+    """What the guardrail asks of each KPI period (a cumulative KR's numbers spread over its
+    window's periods)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +367,15 @@ def _graduation(kr: KeyResultState) -> KrGraduated:
     kind = p.KrKind(kr.kind)
     # keep_between has no single target: its guardrail is the two bounds.
     target = kr.target if kr.target is not None else kr.bound_low or 0.0
-    return KrGraduated(kr, target=target, direction=link.graduation_direction(kind))
+    period = link.known_period(kr.kpi_period) if kr.kpi_period is not None else None
+    pace = link.graduation_pace(
+        kr.spec,
+        link.WindowAggregation(kr.kpi_aggregation or "last"),
+        period,
+        kr.starts_at,
+        kr.due_at,
+    )
+    return KrGraduated(kr, target=target, direction=link.graduation_direction(kind), pace=pace)
 
 
 def evaluate(
