@@ -58,7 +58,8 @@ async def delete_kpi(key: str, caller: Writer, session: WriteSession) -> Respons
 async def remove_guardrail(key: str, caller: Writer, session: WriteSession, now: Now) -> KpiRead:
     """Remove the guardrail a graduated key result made of the KPI (`guardrail` on the KPI
     says what it changed): the KPI gets back the direction and bands it had before, unless
-    they were edited since (then the edit stays). 404 when the KPI is no guardrail."""
+    they were edited since (then the edit stays). 404 when the KPI is no guardrail. A write
+    key, as for PATCH."""
     return await graduation.remove_guardrail(session, caller.tenant, key, now)
 
 
