@@ -52,6 +52,10 @@ class KpiCurrent(BaseModel):
     health: str
 
 
+SERIES_SLICE = timedelta(days=900)
+"""At most 901 daily buckets per series request: under metrics' limit of 1,000."""
+
+
 class KpiPeriodRead(BaseModel):
     """One period of a KPI as metrics stores it (a point of metrics' SeriesRead)."""
 
@@ -135,15 +139,23 @@ class MetricsClient:
         self, key: str, start: datetime, end: datetime, authorization: str | None
     ) -> list[KpiPeriodRead]:
         """The KPI's stored periods overlapping [start, end) that have data, oldest first
-        (its series in its own period): what a newly linked KR backfills from."""
-        params = {"start": start.isoformat(), "end": end.isoformat()}
-        response = await self._get(
-            f"/v1/kpis/{quote(key, safe='')}/series", key, authorization, params
-        )
-        try:
-            series = _Series.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise MetricsUnavailable(
-                f"the metrics service sent an unreadable series: {exc}"
-            ) from exc
-        return [p for p in series.points if p.value is not None and p.count > 0]
+        (its series in its own period): what a newly linked KR backfills from. Asked in
+        slices of `SERIES_SLICE` (metrics draws at most 1,000 buckets per series)."""
+        found: dict[datetime, KpiPeriodRead] = {}
+        at = start
+        while at < end:
+            until = min(end, at + SERIES_SLICE)
+            params = {"start": at.isoformat(), "end": until.isoformat()}
+            response = await self._get(
+                f"/v1/kpis/{quote(key, safe='')}/series", key, authorization, params
+            )
+            try:
+                series = _Series.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise MetricsUnavailable(
+                    f"the metrics service sent an unreadable series: {exc}"
+                ) from exc
+            # A period straddling two slices comes in both: the same rollup, kept once.
+            found.update({p.start: p for p in series.points if p.value is not None and p.count})
+            at = until
+        return [found[s] for s in sorted(found)]

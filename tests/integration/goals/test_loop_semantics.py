@@ -171,6 +171,11 @@ class TestLinkingBackfills:
             (today() - DAY + NOON, 7.0),
         )
         await stored_in_metrics(loop, "signups", starts - 10 * DAY, 5)
+        # A window longer than one series may draw (1,000 buckets) is read in slices.
+        client = loop.app.app.state.metrics
+        auth = loop.client.headers["Authorization"]
+        long_ago = await client.periods("signups", ends - 2500 * DAY, ends, auth)
+        assert [(p.value, p.count) for p in long_ago] == [(1000, 1), (10, 1), (20, 2), (7, 1)]
         cycle = await cycle_between(loop, starts, ends)
         objective = await loop.objective(cycle["id"])
 
