@@ -52,6 +52,13 @@ def guardrail_from_kr(
     return Guardrail(direction, green, amber)
 
 
+def pace_comparable(kr_aggregation: str | None, kpi_aggregation: str) -> bool:
+    """Whether a per-period pace of a KR can be read against the KPI's period value: a `sum`
+    KR adds period values, so its pace is in their unit; a `count` KR counts measurements,
+    which only a KPI aggregated by `count` has as its value."""
+    return kr_aggregation != "count" or kpi_aggregation == "count"
+
+
 @dataclass(frozen=True, slots=True)
 class KpiBands:
     """A KPI's direction and thresholds as they stand (green may be unset)."""

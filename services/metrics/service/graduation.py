@@ -7,7 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.domain.guardrails import Guardrail, KpiBands, guardrail_from_kr, restored
+from services.metrics.domain.guardrails import (
+    Guardrail,
+    KpiBands,
+    guardrail_from_kr,
+    pace_comparable,
+    restored,
+)
 from services.metrics.domain.health import Direction
 from services.metrics.errors import GuardrailNotFound
 from services.metrics.mappers import kpi_read
@@ -35,11 +41,17 @@ async def apply_graduation(
 ) -> bool:
     """Set the KPI's health bands from a graduated key result (per period for a cumulative
     one) and record the bands it replaced; false when the KPI is gone. Raises ValueError for
-    a key result whose kind cannot be a guardrail."""
+    a key result whose kind cannot be a guardrail, or whose pace the KPI's value cannot be
+    read against (a `count` KR on a KPI not aggregated by count)."""
     kpi = await repo.get(session, tenant, graduated.kpi)
     if kpi is None:
         return False
     spread = graduated.window_periods is not None
+    if spread and not pace_comparable(graduated.aggregation, kpi.aggregation):
+        raise ValueError(
+            f"a '{graduated.aggregation}' key result's pace cannot guard KPI "
+            f"'{kpi.key}', whose value is its '{kpi.aggregation}'"
+        )
     target = graduated.period_target if spread else graduated.target
     previous = _bands(kpi)
     rail = guardrail_from_kr(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.metrics.domain.guardrails import Guardrail, KpiBands, guardrail_from_kr, restored
+from services.metrics.domain.guardrails import (
+    Guardrail,
+    KpiBands,
+    guardrail_from_kr,
+    pace_comparable,
+    restored,
+)
 from services.metrics.domain.health import Direction
 
 H, L = Direction.HIGHER, Direction.LOWER
@@ -44,3 +50,10 @@ def test_removing_restores_the_previous_bands_unless_edited_since() -> None:
     assert restored(applied, previous, applied) == previous
     edited = KpiBands(H, 26.0, None)
     assert restored(edited, previous, applied) == edited
+
+
+def test_a_count_pace_guards_only_a_count_kpi() -> None:
+    assert pace_comparable("sum", "avg")
+    assert pace_comparable("sum", "count")
+    assert pace_comparable("count", "count")
+    assert not pace_comparable("count", "sum")
