@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.goals.conftest import Loop, iso, kpi_value_event, today
+from services.goals.metrics_client import KpiPeriodRead
+from services.goals.service import backfill, kpi_values
+from services.goals.service.kpi_values import KpiValue
+from services.goals.settings import GoalsSettings
+from shared.events import KpiValueV1
+from tests.integration.goals.conftest import Loop, iso, kpi_value_event, now, today
 from tests.integration.goals.test_kpi_loop import events_of, kpi_check_ins
 from tests.support.kafka import TopicReader, wait_until
 
@@ -278,3 +283,66 @@ class TestStaleAggregatesLose:
         got = await loop.get(f"/v1/key-results/{kr['id']}")
         assert got["current"] == 35.0
         assert [c["value"] for c in await kpi_check_ins(loop, kr["id"])] == [35.0, 30.0]
+
+
+class TestBackfillRace:
+    async def test_consumer_and_backfill_converge_in_either_order(self, loop_db: Loop) -> None:
+        """A `kpi.value` consumed between the link's commit and the backfill's store, or
+        after it: of the two aggregates of a period, the newer stays either way."""
+        loop = loop_db
+        await loop.kpi("trials", period="day", aggregation="sum")
+        cycle = await loop.cycle(days_in=20, days_left=20)
+        objective = await loop.objective(cycle["id"])
+        kr = await loop.linked_kr(
+            objective["id"], "trials", start=0.0, target=100.0, kpi_aggregation="sum"
+        )
+        runtime = loop.app.runtime
+        settings = runtime.settings
+        assert isinstance(settings, GoalsSettings)
+        hour = timedelta(hours=1)
+
+        def consumed(start: datetime, value: float, count: int, at: timedelta) -> KpiValue:
+            payload = KpiValueV1(
+                kpi="trials",
+                period="day",
+                period_start=start,
+                period_end=start + DAY,
+                aggregation="sum",
+                value=value,
+                count=count,
+                last_value=value,
+                last_at=start + at,
+                health="unknown",
+            )
+            return KpiValue("acme", payload)
+
+        def answered(start: datetime, value: float, count: int, at: timedelta) -> KpiPeriodRead:
+            return KpiPeriodRead(
+                start=start,
+                end=start + DAY,
+                value=value,
+                count=count,
+                last_value=value,
+                last_at=start + at,
+            )
+
+        async def consume(item: KpiValue) -> None:
+            async with runtime.db.transaction() as session:
+                await kpi_values.apply(session, settings, [item], now())
+
+        async def backfill_with(*periods: KpiPeriodRead) -> None:
+            async with runtime.db.transaction() as session:
+                await backfill.store(session, settings, "acme", kr["id"], "trials", periods, now())
+
+        first, second = today() - 2 * DAY, today() - DAY
+        # The consumer first (a newer aggregate), then a backfill read before it: 9 stays.
+        await consume(consumed(second, 9.0, 3, 15 * hour))
+        await backfill_with(answered(second, 6.0, 2, 10 * hour))
+        # The backfill first, then an older value consumed late (loses), then a newer one.
+        await backfill_with(answered(first, 6.0, 2, 10 * hour))
+        await consume(consumed(first, 1.0, 1, 9 * hour))
+        got = await loop.get(f"/v1/key-results/{kr['id']}")
+        assert got["current"] == 15.0
+        await consume(consumed(first, 8.0, 3, 11 * hour))
+        got = await loop.get(f"/v1/key-results/{kr['id']}")
+        assert got["current"] == 17.0
