@@ -79,38 +79,12 @@ async def apply(
                 continue
             # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
             in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
-            followers: dict[str, list[KeyResult]] = defaultdict(list)
-            for kr in in_cycle:
-                if link.follows_kpi(kr.kpi, kr.state, kr.kind):
-                    assert kr.kpi is not None
-                    followers[kr.kpi].append(kr)
-            rows: list[dict[str, Any]] = []
-            candidates: list[tuple[KeyResult, KpiValueV1]] = []
-            for payload in payloads:
-                for kr in followers.get(payload.kpi, ()):
-                    if not link.overlaps(
-                        payload.period_start, payload.period_end, kr.starts_at, kr.due_at
-                    ):
-                        continue
-                    rows.append(
-                        link_repo.period_row(
-                            tenant=tenant,
-                            kr_id=kr.id,
-                            period_start=payload.period_start,
-                            period_end=payload.period_end,
-                            value=payload.value,
-                            count=payload.count,
-                            last_value=payload.last_value,
-                            last_at=payload.last_at,
-                            now=now,
-                        )
-                    )
-                    candidates.append((kr, payload))
+            rows, candidates = _period_rows(tenant, payloads, in_cycle, now)
             # Only what is newer than the stored periods moves a KR (an older aggregate
             # re-published during a rebalance loses).
             stored = await link_repo.store_newer(session, rows)
             # KR id → the KR and the last of its values in the batch that it stored
-            touched: dict[str, tuple[KeyResult, KpiValueV1]] = {
+            touched = {
                 kr.id: (kr, payload)
                 for kr, payload in candidates
                 if (kr.id, payload.period_start) in stored
@@ -135,3 +109,36 @@ async def apply(
             await check_in_repo.add_many(session, entries)
             check_ins += len(entries)
     return check_ins
+
+
+def _period_rows(
+    tenant: str, payloads: Sequence[KpiValueV1], in_cycle: Sequence[KeyResult], now: datetime
+) -> tuple[list[dict[str, Any]], list[tuple[KeyResult, KpiValueV1]]]:
+    """The period rows to store for the cycle's KRs that follow the values' KPIs and whose
+    window each period overlaps; and each (KR, value) a row was made of, in order."""
+    followers: dict[str, list[KeyResult]] = defaultdict(list)
+    for kr in in_cycle:
+        if link.follows_kpi(kr.kpi, kr.state, kr.kind):
+            assert kr.kpi is not None
+            followers[kr.kpi].append(kr)
+    rows: list[dict[str, Any]] = []
+    candidates: list[tuple[KeyResult, KpiValueV1]] = []
+    for payload in payloads:
+        for kr in followers.get(payload.kpi, ()):
+            if not link.overlaps(payload.period_start, payload.period_end, kr.starts_at, kr.due_at):
+                continue
+            rows.append(
+                link_repo.period_row(
+                    tenant=tenant,
+                    kr_id=kr.id,
+                    period_start=payload.period_start,
+                    period_end=payload.period_end,
+                    value=payload.value,
+                    count=payload.count,
+                    last_value=payload.last_value,
+                    last_at=payload.last_at,
+                    now=now,
+                )
+            )
+            candidates.append((kr, payload))
+    return rows, candidates
