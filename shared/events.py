@@ -208,6 +208,27 @@ class KrGraduatedV1(_Payload):
     )
     objective_id: str | None = None
     cycle_id: str | None = None
+    graduated_at: Annotated[UtcDatetime | None, Field(strict=False)] = None
+    aggregation: str | None = Field(
+        default=None, description="How the KR folded the KPI's periods over its window"
+    )
+    kpi_period: str | None = None
+    window_start: Annotated[UtcDatetime | None, Field(strict=False)] = None
+    window_end: Annotated[UtcDatetime | None, Field(strict=False)] = None
+    start: FiniteFloat | None = None
+    window_periods: int | None = Field(
+        default=None,
+        description="A cumulative KR (sum, count): the KPI periods of its window its numbers "
+        "are spread over; null: judged per period as they are",
+    )
+    period_target: FiniteFloat | None = Field(
+        default=None, description="What the guardrail asks of each KPI period: target (per period)"
+    )
+    period_bound_low: FiniteFloat | None = None
+    period_bound_high: FiniteFloat | None = None
+    period_start_value: FiniteFloat | None = Field(
+        default=None, description="The KR's start, per period (where the pace began)"
+    )
 
 
 class ObjectiveChangedV1(_Payload):

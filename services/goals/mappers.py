@@ -206,7 +206,7 @@ def _kr_progress(event: ev.KrProgressed) -> KrProgressV1:
 
 
 def _kr_graduated(event: ev.KrGraduated) -> KrGraduatedV1:
-    kr = event.key_result
+    kr, pace = event.key_result, event.pace
     assert kr.kpi is not None
     return KrGraduatedV1(
         key_result_id=kr.id,
@@ -219,6 +219,17 @@ def _kr_graduated(event: ev.KrGraduated) -> KrGraduatedV1:
         direction=event.direction,
         objective_id=kr.objective_id,
         cycle_id=kr.cycle_id,
+        graduated_at=kr.graduated_at,
+        aggregation=kr.kpi_aggregation,
+        kpi_period=kr.kpi_period,
+        window_start=kr.starts_at,
+        window_end=kr.due_at,
+        start=kr.start,
+        window_periods=pace.periods,
+        period_target=pace.target,
+        period_bound_low=pace.bound_low,
+        period_bound_high=pace.bound_high,
+        period_start_value=pace.start,
     )
 
 

@@ -52,6 +52,29 @@ class KpiCurrent(BaseModel):
     health: str
 
 
+SERIES_SLICE = timedelta(days=900)
+"""At most 901 daily buckets per series request: under metrics' limit of 1,000."""
+
+
+class KpiPeriodRead(BaseModel):
+    """One period of a KPI as metrics stores it (a point of metrics' SeriesRead)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    start: datetime
+    end: datetime
+    value: float | None
+    count: int
+    last_value: float | None = None
+    last_at: datetime | None = None
+
+
+class _Series(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    points: list[KpiPeriodRead]
+
+
 class MetricsClient:
     def __init__(
         self,
@@ -67,10 +90,16 @@ class MetricsClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _get(self, path: str, key: str, authorization: str | None) -> httpx.Response:
+    async def _get(
+        self,
+        path: str,
+        key: str,
+        authorization: str | None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         headers = {"Authorization": authorization} if authorization else {}
         try:
-            response = await self._http.get(path, headers=headers)
+            response = await self._http.get(path, headers=headers, params=params)
         except httpx.HTTPError as exc:
             raise MetricsUnavailable(
                 f"the metrics service could not be reached to look up KPI '{key}': "
@@ -105,3 +134,28 @@ class MetricsClient:
         if current.value is None or current.period_start is None or current.period_end is None:
             raise KpiHasNoValue(f"KPI '{key}' has no value yet to start from")
         return current
+
+    async def periods(
+        self, key: str, start: datetime, end: datetime, authorization: str | None
+    ) -> list[KpiPeriodRead]:
+        """The KPI's stored periods overlapping [start, end) that have data, oldest first
+        (its series in its own period): what a newly linked KR backfills from. Asked in
+        slices of `SERIES_SLICE` (metrics draws at most 1,000 buckets per series)."""
+        found: dict[datetime, KpiPeriodRead] = {}
+        at = start
+        while at < end:
+            until = min(end, at + SERIES_SLICE)
+            params = {"start": at.isoformat(), "end": until.isoformat()}
+            response = await self._get(
+                f"/v1/kpis/{quote(key, safe='')}/series", key, authorization, params
+            )
+            try:
+                series = _Series.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise MetricsUnavailable(
+                    f"the metrics service sent an unreadable series: {exc}"
+                ) from exc
+            # A period straddling two slices comes in both: the same rollup, kept once.
+            found.update({p.start: p for p in series.points if p.value is not None and p.count})
+            at = until
+        return [found[s] for s in sorted(found)]

@@ -29,3 +29,7 @@ class IngestUnavailable(ProblemError):
     """The broker did not acknowledge the measurements in time; sent with `Retry-After`."""
 
     status, slug, title = 503, "ingest-unavailable", "The event broker is unavailable"
+
+
+class GuardrailNotFound(NotFound):
+    slug, title = "guardrail-not-found", "The KPI is no guardrail"

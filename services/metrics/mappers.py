@@ -15,7 +15,13 @@ from services.metrics.domain.health import (
     trend,
 )
 from services.metrics.domain.rollups import Aggregate, merge_all
-from services.metrics.schemas import KpiRead, KpiValueRead, SeriesPoint, TrendRead
+from services.metrics.schemas import (
+    GuardrailRead,
+    KpiRead,
+    KpiValueRead,
+    SeriesPoint,
+    TrendRead,
+)
 from services.metrics.tables import Kpi, Rollup
 from shared.periods import Period, bucket_starts, period_end, period_start
 
@@ -41,6 +47,7 @@ def kpi_read(kpi: Kpi) -> KpiRead:
         green=kpi.green,
         amber=kpi.amber,
         tags=list(kpi.tags),
+        guardrail=None if kpi.guardrail is None else GuardrailRead.model_validate(kpi.guardrail),
         created_at=kpi.created_at,
         updated_at=kpi.updated_at,
     )
@@ -139,6 +146,8 @@ def series_points(
                 end=period_end(at, bucket, tz),
                 value=None if merged is None else aggregate(merged, agg),
                 count=0 if merged is None else merged.count,
+                last_value=None if merged is None else merged.last_value,
+                last_at=None if merged is None else merged.last_at,
             )
         )
     return points

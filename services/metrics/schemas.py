@@ -121,6 +121,32 @@ class KpiUpdate(SafeText):
     tags: list[Tag] | None = Field(default=None, max_length=20)
 
 
+class BandsRead(BaseModel):
+    """A KPI's health bands and the direction they are read in."""
+
+    direction: Direction
+    green: float | None
+    amber: float | None
+
+
+class GuardrailRead(BaseModel):
+    """The graduation that made a KPI a guardrail: which key result, what it asked of each
+    period, and the bands it replaced (`previous`) by which (`applied`).
+    `DELETE /v1/kpis/{key}/guardrail` undoes it."""
+
+    key_result_id: str
+    kind: str
+    aggregation: str | None = Field(description="How the KR folded the KPI over its window")
+    target: float | None = Field(description="The KR's target (over its whole window)")
+    window_periods: int | None = Field(
+        description="A cumulative KR (sum, count): the KPI periods its target was spread over, "
+        "so `applied.green` is the pace per period; null: judged per period as it was"
+    )
+    graduated_at: datetime
+    previous: BandsRead
+    applied: BandsRead
+
+
 class KpiRead(BaseModel):
     key: str
     name: str
@@ -137,6 +163,9 @@ class KpiRead(BaseModel):
     green: float | None
     amber: float | None
     tags: list[str]
+    guardrail: GuardrailRead | None = Field(
+        default=None, description="Set when a linked key result graduated into this KPI"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -170,6 +199,10 @@ class SeriesPoint(BaseModel):
     end: datetime
     value: float | None = Field(description="null for a bucket without data")
     count: int
+    last_value: float | None = Field(
+        default=None, description="The bucket's latest observation (null without data)"
+    )
+    last_at: datetime | None = Field(default=None, description="When it was observed")
 
 
 class SeriesRead(BaseModel):

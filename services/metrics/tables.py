@@ -70,6 +70,9 @@ class Kpi(MetricsTable, table=True):
     green: float | None = None
     amber: float | None = None
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The graduation that made the KPI a guardrail (`schemas.GuardrailRecord` as JSON: which
+    # KR, and the bands and direction before and after), null when it is none.
+    guardrail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 

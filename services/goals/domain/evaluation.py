@@ -167,6 +167,9 @@ class KrGraduated:
     key_result: KeyResultState
     target: float
     direction: str | None
+    pace: link.Pace
+    """What the guardrail asks of each KPI period (a cumulative KR's numbers spread over its
+    window's periods)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,11 +372,20 @@ def _roll_up(
     return judged
 
 
-def _graduation(kr: KeyResultState) -> KrGraduated:
+def _graduation(kr: KeyResultState, tz: str) -> KrGraduated:
     kind = p.KrKind(kr.kind)
     # keep_between has no single target: its guardrail is the two bounds.
     target = kr.target if kr.target is not None else kr.bound_low or 0.0
-    return KrGraduated(kr, target=target, direction=link.graduation_direction(kind))
+    period = link.known_period(kr.kpi_period) if kr.kpi_period is not None else None
+    pace = link.graduation_pace(
+        kr.spec,
+        link.WindowAggregation(kr.kpi_aggregation or "last"),
+        period,
+        kr.starts_at,
+        kr.due_at,
+        tz,
+    )
+    return KrGraduated(kr, target=target, direction=link.graduation_direction(kind), pace=pace)
 
 
 def evaluate(
@@ -442,5 +454,5 @@ def evaluate(
         key_results=judged_krs,
         objectives=judged_objectives,
         changed=frozenset(changed),
-        events=(*progressed, *(_graduation(kr) for kr in graduated), *moved),
+        events=(*progressed, *(_graduation(kr, cycle.timezone) for kr in graduated), *moved),
     )

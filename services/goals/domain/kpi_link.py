@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from services.goals.domain.progress import (
     BOUND_KINDS,
@@ -59,6 +60,30 @@ class PeriodValue:
     value: float
     count: int
     last_at: datetime
+
+
+class Aggregate(Protocol):
+    """What tells two aggregates of one KPI period apart in time: a stored `PeriodValue`, an
+    incoming `lodestar.kpi.value.v1` (or a period metrics answered for a backfill)."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def last_at(self) -> datetime: ...
+
+
+def newer_aggregate(stored: Aggregate, incoming: Aggregate) -> bool:
+    """Whether `incoming` may replace `stored` (the same KPI period): unless it is older.
+
+    A period's aggregate only grows in metrics (a measurement is stored once and never
+    removed; the last observation time only moves forward), so of two aggregates of one
+    period the one with more measurements, then the later last observation, is the newer.
+    An equal one replaces (a redelivery: the same state). An older aggregate re-published
+    (a rebalance, a relay resending) loses, in whatever order the two arrive.
+    The one place this rule lives: goals' consumer, its batch coalescing and the backfill of
+    a newly linked KR all ask it."""
+    return (incoming.count, incoming.last_at) >= (stored.count, stored.last_at)
 
 
 def follows_kpi(kpi: str | None, state: str, kind: str) -> bool:
@@ -187,6 +212,56 @@ def periods_elapsed(
     begun = period_index(window_end - timedelta(microseconds=1), period, tz) - first + 1
     ended = period_index(now, period, tz) - first
     return max(0, min(begun, ended))
+
+
+def periods_in_window(
+    window_start: datetime, window_end: datetime, period: KpiPeriod, tz: str
+) -> int:
+    """How many KPI periods (of the tenant's timezone `tz`) overlap the window
+    [window_start, window_end), at least 1: the periods a cumulative KR's target is spread
+    over when it graduates (a 10-day cycle of a daily KPI: 10; one starting mid-day: 11)."""
+    if window_end <= window_start:
+        return 1
+    last = period_index(window_end - timedelta(microseconds=1), period, tz)
+    return max(1, last - period_index(window_start, period, tz) + 1)
+
+
+CUMULATIVE = frozenset({WindowAggregation.SUM, WindowAggregation.COUNT})
+"""Window aggregations that add the periods up: a KR on them measures a total over its
+window, so its guardrail is the pace per period that reaches the total."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """A graduated KR's numbers as a per-period guardrail: its target, bounds and start spread
+    over the `periods` of its window (for a cumulative KR), or as they are (periods: None)."""
+
+    periods: int | None
+    target: float | None
+    bound_low: float | None
+    bound_high: float | None
+    start: float | None
+
+
+def graduation_pace(
+    kr: KeyResultSpec,
+    aggregation: WindowAggregation,
+    period: KpiPeriod | None,
+    window_start: datetime,
+    window_end: datetime,
+    tz: str,
+) -> Pace:
+    """What a graduating KR asks of each KPI period. A `sum` or `count` KR met its total at
+    the pace total / periods-of-its-window, so a period at that pace is green; any other
+    aggregation is judged per period already, and keeps its numbers."""
+    if aggregation not in CUMULATIVE or period is None:
+        return Pace(None, kr.target, kr.bound_low, kr.bound_high, kr.start)
+    n = periods_in_window(window_start, window_end, period, tz)
+
+    def spread(value: float | None) -> float | None:
+        return None if value is None else value / n
+
+    return Pace(n, spread(kr.target), spread(kr.bound_low), spread(kr.bound_high), spread(kr.start))
 
 
 def is_stale(last_at: datetime | None, cadence: timedelta | None, now: datetime) -> bool:

@@ -90,6 +90,58 @@ async def store_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
         await session.execute(_upsert(session), unique)
 
 
+async def stored_of(
+    session: AsyncSession, tenant: str, kr_ids: Collection[str], starts: Collection[datetime]
+) -> dict[tuple[str, datetime], link.PeriodValue]:
+    """What the KRs already stored of these periods, by (KR id, period start)."""
+    if not kr_ids or not starts:
+        return {}
+    c = _PERIODS.c
+    result = await session.execute(
+        select(c.key_result_id, c.period_start, c.period_end, c.value, c.count, c.last_at).where(
+            c.tenant == tenant,
+            c.key_result_id.in_(list(kr_ids)),
+            c.period_start.in_(list(starts)),
+        )
+    )
+    return {
+        (kr_id, start): link.PeriodValue(start, end, value, count, last_at)
+        for kr_id, start, end, value, count, last_at in result.all()
+    }
+
+
+async def store_newer(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
+) -> set[tuple[str, datetime]]:
+    """Store those of `rows` (one tenant's) that are no older than what their KR stored of
+    their period (`kpi_link.newer_aggregate`) and differ from it; returns the (KR id, period
+    start) of the rows stored. Run with the KRs' cycle locked: nothing writes them meanwhile."""
+    if not rows:
+        return set()
+    tenant = rows[0]["tenant"]
+    stored = await stored_of(
+        session, tenant, {r["key_result_id"] for r in rows}, {r["period_start"] for r in rows}
+    )
+    kept: dict[tuple[str, datetime], Mapping[str, Any]] = {}
+    for row in rows:
+        key = (row["key_result_id"], row["period_start"])
+        held = kept.get(key) or stored.get(key)
+        if held is None or link.newer_aggregate(_stamp(held), _stamp(row)):
+            kept[key] = row
+    # A row equal to what is stored (the same state published again) changes nothing.
+    moved = {k: r for k, r in kept.items() if k not in stored or stored[k] != _stamp(r)}
+    await store_periods(session, list(moved.values()))
+    return set(moved)
+
+
+def _stamp(row: Mapping[str, Any] | link.PeriodValue) -> link.PeriodValue:
+    if isinstance(row, link.PeriodValue):
+        return row
+    return link.PeriodValue(
+        row["period_start"], row["period_end"], row["value"], row["count"], row["last_at"]
+    )
+
+
 async def periods_of(
     session: AsyncSession, tenant: str, kr_ids: Collection[str]
 ) -> dict[str, list[link.PeriodValue]]:

@@ -32,7 +32,7 @@ from services.goals.schemas import (
     KeyResultUpdate,
     ScoreOverride,
 )
-from services.goals.service import check_ins, initiatives, promotion
+from services.goals.service import backfill, check_ins, initiatives, promotion
 from services.goals.service import key_results as service
 from shared.errors import problem_responses
 from shared.pagination import CursorQuery, LimitQuery, Page
@@ -61,11 +61,15 @@ async def promote_kpi(
     "KPI has no value yet to start from" when it has none; 422 for an unknown KPI; 503 when
     metrics cannot be reached), the KR stays linked to the KPI, and `promoted_from_kpi`,
     `promoted_at` and `promoted_start` keep where it came from. Under an existing
-    `objective_id` of that cycle, or a new `objective`."""
+    `objective_id` of that cycle, or a new `objective`. The KR takes the KPI's stored periods
+    inside its window (backfill), as linking does."""
     info = await metrics.kpi(body.kpi, authorization)
     current = await metrics.current(body.kpi, authorization)
     async with runtime.db.transaction() as session:
-        return await promotion.promote(session, caller.tenant, body, info, current, settings, now)
+        kr = await promotion.promote(session, caller.tenant, body, info, current, settings, now)
+    return await backfill.backfill(
+        runtime.db, metrics, authorization, settings, caller.tenant, kr, now
+    )
 
 
 @router.get("/{kr_id}", response_model=KeyResultRead, responses=problem_responses(404))
@@ -89,10 +93,16 @@ async def update_key_result(
     """Edit numbers, weight, dates or confidence (not in a closed cycle, nor once the KR
     graduated: 409). `kpi` links the KR to a KPI (checked with metrics: 422 unknown KPI, 503
     metrics unreachable); its value then follows the KPI's values on `kpi.values`, each
-    recorded as a check-in with source `kpi`. `kpi: null` unlinks it."""
+    recorded as a check-in with source `kpi`; linking (or moving a linked KR's dates)
+    backfills it from the KPI's stored periods inside its window. `kpi: null` unlinks it."""
     kpi = await metrics.kpi(body.kpi, authorization) if body.kpi is not None else None
     async with runtime.db.transaction() as session:
-        return await service.update(session, caller.tenant, kr_id, body, settings, now, kpi)
+        kr = await service.update(session, caller.tenant, kr_id, body, settings, now, kpi)
+    if not {"kpi", "starts_at", "due_at"} & body.model_fields_set:
+        return kr
+    return await backfill.backfill(
+        runtime.db, metrics, authorization, settings, caller.tenant, kr, now
+    )
 
 
 @router.post(

@@ -29,6 +29,7 @@ from services.goals.schemas import (
     ScoreOverride,
     StatusName,
 )
+from services.goals.service import backfill
 from services.goals.service import key_results as kr_service
 from services.goals.service import objectives as service
 from shared.errors import problem_responses
@@ -159,12 +160,14 @@ async def create_key_result(
     (`≥ target`, `≤ target`, `bound_low ≤ value ≤ bound_high`). target ≠ start, weight > 0,
     and `starts_at`/`due_at` inside the cycle, else 422. With `kpi` the KR is linked to that
     KPI (checked with metrics: 422 unknown KPI, 503 metrics unreachable) and its value
-    follows the KPI's values."""
+    follows the KPI's values, starting from the KPI's stored periods inside the KR's window
+    (a `sum` KR created mid-cycle counts what happened before)."""
     kpi = await metrics.kpi(body.kpi, authorization) if body.kpi is not None else None
     async with runtime.db.transaction() as session:
-        return await kr_service.create(
-            session, caller.tenant, objective_id, body, settings, now, kpi
-        )
+        kr = await kr_service.create(session, caller.tenant, objective_id, body, settings, now, kpi)
+    return await backfill.backfill(
+        runtime.db, metrics, authorization, settings, caller.tenant, kr, now
+    )
 
 
 @router.get(

@@ -21,7 +21,6 @@ from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult, new_id
-from shared.coalesce import newest
 from shared.events import KpiValueV1
 
 
@@ -37,6 +36,18 @@ def period_of(item: KpiValue) -> tuple[str, str, datetime]:
     """What a value replaces: an earlier value of the same (tenant, KPI, period start) — the
     one a KR stores anyway (a later value of a period replaces an earlier one)."""
     return (item.tenant, item.value.kpi, item.value.period_start)
+
+
+def newest_aggregates(values: Sequence[KpiValue]) -> list[KpiValue]:
+    """Of the batch's values of one KPI period, the newest aggregate (`newer_aggregate`: an
+    older one re-published after it loses); the survivors keep the batch's order."""
+    best: dict[tuple[str, str, datetime], tuple[int, KpiValue]] = {}
+    for i, item in enumerate(values):
+        key = period_of(item)
+        held = best.get(key)
+        if held is None or link.newer_aggregate(held[1].value, item.value):
+            best[key] = (i, item)
+    return [item for _, item in sorted(best.values(), key=lambda pair: pair[0])]
 
 
 def _note(payload: KpiValueV1) -> str:
@@ -55,7 +66,7 @@ async def apply(
     Set-based: per cycle, one statement stores every period value, one re-evaluation follows,
     and one statement records one check-in per touched KR (for the last of its values)."""
     by_tenant: dict[str, list[KpiValueV1]] = defaultdict(list)
-    for item in newest(values, key=period_of):
+    for item in newest_aggregates(values):
         by_tenant[item.tenant].append(item.value)
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):
@@ -68,10 +79,18 @@ async def apply(
                 continue
             # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
             in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
-            rows, touched = _period_rows(tenant, payloads, in_cycle, now)
+            rows, candidates = _period_rows(tenant, payloads, in_cycle, now)
+            # Only what is newer than the stored periods moves a KR (an older aggregate
+            # re-published during a rebalance loses).
+            stored = await link_repo.store_newer(session, rows)
+            # KR id → the KR and the last of its values in the batch that it stored
+            touched = {
+                kr.id: (kr, payload)
+                for kr, payload in candidates
+                if (kr.id, payload.period_start) in stored
+            }
             if not touched:
                 continue
-            await link_repo.store_periods(session, rows)
             await reevaluate(
                 session, settings, cycle, now, Change(source="kpi"), key_results=in_cycle
             )
@@ -94,16 +113,16 @@ async def apply(
 
 def _period_rows(
     tenant: str, payloads: Sequence[KpiValueV1], in_cycle: Sequence[KeyResult], now: datetime
-) -> tuple[list[dict[str, Any]], dict[str, tuple[KeyResult, KpiValueV1]]]:
+) -> tuple[list[dict[str, Any]], list[tuple[KeyResult, KpiValueV1]]]:
     """The period rows to store for the cycle's KRs that follow the values' KPIs and whose
-    window each period overlaps; and each touched KR with the last of its values."""
+    window each period overlaps; and each (KR, value) a row was made of, in order."""
     followers: dict[str, list[KeyResult]] = defaultdict(list)
     for kr in in_cycle:
         if link.follows_kpi(kr.kpi, kr.state, kr.kind):
             assert kr.kpi is not None
             followers[kr.kpi].append(kr)
     rows: list[dict[str, Any]] = []
-    touched: dict[str, tuple[KeyResult, KpiValueV1]] = {}
+    candidates: list[tuple[KeyResult, KpiValueV1]] = []
     for payload in payloads:
         for kr in followers.get(payload.kpi, ()):
             if not link.overlaps(payload.period_start, payload.period_end, kr.starts_at, kr.due_at):
@@ -121,5 +140,5 @@ def _period_rows(
                     now=now,
                 )
             )
-            touched[kr.id] = (kr, payload)
-    return rows, touched
+            candidates.append((kr, payload))
+    return rows, candidates

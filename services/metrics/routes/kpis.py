@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response, status
 
 from services.metrics.deps import Now, Reader, ReadSession, Writer, WriteSession
 from services.metrics.schemas import KpiCreate, KpiRead, KpiUpdate, KpiValueRead, SeriesRead
+from services.metrics.service import graduation, values
 from services.metrics.service import kpis as service
-from services.metrics.service import values
 from shared.errors import problem_responses
 from shared.events import UtcDatetime
 from shared.pagination import CursorQuery, LimitQuery, Page
@@ -52,6 +52,15 @@ async def delete_kpi(key: str, caller: Writer, session: WriteSession) -> Respons
     """Delete the definition with its points and rollups."""
     await service.delete(session, caller.tenant, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/{key}/guardrail", response_model=KpiRead, responses=problem_responses(404))
+async def remove_guardrail(key: str, caller: Writer, session: WriteSession, now: Now) -> KpiRead:
+    """Remove the guardrail a graduated key result made of the KPI (`guardrail` on the KPI
+    says what it changed): the KPI gets back the direction and bands it had before, unless
+    they were edited since (then the edit stays). 404 when the KPI is no guardrail. A write
+    key, as for PATCH."""
+    return await graduation.remove_guardrail(session, caller.tenant, key, now)
 
 
 @router.get("/{key}/value", response_model=KpiValueRead, responses=problem_responses(404))

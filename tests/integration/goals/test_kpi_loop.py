@@ -213,7 +213,20 @@ class TestGraduation:
                 "direction": "higher",
                 "objective_id": kr["objective_id"],
                 "cycle_id": kr["cycle_id"],
+                "graduated_at": event["data"]["graduated_at"],
+                "aggregation": "last",
+                "kpi_period": "day",
+                "window_start": event["data"]["window_start"],
+                "window_end": event["data"]["window_end"],
+                "start": None,
+                # `last` is judged per period already: nothing is spread.
+                "window_periods": None,
+                "period_target": 99.5,
+                "period_bound_low": None,
+                "period_bound_high": None,
+                "period_start_value": None,
             }
+            assert event["data"]["graduated_at"] is not None
 
             # Closed: no more KPI values, no check-ins, no edits.
             other = await loop.objective((await loop.cycle("sentinel"))["id"])

@@ -235,3 +235,79 @@ class TestPeriodsElapsedArithmetic:
         assert link.periods_elapsed(start, end, period, now, tz) == elapsed_by_walking(
             start, end, period, now, tz
         )
+
+
+class TestNewerAggregate:
+    def test_more_measurements_then_a_later_last_one_are_newer(self) -> None:
+        base = day(0, 10.0, count=3)
+        later = link.PeriodValue(base.start, base.end, 9.0, 3, base.last_at + DAY / 8)
+        assert link.newer_aggregate(base, day(0, 1.0, count=4))
+        assert not link.newer_aggregate(base, day(0, 99.0, count=2))
+        assert link.newer_aggregate(base, later)
+        assert not link.newer_aggregate(later, base)
+
+    def test_an_equal_aggregate_replaces(self) -> None:
+        assert link.newer_aggregate(day(0, 10.0, count=3), day(0, 10.0, count=3))
+
+    @given(st.lists(st.tuples(st.integers(1, 50), st.integers(0, 1000)), min_size=1, max_size=8))
+    def test_any_arrival_order_converges_on_the_newest(self, stamps: list[tuple[int, int]]) -> None:
+        """Folding the aggregates in any order keeps the one with the largest stamp."""
+        periods = [
+            link.PeriodValue(T0, T0 + DAY, float(i), c, T0 + timedelta(seconds=s))
+            for i, (c, s) in enumerate(stamps)
+        ]
+        newest = max((p.count, p.last_at) for p in periods)
+        for order in (periods, list(reversed(periods))):
+            held = order[0]
+            for incoming in order[1:]:
+                held = incoming if link.newer_aggregate(held, incoming) else held
+            assert (held.count, held.last_at) == newest
+
+
+class TestGraduationPace:
+    KR = KeyResultSpec(kind=KrKind.INCREASE, start=0.0, target=250.0)
+
+    def test_a_sum_kr_spreads_its_target_over_the_window_days(self) -> None:
+        pace = link.graduation_pace(
+            self.KR, link.WindowAggregation.SUM, link.KpiPeriod.DAY, T0, T0 + 10 * DAY, "UTC"
+        )
+        assert (pace.periods, pace.target, pace.start) == (10, 25.0, 0.0)
+
+    def test_count_spreads_and_bounds_spread_too(self) -> None:
+        between = KeyResultSpec(kind=KrKind.KEEP_BETWEEN, bound_low=70.0, bound_high=140.0)
+        pace = link.graduation_pace(
+            between, link.WindowAggregation.COUNT, link.KpiPeriod.WEEK, T0, T0 + 70 * DAY, "UTC"
+        )
+        # 2026-10-01 is a Thursday: the 10 weeks of the window touch 11 ISO weeks.
+        assert (pace.periods, pace.bound_low, pace.bound_high, pace.target) == (
+            11,
+            70 / 11,
+            140 / 11,
+            None,
+        )
+
+    @pytest.mark.parametrize("aggregation", ["last", "avg", "min", "max"])
+    def test_per_period_aggregations_keep_their_numbers(self, aggregation: str) -> None:
+        pace = link.graduation_pace(
+            self.KR,
+            link.WindowAggregation(aggregation),
+            link.KpiPeriod.DAY,
+            T0,
+            T0 + 10 * DAY,
+            "UTC",
+        )
+        assert (pace.periods, pace.target, pace.start) == (None, 250.0, 0.0)
+
+    def test_periods_in_window(self) -> None:
+        noon = T0 + DAY / 2
+        assert link.periods_in_window(T0, T0 + 10 * DAY, link.KpiPeriod.DAY, "UTC") == 10
+        assert link.periods_in_window(noon, noon + 10 * DAY, link.KpiPeriod.DAY, "UTC") == 11
+        q4_start, q4_end = T0, datetime(2027, 1, 1, tzinfo=UTC)
+        assert link.periods_in_window(q4_start, q4_end, link.KpiPeriod.MONTH, "UTC") == 3
+        assert link.periods_in_window(q4_start, q4_end, link.KpiPeriod.QUARTER, "UTC") == 1
+        assert link.periods_in_window(T0, T0, link.KpiPeriod.DAY, "UTC") == 1
+        # Los Angeles: a 10-day window from UTC midnight touches 11 local days
+        assert (
+            link.periods_in_window(T0, T0 + 10 * DAY, link.KpiPeriod.DAY, "America/Los_Angeles")
+            == 11
+        )

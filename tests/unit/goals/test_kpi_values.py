@@ -1,11 +1,12 @@
-"""Coalescing a batch of `kpi.values`: of one (tenant, KPI, period) only the newest value is
-stored, and what survives keeps the batch's order."""
+"""Coalescing a batch of `kpi.values`: of one (tenant, KPI, period) only the newest aggregate
+is stored (`kpi_link.newer_aggregate`: an older one re-published after it loses), and what
+survives keeps the batch's order."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.goals.service.kpi_values import KpiValue, period_of
+from services.goals.service.kpi_values import KpiValue, newest_aggregates, period_of
 from shared.coalesce import newest
 from shared.events import KpiValueV1
 
@@ -13,7 +14,14 @@ DAY = timedelta(days=1)
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
 
-def value(kpi: str, day: int, v: float, tenant: str = "acme") -> KpiValue:
+def value(
+    kpi: str,
+    day: int,
+    v: float,
+    tenant: str = "acme",
+    count: int = 1,
+    last_at: timedelta = DAY / 2,
+) -> KpiValue:
     start = T0 + day * DAY
     payload = KpiValueV1(
         kpi=kpi,
@@ -22,9 +30,9 @@ def value(kpi: str, day: int, v: float, tenant: str = "acme") -> KpiValue:
         period_end=start + DAY,
         aggregation="last",
         value=v,
-        count=1,
+        count=count,
         last_value=v,
-        last_at=start + DAY / 2,
+        last_at=start + last_at,
         health="unknown",
     )
     return KpiValue(tenant, payload)
@@ -58,6 +66,26 @@ class TestNewest:
 
     def test_nothing_in_nothing_out(self) -> None:
         assert newest([], key=period_of) == []
+
+
+class TestNewestAggregates:
+    def test_of_equal_aggregates_the_last_wins(self) -> None:
+        batch = [value("nps", 0, 10.0), value("nps", 0, 20.0), value("nps", 0, 30.0)]
+        assert seen(newest_aggregates(batch)) == [("acme", "nps", 0, 30.0)]
+
+    def test_an_older_aggregate_after_a_newer_one_loses(self) -> None:
+        hour = timedelta(hours=1)
+        batch = [
+            value("nps", 0, 30.0, count=3, last_at=15 * hour),
+            value("nps", 1, 1.0),
+            value("nps", 0, 20.0, count=2, last_at=16 * hour),  # fewer measurements
+            value("nps", 0, 28.0, count=3, last_at=14 * hour),  # as many, an earlier last
+        ]
+        assert seen(newest_aggregates(batch)) == [("acme", "nps", 0, 30.0), ("acme", "nps", 1, 1.0)]
+
+    def test_a_newer_aggregate_takes_its_place_in_batch_order(self) -> None:
+        batch = [value("nps", 0, 1.0), value("mql", 0, 2.0), value("nps", 0, 5.0, count=2)]
+        assert seen(newest_aggregates(batch)) == [("acme", "mql", 0, 2.0), ("acme", "nps", 0, 5.0)]
 
 
 class TestUnkeyed:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.metrics.domain.guardrails import Guardrail, guardrail_from_kr
+from services.metrics.domain.guardrails import (
+    Guardrail,
+    KpiBands,
+    guardrail_from_kr,
+    pace_comparable,
+    restored,
+)
 from services.metrics.domain.health import Direction
 
 H, L = Direction.HIGHER, Direction.LOWER
@@ -37,3 +43,17 @@ def test_bands_follow_the_key_result(
 def test_a_milestone_cannot_become_a_guardrail() -> None:
     with pytest.raises(ValueError, match="milestone"):
         guardrail_from_kr("milestone", 1, None, None, H, None)
+
+
+def test_removing_restores_the_previous_bands_unless_edited_since() -> None:
+    previous, applied = KpiBands(L, 40.0, 30.0), KpiBands(H, 25.0, None)
+    assert restored(applied, previous, applied) == previous
+    edited = KpiBands(H, 26.0, None)
+    assert restored(edited, previous, applied) == edited
+
+
+def test_a_count_pace_guards_only_a_count_kpi() -> None:
+    assert pace_comparable("sum", "avg")
+    assert pace_comparable("sum", "count")
+    assert pace_comparable("count", "count")
+    assert not pace_comparable("count", "sum")
