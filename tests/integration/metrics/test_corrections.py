@@ -108,7 +108,8 @@ class TestRestatement:
             points = [(10.0, 0), (4.0, 1), (7.0, 2)]  # value, hours after DAY1
             for kpi in ("rev", "peak", "low", "now"):
                 body = [
-                    {"kpi": kpi, "value": v, "time": iso(DAY1 + timedelta(hours=h)), "id": f"{kpi}-m{i}"}
+                    {"kpi": kpi, "value": v, "time": iso(DAY1 + timedelta(hours=h))}
+                    | {"id": f"{kpi}-m{i}"}
                     for i, (v, h) in enumerate(points)
                 ]
                 await post(service, "/v1/measurements", body)
