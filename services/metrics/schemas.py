@@ -163,6 +163,11 @@ class KpiValueRead(BaseModel):
     last_at: datetime | None
     health: Health
     trend: TrendRead | None
+    revision: int = Field(
+        default=0,
+        description="The period's corrections so far, as in `lodestar.kpi.value.v1`: order "
+        "a period's values by (revision, count, last_at)",
+    )
 
 
 class SeriesPoint(BaseModel):
@@ -170,6 +175,12 @@ class SeriesPoint(BaseModel):
     end: datetime
     value: float | None = Field(description="null for a bucket without data")
     count: int
+    revision: int = Field(
+        default=0,
+        description="The corrections of the bucket's periods so far (their `kpi.value` "
+        "revisions, summed): with count and the last time, what orders two readings of it; "
+        "a period whose points were all retracted is null with a revision above 0",
+    )
 
 
 class SeriesRead(BaseModel):

@@ -1,7 +1,7 @@
 """Queries on per-period rollups (the ingest hot path in `ingest/` maintains them).
 
 A rollup with count 0 is a period whose every point was retracted (kept for its revision,
-`tables.Rollup`): no query here reads it as a value."""
+`tables.Rollup`): no query here returns it, unless asked for (a series shows its revision)."""
 
 from __future__ import annotations
 
@@ -50,9 +50,16 @@ async def at(session: AsyncSession, tenant: str, kpi: str, start: datetime) -> R
 
 
 async def between(
-    session: AsyncSession, tenant: str, kpis: Sequence[str], start: datetime, end: datetime
+    session: AsyncSession,
+    tenant: str,
+    kpis: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    emptied: bool = False,
 ) -> Sequence[Rollup]:
-    """Rollups of the periods starting in [start, end), by KPI then time."""
+    """Rollups of the periods starting in [start, end), by KPI then time; with `emptied`,
+    the emptied periods' too (for their revision)."""
     result = await session.execute(
         select(Rollup)
         .where(
@@ -60,7 +67,7 @@ async def between(
             col(Rollup.kpi).in_(kpis),
             col(Rollup.period_start) >= start,
             col(Rollup.period_start) < end,
-            col(Rollup.count) > 0,
+            *([] if emptied else [col(Rollup.count) > 0]),
         )
         .order_by(col(Rollup.kpi), col(Rollup.period_start))
     )

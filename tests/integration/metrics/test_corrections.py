@@ -198,6 +198,9 @@ class TestRetraction:
             assert event["health"] == "amber"
             assert event["revision"] == 1
             assert event["last_value"] == 5.0
+            current = (await service.client.get("/v1/kpis/mql/value")).json()
+            assert (current["value"], current["count"], current["revision"]) == (13.0, 2, 1)
+            assert (await day1(service, "mql") or {}).get("revision") == 1
 
             # The same retraction again (HTTP, then as an event on the topic with the HTTP
             # source) is a no-op; a new point after it is the sentinel.
@@ -228,6 +231,12 @@ class TestRetraction:
             assert emptied["revision"] > 1
             current = (await service.client.get("/v1/kpis/mql/value")).json()
             assert (current["value"], current["count"]) == (None, 0)
+            # The series still says the emptied day's revision (what orders its readings).
+            params = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z"}
+            series = (await service.client.get("/v1/kpis/mql/series", params=params)).json()
+            [point] = series["points"]
+            assert (point["value"], point["count"]) == (None, 0)
+            assert point["revision"] == emptied["revision"]
 
             # A new point lands in the emptied period as in an empty one.
             await post(service, "/v1/measurements", {"kpi": "mql", "value": 3.0, "time": iso(DAY1)})
