@@ -32,6 +32,11 @@ MAX_MAGNITUDE = 1e15
 amounts (counts, cents) stay exact, and a period's sum of even 10²⁹⁰ such values stays finite;
 so do averages, deltas and thresholds compared with them."""
 
+MAX_REVISION = 2**53
+"""A measurement's `revision` is an integer in [0, 2⁵³]: exact in JSON everywhere (a float
+holds it), stored as BIGINT, and large enough for a producer to use its record's update time
+in µs since the epoch (2⁵³ µs is past the year 2255)."""
+
 MIN_PROGRESS_SPAN = 1e-9
 """|target - start| of an increase/decrease key result is at least this, so that progress,
 (current - start) / (target - start), stays finite for any finite current value (a
@@ -188,6 +193,7 @@ def event_time_bounds_us() -> tuple[int, int]:
 __all__ = [
     "DEFAULT_MAX_FUTURE_SKEW_S",
     "MAX_MAGNITUDE",
+    "MAX_REVISION",
     "MAX_TIME",
     "MIN_PROGRESS_SPAN",
     "MIN_TIME",

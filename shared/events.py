@@ -22,10 +22,11 @@ from pydantic import (
     StringConstraints,
 )
 
-from shared.bounds import BoundedFloat, EventTime, SafeText, check_time
+from shared.bounds import MAX_REVISION, BoundedFloat, EventTime, SafeText, check_time
 from shared.periods import DEFAULT_TIMEZONE, is_timezone
 
 MEASUREMENT_V1 = "lodestar.kpi.measurement.v1"
+MEASUREMENT_RETRACTED_V1 = "lodestar.kpi.measurement.retracted.v1"
 KPI_VALUE_V1 = "lodestar.kpi.value.v1"
 KR_PROGRESS_V1 = "lodestar.kr.progress.v1"
 KR_GRADUATED_V1 = "lodestar.kr.graduated.v1"
@@ -145,10 +146,28 @@ class _Payload(SafeText):
 
 
 class MeasurementV1(_Payload):
-    """`lodestar.kpi.measurement.v1`: one observed value of the KPI named by `subject`."""
+    """`lodestar.kpi.measurement.v1`: one observed value of the KPI named by `subject`.
+
+    `revision` restates it: a measurement with the same (tenant, source, id) and a higher
+    revision replaces the stored one (value, time, dimensions, even KPI); an equal or lower
+    revision is a redelivery and changes nothing. Absent is revision 0, the original."""
 
     value: BoundedFloat
     dimensions: dict[str, str] = Field(default_factory=dict)
+    revision: int = Field(default=0, ge=0, le=MAX_REVISION)
+
+
+class MeasurementRetractedV1(_Payload):
+    """`lodestar.kpi.measurement.retracted.v1` on `kpi.measurements`: withdraws the measurement
+    (`source`, `id`) of the event's tenant; `subject` is the KPI (the record key stays
+    `tenant/kpi`, so it is ordered with that KPI's measurements).
+
+    Final and idempotent: a retracted measurement stays retracted, whatever revision of it
+    comes later; a retraction of an id not stored (yet) is kept as a tombstone, so the
+    measurement, if it arrives after, is ignored."""
+
+    source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class KpiValueV1(_Payload):
@@ -166,6 +185,14 @@ class KpiValueV1(_Payload):
     health: str = Field(description="green, amber, red, no_data or unknown")
     direction: str = "higher"
     tags: list[str] = Field(default_factory=list)
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="Per (tenant, KPI, period start), raised each time the period is "
+        "recomputed from its stored points (a restated or retracted measurement); consumers "
+        "keep the value with the greatest (revision, count, last_at): a correction may lower "
+        "the count. count 0: every point of the period was retracted, the period has no data",
+    )
 
 
 class KrProgressV1(_Payload):
@@ -300,6 +327,7 @@ class ApiKeyV1(_Payload):
 
 PAYLOADS: dict[str, type[BaseModel]] = {
     MEASUREMENT_V1: MeasurementV1,
+    MEASUREMENT_RETRACTED_V1: MeasurementRetractedV1,
     KPI_VALUE_V1: KpiValueV1,
     KR_PROGRESS_V1: KrProgressV1,
     KR_GRADUATED_V1: KrGraduatedV1,

@@ -26,7 +26,13 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel
 
 from services.metrics.tables import EPOCH, MICROSECOND
-from shared.bounds import DEFAULT_MAX_FUTURE_SKEW_S, MAX_MAGNITUDE, MAX_TIME, MIN_TIME
+from shared.bounds import (
+    DEFAULT_MAX_FUTURE_SKEW_S,
+    MAX_MAGNITUDE,
+    MAX_REVISION,
+    MAX_TIME,
+    MIN_TIME,
+)
 from shared.consumer import Inbound, decode_record
 from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
 
@@ -38,6 +44,10 @@ class Data(msgspec.Struct, forbid_unknown_fields=True):
     value: float  # msgspec refuses JSON true/false for a float, as strict pydantic does
     # UNSET when absent, so the event's `data` stays what was sent (as pydantic keeps it).
     dimensions: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+    # A restatement (`MeasurementV1.revision`); UNSET (revision 0) on the hot path.
+    revision: Annotated[int, msgspec.Meta(ge=0, le=MAX_REVISION)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 class Envelope(msgspec.Struct):
@@ -102,11 +112,12 @@ def build(decoded: Decoded) -> tuple[CloudEvent, MeasurementV1]:
     """The pydantic objects of a decoded measurement, as `decode_record` would make them."""
     env = decoded.envelope
     data = env.data
-    if data.dimensions is msgspec.UNSET:
-        sent: dict[str, Any] = {"value": data.value}
-        payload: dict[str, Any] = {"value": data.value, "dimensions": {}}
-    else:
-        sent = payload = {"value": data.value, "dimensions": data.dimensions}
+    sent: dict[str, Any] = {"value": data.value}
+    payload: dict[str, Any] = {"value": data.value, "dimensions": {}, "revision": 0}
+    if data.dimensions is not msgspec.UNSET:
+        sent["dimensions"] = payload["dimensions"] = data.dimensions
+    if data.revision is not msgspec.UNSET:
+        sent["revision"] = payload["revision"] = data.revision
     event = _construct(
         CloudEvent,
         _EVENT_FIELDS,

@@ -5,7 +5,9 @@ results concern metrics; other types are skipped: that topic is goals' to fill),
 batch in one transaction with the record of what was processed.
 
 `kpi.measurements`: the batch goes whole to the ingest writer, which stores it set-based in one
-transaction (`ingest/`); per-event dispatch there would cost the hot path its speed.
+transaction (`ingest/`); per-event dispatch there would cost the hot path its speed. Its
+corrections (a measurement with a `revision`, `lodestar.kpi.measurement.retracted.v1`) go in
+the same transaction, after the new points (`ingest/corrections.py`).
 """
 
 from __future__ import annotations

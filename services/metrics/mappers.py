@@ -118,6 +118,7 @@ def value_read(
             movement=moved.movement,
             improving=moved.improving,
         ),
+        revision=current.revision,
     )
 
 
@@ -130,13 +131,16 @@ def series_points(
     tz: str,
 ) -> list[SeriesPoint]:
     """One point per bucket overlapping [start, end), merged from the period rollups in it;
-    a bucket without rollups is a null point."""
+    a bucket without points is a null point. `rollups` may hold emptied periods (count 0:
+    every point retracted): their neutral aggregates change no merge, only the revision."""
     agg = Aggregation(kpi.aggregation)
     grouped: dict[datetime, list[Aggregate]] = {}
+    revisions: dict[datetime, int] = {}
     for rollup in rollups:
-        grouped.setdefault(period_start(rollup.period_start, bucket, tz), []).append(
-            aggregate_of(rollup)
-        )
+        at = period_start(rollup.period_start, bucket, tz)
+        revisions[at] = revisions.get(at, 0) + rollup.revision
+        if rollup.count:
+            grouped.setdefault(at, []).append(aggregate_of(rollup))
     points = []
     for at in bucket_starts(start, end, bucket, tz):
         merged = merge_all(grouped.get(at, []))
@@ -148,6 +152,7 @@ def series_points(
                 count=0 if merged is None else merged.count,
                 last_value=None if merged is None else merged.last_value,
                 last_at=None if merged is None else merged.last_at,
+                revision=revisions.get(at, 0),
             )
         )
     return points

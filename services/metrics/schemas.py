@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from services.metrics.domain.health import Aggregation, Direction, Health, Movement
-from shared.bounds import BoundedFloat, SafeText
+from shared.bounds import MAX_REVISION, BoundedFloat, SafeText
 from shared.events import EventTimeIn, Slug
 from shared.periods import Period
 
@@ -192,6 +192,11 @@ class KpiValueRead(BaseModel):
     last_at: datetime | None
     health: Health
     trend: TrendRead | None
+    revision: int = Field(
+        default=0,
+        description="The period's corrections so far, as in `lodestar.kpi.value.v1`: order "
+        "a period's values by (revision, count, last_at)",
+    )
 
 
 class SeriesPoint(BaseModel):
@@ -203,6 +208,12 @@ class SeriesPoint(BaseModel):
         default=None, description="The bucket's latest observation (null without data)"
     )
     last_at: datetime | None = Field(default=None, description="When it was observed")
+    revision: int = Field(
+        default=0,
+        description="The corrections of the bucket's periods so far (their `kpi.value` "
+        "revisions, summed): with count and the last time, what orders two readings of it; "
+        "a period whose points were all retracted is null with a revision above 0",
+    )
 
 
 class SeriesRead(BaseModel):
@@ -243,11 +254,51 @@ class MeasurementIn(SafeText):
         default=None, min_length=1, max_length=512, description="Defaults to `http/<key id>`"
     )
     dimensions: dict[DimensionText, DimensionText] = Field(default_factory=dict, max_length=32)
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_REVISION,
+        description="Restates the measurement (`source`, `id`): a higher revision than the "
+        "stored one replaces its value, time and dimensions, and the period is recomputed. "
+        "Needs `id`",
+    )
+
+    @model_validator(mode="after")
+    def _revision_names_a_measurement(self) -> MeasurementIn:
+        if self.revision and self.id is None:
+            raise ValueError("a revision restates a measurement: give its 'id'")
+        return self
 
 
 MeasurementBatch = Annotated[
     list[MeasurementIn], Field(min_length=1, max_length=MAX_MEASUREMENTS_PER_REQUEST)
 ]
+
+
+class RetractionIn(SafeText):
+    """Withdraws the measurement (`source`, `id`) of KPI `kpi`: it stops counting in its
+    period, which is recomputed. Final and idempotent; an id not stored yet is kept as a
+    tombstone, and the measurement is ignored if it arrives later."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    kpi: Slug
+    id: str = Field(min_length=1, max_length=256, description="The measurement's id")
+    source: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="The measurement's source; defaults to `http/<key id>` (this key's own)",
+    )
+
+
+RetractionBatch = Annotated[
+    list[RetractionIn], Field(min_length=1, max_length=MAX_MEASUREMENTS_PER_REQUEST)
+]
+
+
+class RetractionsAccepted(BaseModel):
+    ids: list[str] = Field(description="The retraction events' ids, in the order of the request")
 
 
 class MeasurementsAccepted(BaseModel):

@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Dialect, LargeBinary, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Index,
+    LargeBinary,
+    TypeDecorator,
+    false,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -84,9 +94,17 @@ class Measurement(MetricsTable, table=True):
     A fixed 16-byte key keeps the unique index a third of the size of one on the three texts,
     so it stays in the page cache and each batch dirties fewer index pages.
     On SQLite the implicit rowid grows with every insert, which is how the hot path finds the
-    rows a batch newly inserted (rowid above the batch's starting high-water mark)."""
+    rows a batch newly inserted (rowid above the batch's starting high-water mark).
+
+    Corrections (`ingest/corrections.py`) change a row in place: a restatement raises its
+    `revision` and replaces what it says; a retraction sets `retracted`, and stays, as the
+    tombstone that keeps the id from being stored again (a retraction of an id never stored
+    is such a row too, with value 0 at the retraction's time). The hot path writes neither
+    column (the defaults), and rollups count only rows not retracted. The index on the period
+    is what a correction recomputes its period from."""
 
     __tablename__ = "measurements"
+    __table_args__ = (Index("ix_measurements_period", "tenant", "kpi", "period_start"),)
 
     id: bytes = Field(primary_key=True, sa_type=LargeBinary(16))
     tenant: str = Field(max_length=64)
@@ -97,13 +115,23 @@ class Measurement(MetricsTable, table=True):
     period_start: datetime = Field(sa_type=EpochMicros)
     value: float
     dimensions: str | None = Field(default=None, description="JSON object, when given")
+    revision: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    retracted: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class Rollup(MetricsTable, table=True):
     """A KPI period's aggregate, maintained from the newly stored points only.
 
     `last_value` is the value of the latest observation; between observations at the same
-    instant the larger value wins, so the rollup does not depend on arrival order."""
+    instant the larger value wins, so the rollup does not depend on arrival order.
+
+    `revision` counts the recomputations of the period from its stored points (corrections);
+    the hot path's merges leave it as it is. A period whose every point was retracted keeps
+    its row (and so its revision) with count 0 and the neutral elements of the merge (min +inf,
+    max -inf, last_at -1), so a later point merges into it as into no row; readers skip it
+    (`repository.rollups`)."""
 
     __tablename__ = "rollups"
 
@@ -116,6 +144,7 @@ class Rollup(MetricsTable, table=True):
     maximum: float
     last_value: float
     last_at: datetime = Field(sa_type=EpochMicros)
+    revision: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
 metadata = [MetricsTable.metadata, infra_metadata]

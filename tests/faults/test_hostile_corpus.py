@@ -1,6 +1,7 @@
 """A hostile corpus (hypothesis-generated: extreme and malformed timestamps, NUL, lone
 surrogates, bad UTF-8, huge and tiny numbers, wrong types, unknown fields, oversized records)
-mixed with good records, through Kafka to every consumer and through HTTP ingest: every good
+mixed with good records, through Kafka to every consumer and through HTTP ingest (bad
+restatements and retractions among them): every good
 measurement is stored, every bad record is answered 422 or dead-lettered with a reason, and
 each consumer gets past the corpus (a sentinel after it arrives)."""
 
@@ -48,6 +49,14 @@ def envelope(value: Any = 1.0, **overrides: Any) -> dict[str, Any]:
     return event
 
 
+RETRACTED = "lodestar.kpi.measurement.retracted.v1"
+BAD_REVISIONS = st.sampled_from([-1, 1.5, 2**53 + 1, 2**70, "1", True, None, []])
+
+
+def retraction(**data: Any) -> dict[str, Any]:
+    return envelope(type=RETRACTED, data={"source": "tests/hostile", "id": "x", **data})
+
+
 def _encode(event: dict[str, Any]) -> bytes:
     # ensure_ascii keeps lone surrogates as \\ud800 escapes: valid JSON text, invalid content.
     return json.dumps(event).encode()
@@ -64,6 +73,15 @@ BAD_MEASUREMENTS = st.one_of(
     st.just(_encode(envelope(data={"value": 1.0, "dimensions": {"k": "x" * 70_000}}))),
     st.binary(min_size=1, max_size=40).map(lambda b: b"\xff\xfe" + b),
     st.text(max_size=30).map(lambda t: ("{" + t).encode()),
+    # Corrections: a restatement's revision, a retraction's naming of its measurement.
+    BAD_REVISIONS.map(lambda r: _encode(envelope(data={"value": 1.0, "revision": r}))),
+    BAD_TEXT.map(lambda s: _encode(retraction(id=s))),
+    BAD_TEXT.map(lambda s: _encode(retraction(source=s))),
+    st.sampled_from(["", "x" * 257, None, 7]).map(lambda i: _encode(retraction(id=i))),
+    st.just(_encode(retraction(extra=1))),
+    st.just(
+        _encode(envelope(type=RETRACTED, subject="no-such-kpi", data={"source": "s", "id": "i"}))
+    ),
 )
 
 
@@ -80,6 +98,16 @@ BAD_BODIES = st.one_of(
     st.just(item(unknown=1)),
     st.just(item(kpi="no-such-kpi")),
     st.just(item(dimensions={"k": "x" * 70_000})),
+    BAD_REVISIONS.filter(lambda r: r is not None).map(lambda r: item(id="r", revision=r)),
+    st.just(item(revision=1)),  # a restatement names its measurement: no id, no revision
+)
+BAD_RETRACTIONS = st.one_of(
+    BAD_TEXT.map(lambda s: {"kpi": "orders", "id": s}),
+    BAD_TEXT.map(lambda s: {"kpi": "orders", "id": "x", "source": s}),
+    st.sampled_from(["", "x" * 257, None, 7]).map(lambda i: {"kpi": "orders", "id": i}),
+    st.just({"kpi": "no-such-kpi", "id": "x"}),
+    st.just({"kpi": "orders", "id": "x", "unknown": 1}),
+    st.just({"kpi": "orders"}),
 )
 GOOD_VALUES = st.integers(min_value=-1000, max_value=1000).map(float)
 
@@ -146,9 +174,11 @@ async def test_hostile_corpus_stops_no_consumer(
                     await produce(kafka_bootstrap, topic, garbled, ["acme/x"] * len(garbled))
 
                 # HTTP: bad bodies are 422 problem+json, and nothing of them is stored.
-                for body in draw(BAD_BODIES, 40):
+                bodies = [("measurements", b) for b in draw(BAD_BODIES, 40)]
+                bodies += [("measurements/retractions", b) for b in draw(BAD_RETRACTIONS, 20)]
+                for path, body in bodies:
                     answer = await client.post(
-                        f"{metrics}/v1/measurements",
+                        f"{metrics}/v1/{path}",
                         content=json.dumps(body).encode(),
                         headers={"content-type": "application/json"},
                     )

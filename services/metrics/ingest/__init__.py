@@ -1,8 +1,10 @@
 """The ingest hot path: a batch of decoded measurement events stored in one transaction.
 
     refuse unknown tenants and KPIs → insert new points (idempotent on tenant, source, id)
-    → roll up only the points this batch newly inserted (in SQL) → one `kpi.values` outbox
-    row per touched KPI period → commit
+    → roll up only the points this batch newly inserted (in SQL) → apply the batch's
+    corrections, if any (restatements and retractions: the slow path of `corrections.py`,
+    which recomputes each period they touch from its points) → one `kpi.values` outbox row
+    per touched KPI period → commit
 
 It bypasses the ORM for each engine's fastest honest means: on SQLite, raw `executemany` in one
 dedicated thread (the event loop keeps fetching and decoding the next batch meanwhile); on

@@ -31,11 +31,13 @@ from typing import Any
 
 import asyncpg
 
+from services.metrics.ingest import corrections
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
     KPI_FROM,
     KpiDef,
     Record,
+    TouchedRollup,
     kpi_defs,
     outbox_rows,
     prepare,
@@ -104,11 +106,11 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_value = CASE WHEN (excluded.last_at, excluded.last_value) > (r.last_at, r.last_value)
                       THEN excluded.last_value ELSE r.last_value END,
     last_at = greatest(r.last_at, excluded.last_at)
-RETURNING {ROLLUP_COLUMNS}
+RETURNING {ROLLUP_COLUMNS}, revision
 )
-SELECT {ROLLUP_COLUMNS}, NULL AS fingerprint FROM merged
+SELECT {ROLLUP_COLUMNS}, revision, NULL AS fingerprint FROM merged
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
 """
 
 
@@ -174,6 +176,19 @@ def rollup_columns(records: list[Record]) -> list[list[Any]]:
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def run(conn: Any, steps: corrections.Steps) -> list[TouchedRollup]:
+    """Run the slow path's queries on the batch's connection; what it returns."""
+    try:
+        query = next(steps)
+        while True:
+            sql, params = query
+            rows = await conn.fetch(corrections.numbered(sql), *params)
+            query = steps.send([tuple(row) for row in rows])
+    except StopIteration as done:
+        touched: list[TouchedRollup] = done.value  # the generator's return value
+        return touched
 
 
 class PostgresWriter:
@@ -291,19 +306,26 @@ class PostgresWriter:
             defs = await self._definitions(conn)
         # Redeliveries of points this writer stored lately are left out.
         points = prepare(batch, defs.kpis, defs.tenants, self._recent)
-        if points.unknown and not fresh:
-            # Perhaps a tenant or KPI created since: look again before refusing.
+        if (points.unknown or points.corrections) and not fresh:
+            # Perhaps a tenant or KPI created since: look again before refusing. Corrections
+            # (rare) are checked by no merge's fingerprint: they read the definitions afresh.
             defs = await self._definitions(conn)
             fresh = True
             points = prepare(batch, defs.kpis, defs.tenants, self._recent)
-        if not points.records:
-            return [], points.rejected
-        new = await self._insert(conn, points.records, copy=copy)
-        stored = points.keys if new is points.records else [record[0] for record in new]
-        merged = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new))
-        if not fresh and merged[-1][-1] != defs.fingerprint:
-            raise StaleDefinitions
-        touched = [row[:-1] for row in merged if row[-1] is None]
+        stored: Iterable[bytes] = ()
+        touched: list[Any] = []
+        if points.records:
+            new = await self._insert(conn, points.records, copy=copy)
+            stored = points.keys if new is points.records else [record[0] for record in new]
+            merged = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new))
+            if not fresh and merged[-1][-1] != defs.fingerprint:
+                raise StaleDefinitions
+            touched = [row[:-1] for row in merged if row[-1] is None]
+        if points.corrections:
+            recomputed = await run(conn, corrections.apply(points.corrections))
+            touched = corrections.superseded(touched, recomputed)
+            # Each corrected point is stored now (restated, retracted or a tombstone).
+            stored = [*stored, *(c.key for c in points.corrections)]
         events = outbox_rows(
             touched, defs.kpis, topic=self._topic, source=self._source, created_at=datetime.now(UTC)
         )

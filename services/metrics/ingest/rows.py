@@ -8,18 +8,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from services.metrics.codec import Decoded, identity
-from services.metrics.domain.health import Aggregation, Bands, Direction, aggregate, health
+from services.metrics.domain.health import (
+    Aggregation,
+    Bands,
+    Direction,
+    Health,
+    aggregate,
+    health,
+)
 from services.metrics.domain.rollups import Aggregate
 from services.metrics.tables import from_micros, to_micros
 from shared.consumer import Inbound, Rejection
-from shared.events import KPI_VALUE_V1, MeasurementV1
+from shared.events import KPI_VALUE_V1, MeasurementRetractedV1, MeasurementV1
 from shared.periods import DEFAULT_TIMEZONE, Period, period_bounds, period_end
 
 DAY_US = 86_400_000_000
@@ -29,8 +36,9 @@ Record = tuple[bytes, str, str, str, str, int, int, float, str | None]
 kpi, observed_at µs, period_start µs, value, dimensions as JSON text or None). Both writers
 send these tuples as they are: COPY records on PostgreSQL, statement parameters on SQLite."""
 
-TouchedRollup = tuple[str, str, int, int, float, float, float, float, int]
-"""(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs)"""
+TouchedRollup = tuple[str, str, int, int, float, float, float, float, int, int]
+"""(tenant, kpi, period_start µs, count, total, minimum, maximum, last_value, last_at µs,
+revision): a rollup as stored, as the writers' statements return it."""
 
 KPI_COLUMNS = (
     "k.tenant, k.key, k.period, k.aggregation, k.direction, k.green, k.amber, k.tags, t.timezone"
@@ -94,16 +102,36 @@ class _PeriodStarts:
 _encode = msgspec.json.encode
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A restatement (`revision` > 0) or a retraction of the point `key`, in batch order;
+    `ingest.corrections` applies them after the batch's new points. A retraction's time and
+    period are its own event's (where its tombstone is kept if the point is not stored)."""
+
+    key: bytes
+    tenant: str
+    source: str
+    event_id: str
+    kpi: str
+    at: int
+    period_start: int
+    value: float
+    dimensions: str | None
+    revision: int
+    retract: bool
+
+
 @dataclass(slots=True)
 class Points:
-    """A batch's points to insert (no key twice), their keys, and the refused records;
-    `unknown` of them were refused for an unknown tenant or KPI (a writer that keeps
+    """A batch's points to insert (no key twice), their keys, its corrections, and the refused
+    records; `unknown` of them were refused for an unknown tenant or KPI (a writer that keeps
     definitions between batches reloads them before believing that)."""
 
     records: list[Record]
     keys: set[bytes]
     rejected: list[Rejection]
     unknown: int = 0
+    corrections: list[Correction] = field(default_factory=list)
 
 
 def prepare(
@@ -112,12 +140,15 @@ def prepare(
     tenants: set[str],
     stored: Container[bytes] = frozenset(),
 ) -> Points:
-    """Points to insert, and the records refused: unknown tenant, unknown KPI, wrong type.
+    """Points to insert, corrections, and the records refused: unknown tenant, unknown KPI,
+    wrong type.
 
     A point whose key is in `stored` (known to be stored already), or seen earlier in the
-    batch, is a redelivery: it is left out, and not refused."""
+    batch, is a redelivery: it is left out, and not refused. A restatement (revision > 0) or
+    a retraction is a correction, whatever is stored: the slow path decides."""
     records: list[Record] = []
     rejected: list[Rejection] = []
+    corrections: list[Correction] = []
     seen: set[bytes] = set()
     unknown = 0
     starts = _PeriodStarts()
@@ -130,15 +161,22 @@ def prepare(
             env = decoded.envelope
             tenant, key, source, event_id = env.tenant, env.subject, env.source, env.id
             key_id, at = decoded.key, decoded.observed_at
-            value, dims = env.data.value, env.data.dimensions
+            value, dims, revision = env.data.value, env.data.dimensions, env.data.revision
+            retract = False
         else:
             event, payload = item.event, item.payload
-            if not isinstance(payload, MeasurementV1):
+            tenant, key, source, event_id = event.tenant, event.subject, event.source, event.id
+            at, retract = to_micros(event.time), False
+            if isinstance(payload, MeasurementV1):
+                value, dims, revision = payload.value, payload.dimensions, payload.revision
+            elif isinstance(payload, MeasurementRetractedV1):
+                # The point it names; the retraction's own (source, id) is not its identity.
+                source, event_id, value, dims, revision = payload.source, payload.id, 0.0, {}, 0
+                retract = True
+            else:
                 rejected.append(Rejection(item.record, f"unexpected event type {event.type}"))
                 continue
-            tenant, key, source, event_id = event.tenant, event.subject, event.source, event.id
-            key_id, at = identity(tenant, source, event_id), to_micros(event.time)
-            value, dims = payload.value, payload.dimensions
+            key_id = identity(tenant, source, event_id)
         if tenant not in tenants:
             rejected.append(Rejection(item.record, f"unknown tenant '{tenant}'"))
             unknown += 1
@@ -149,10 +187,27 @@ def prepare(
             rejected.append(Rejection(item.record, reason))
             unknown += 1
             continue
+        period = kpi.period
+        if revision or retract:  # `revision` is UNSET (falsy) or 0 on the hot path
+            corrections.append(
+                Correction(
+                    key_id,
+                    tenant,
+                    source,
+                    event_id,
+                    key,
+                    at,
+                    starts(kpi.timezone, period, at),
+                    value,
+                    encode(dims).decode() if dims else None,
+                    revision or 0,
+                    retract,
+                )
+            )
+            continue
         if key_id in seen or key_id in stored:
             continue  # a redelivery: the first delivery is the one stored
         seen.add(key_id)
-        period = kpi.period
         utc_day = period is day and kpi.timezone == utc
         append(
             (
@@ -168,7 +223,7 @@ def prepare(
                 encode(dims).decode() if dims else None,
             )
         )
-    return Points(records, seen, rejected, unknown)
+    return Points(records, seen, rejected, unknown, corrections)
 
 
 RollupKey = tuple[str, str, int]
@@ -207,12 +262,22 @@ def value_event(
     rollup: Aggregate,
     start: datetime,
     *,
+    revision: int,
     source: str,
     now: datetime,
 ) -> tuple[str, bytes]:
     """The `lodestar.kpi.value.v1` CloudEvent announcing a period's new aggregate: its id and
-    its JSON (the same shape `CloudEvent.to_json()` gives)."""
-    value = aggregate(rollup, kpi_def.aggregation)
+    its JSON (the same shape `CloudEvent.to_json()` gives). A period emptied by retractions
+    (count 0) says value 0, health `no_data`, last at the period's start."""
+    if rollup.count:
+        value = aggregate(rollup, kpi_def.aggregation)
+        last_value, last_at, state = (
+            rollup.last_value,
+            rollup.last_at,
+            str(health(value, kpi_def.bands, kpi_def.direction)),
+        )
+    else:
+        value, last_value, last_at, state = 0.0, 0.0, start, str(Health.NO_DATA)
     data = {
         "kpi": kpi,
         "period": str(kpi_def.period),
@@ -221,11 +286,12 @@ def value_event(
         "aggregation": str(kpi_def.aggregation),
         "value": value,
         "count": rollup.count,
-        "last_value": rollup.last_value,
-        "last_at": rollup.last_at,
-        "health": str(health(value, kpi_def.bands, kpi_def.direction)),
+        "last_value": last_value,
+        "last_at": last_at,
+        "health": state,
         "direction": str(kpi_def.direction),
         "tags": kpi_def.tags,
+        "revision": revision,
     }
     event_id = str(uuid.uuid4())
     event = {
@@ -250,13 +316,21 @@ def outbox_rows(
     source: str,
     created_at: Any,
 ) -> list[tuple[str, str, str, bytes, Any]]:
-    """(event_id, topic, key, payload, created_at) for each touched rollup row."""
+    """(event_id, topic, key, payload, created_at) for each touched rollup row
+    (`TouchedRollup`)."""
     now = datetime.now(UTC)
     out = []
-    for tenant, kpi, start, count, total, lo, hi, last_value, last_at in touched:
+    for tenant, kpi, start, count, total, lo, hi, last_value, last_at, revision in touched:
         rollup = Aggregate(int(count), total, lo, hi, last_value, from_micros(last_at))
         event_id, payload = value_event(
-            kpi, tenant, kpis[(tenant, kpi)], rollup, from_micros(start), source=source, now=now
+            kpi,
+            tenant,
+            kpis[(tenant, kpi)],
+            rollup,
+            from_micros(start),
+            revision=int(revision),
+            source=source,
+            now=now,
         )
         out.append((event_id, topic, f"{tenant}/{kpi}", payload, created_at))
     return out

@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
+from services.metrics.ingest import corrections
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
     KPI_FROM,
     Record,
+    TouchedRollup,
     kpi_defs,
     outbox_rows,
     prepare,
@@ -58,7 +60,7 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_value = CASE WHEN (excluded.last_at, excluded.last_value) > (last_at, last_value)
                       THEN excluded.last_value ELSE last_value END,
     last_at = max(last_at, excluded.last_at)
-RETURNING {ROLLUP_COLUMNS}
+RETURNING {ROLLUP_COLUMNS}, revision
 """
 MERGE_CHUNKS = (100, 10, 1)
 
@@ -116,6 +118,18 @@ def merge_rollups(conn: sqlite3.Connection, records: list[Record]) -> list[Any]:
     return chunked(conn, MERGE_ROLLUPS, params, 9)
 
 
+def run(conn: sqlite3.Connection, steps: corrections.Steps) -> list[TouchedRollup]:
+    """Run the slow path's queries on the batch's connection; what it returns."""
+    try:
+        query = next(steps)
+        while True:
+            sql, params = query
+            query = steps.send(conn.execute(sql, params).fetchall())
+    except StopIteration as done:
+        touched: list[TouchedRollup] = done.value  # the generator's return value
+        return touched
+
+
 class SqliteWriter:
     def __init__(self, path: str, *, topic: str, source: str) -> None:
         self._path = path
@@ -148,8 +162,13 @@ class SqliteWriter:
             tenants = {slug for (slug,) in conn.execute("SELECT slug FROM tenants")}
             points = prepare(batch, kpis, tenants)
             rejected = points.rejected
+            touched: list[Any] = []
             if points.records:
                 touched = merge_rollups(conn, insert_points(conn, points.records))
+            if points.corrections:
+                recomputed = run(conn, corrections.apply(points.corrections))
+                touched = corrections.superseded(touched, recomputed)
+            if touched:
                 # SQLAlchemy's storage format for a naive UTC DATETIME on SQLite.
                 created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
                 events = outbox_rows(

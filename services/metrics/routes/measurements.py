@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.metrics.deps import ReadSession, RuntimeDep, Writer
+from services.metrics.deps import Now, ReadSession, RuntimeDep, Writer
 from services.metrics.errors import IngestUnavailable
-from services.metrics.schemas import MeasurementBatch, MeasurementIn, MeasurementsAccepted
+from services.metrics.schemas import (
+    MeasurementBatch,
+    MeasurementIn,
+    MeasurementsAccepted,
+    RetractionBatch,
+    RetractionIn,
+    RetractionsAccepted,
+)
 from services.metrics.service import measurements as service
 from shared.errors import problem_responses
 from shared.producer import BrokerUnavailable
@@ -48,7 +55,10 @@ async def post_measurements(
     `LODESTAR_INGEST_ACK_TIMEOUT_S` (5 s by default). Some may still be stored; resend the
     same request with the same `id`s (give each measurement an `id`: without one, a fresh
     id is made per request and a resend could store a measurement twice) and each is stored
-    exactly once."""
+    exactly once.
+
+    A measurement with a `revision` restates the one stored under its (`source`, `id`) when
+    the revision is higher; see also `POST /v1/measurements/retractions`."""
     items = body if isinstance(body, list) else [body]
     settings = runtime.settings
     topic = runtime.topic(settings.topics.measurements)
@@ -70,3 +80,42 @@ async def post_measurements(
     return MeasurementsAccepted(
         ids=[e.id for e in events], source=sources.pop() if len(sources) == 1 else None
     )
+
+
+@router.post(
+    "/retractions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RetractionsAccepted,
+    responses=_RESPONSES,
+)
+async def post_retractions(
+    body: RetractionIn | RetractionBatch,
+    caller: Writer,
+    session: ReadSession,
+    runtime: RuntimeDep,
+    now: Now,
+) -> RetractionsAccepted:
+    """Withdraw measurements: one or a list of up to 1,000 (`kpi`, `id`, `source`), produced
+    to `kpi.measurements` as `lodestar.kpi.measurement.retracted.v1`. 202: the broker has
+    acknowledged every one; moments later each period they touch is recomputed from its
+    remaining points and its new value published. Idempotent (resend freely on 503); an id
+    not stored yet is kept as a tombstone, and the measurement is ignored if it arrives
+    later. 422 for an unknown KPI."""
+    items = body if isinstance(body, list) else [body]
+    settings = runtime.settings
+    try:
+        events = await service.accept_retractions(
+            session,
+            runtime.producer,
+            runtime.topic(settings.topics.measurements),
+            caller,
+            items,
+            now,
+            ack_timeout_s=settings.ingest_ack_timeout_s,
+        )
+    except BrokerUnavailable as exc:
+        raise IngestUnavailable(
+            f"the event broker did not acknowledge the retractions: {exc}",
+            headers={"Retry-After": str(settings.ingest_retry_after_s)},
+        ) from exc
+    return RetractionsAccepted(ids=[e.id for e in events])

@@ -5,15 +5,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.errors import UnknownKpis
 from services.metrics.repository import kpis as repository
-from services.metrics.schemas import MeasurementIn
+from services.metrics.schemas import MeasurementIn, RetractionIn
 from shared.auth import Principal
-from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
+from shared.events import (
+    MEASUREMENT_RETRACTED_V1,
+    MEASUREMENT_V1,
+    CloudEvent,
+    MeasurementRetractedV1,
+    MeasurementV1,
+)
 from shared.producer import EventProducer
+
+
+async def _check_kpis(session: AsyncSession, caller: Principal, keys: set[str]) -> None:
+    known = await repository.existing_kpi_keys(session, caller.tenant, keys)
+    unknown = sorted(keys - known)
+    if unknown:
+        raise UnknownKpis(f"unknown KPI(s): {', '.join(unknown)}")
+
+
+def _measurement_data(m: MeasurementIn) -> dict[str, Any]:
+    """The event's `data`; `revision` only when it restates (the hot path then stays hot)."""
+    data = MeasurementV1(value=m.value, dimensions=m.dimensions, revision=m.revision or 0)
+    return data.model_dump(mode="json", exclude={"revision"} if not m.revision else None)
 
 
 async def accept_measurements(
@@ -28,11 +49,7 @@ async def accept_measurements(
     """Validate HTTP measurements and produce them to `kpi.measurements` as CloudEvents, keyed
     `tenant/kpi`; returns them once the broker has acknowledged every one, and raises
     `BrokerUnavailable` if that takes longer than `ack_timeout_s`."""
-    keys = {m.kpi for m in items}
-    known = await repository.existing_kpi_keys(session, caller.tenant, keys)
-    unknown = sorted(keys - known)
-    if unknown:
-        raise UnknownKpis(f"unknown KPI(s): {', '.join(unknown)}")
+    await _check_kpis(session, caller, {m.kpi for m in items})
     events = [
         CloudEvent(
             specversion="1.0",
@@ -42,9 +59,42 @@ async def accept_measurements(
             time=m.time,
             subject=m.kpi,
             tenant=caller.tenant,
-            data=MeasurementV1(value=m.value, dimensions=m.dimensions).model_dump(mode="json"),
+            data=_measurement_data(m),
         )
         for m in items
+    ]
+    await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
+    return events
+
+
+async def accept_retractions(
+    session: AsyncSession,
+    producer: EventProducer,
+    topic: str,
+    caller: Principal,
+    items: Sequence[RetractionIn],
+    now: datetime,
+    *,
+    ack_timeout_s: float,
+) -> list[CloudEvent]:
+    """Produce `lodestar.kpi.measurement.retracted.v1` events to `kpi.measurements` (keyed
+    `tenant/kpi`, so each is ordered with its KPI's measurements), as `accept_measurements`.
+    An id never stored is not refused: its retraction may have overtaken it."""
+    await _check_kpis(session, caller, {r.kpi for r in items})
+    events = [
+        CloudEvent(
+            specversion="1.0",
+            id=str(uuid.uuid4()),
+            source=f"http/{caller.key_id}",
+            type=MEASUREMENT_RETRACTED_V1,
+            time=now,
+            subject=r.kpi,
+            tenant=caller.tenant,
+            data=MeasurementRetractedV1(
+                source=r.source or f"http/{caller.key_id}", id=r.id
+            ).model_dump(mode="json"),
+        )
+        for r in items
     ]
     await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
     return events

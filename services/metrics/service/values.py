@@ -73,7 +73,7 @@ async def series(
     if len(starts) > MAX_SERIES_POINTS:
         raise SeriesInvalid(f"at most {MAX_SERIES_POINTS} buckets per series")
     first, stop = starts[0], period_end(starts[-1], bucket, tz)
-    rollups = await rollup_repo.between(session, kpi.tenant, [kpi.key], first, stop)
+    rollups = await rollup_repo.between(session, kpi.tenant, [kpi.key], first, stop, emptied=True)
     return SeriesRead(
         kpi=kpi.key,
         bucket=bucket,

@@ -10,6 +10,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.metrics.codec import Decoded, identity, measurement_decoder
 from shared.consumer import InvalidEvent, decode_record
+from shared.events import MeasurementRetractedV1
 from tests.support.events import measurement
 
 MAX = 4096
@@ -73,6 +74,36 @@ class TestSameAsPydantic:
     )
     def test_a_bad_record_is_refused_with_pydantics_reason(self, value: bytes) -> None:
         assert reason(value, fast) == reason(value, lambda r: decode_record(r, MAX))
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            {"value": 1.0, "revision": 2},
+            {"value": 1.0, "revision": 0},
+            {"value": 1.0, "revision": 2**53, "dimensions": {"region": "emea"}},
+            {"value": 1.0},
+        ],
+    )
+    def test_a_restatement_decodes_to_the_validated_event(self, data: dict[str, Any]) -> None:
+        raw = patched(data=data)
+        ours, theirs = fast(rec(raw)), decode_record(rec(raw), MAX)
+        assert ours.event == theirs.event
+        assert ours.event.model_dump() == theirs.event.model_dump()
+        assert ours.payload == theirs.payload
+
+    @pytest.mark.parametrize("revision", [-1, 1.5, 2.0, True, "2", None, 2**53 + 1])
+    def test_a_bad_revision_is_refused_with_pydantics_reason(self, revision: Any) -> None:
+        raw = patched(data={"value": 1.0, "revision": revision})
+        assert reason(raw, fast) == reason(raw, lambda r: decode_record(r, MAX))
+
+    def test_a_retraction_is_decoded_as_pydantic_does(self) -> None:
+        raw = patched(
+            type="lodestar.kpi.measurement.retracted.v1", data={"source": "crm", "id": "e1"}
+        )
+        ours = fast(rec(raw))
+        assert ours == decode_record(rec(raw), MAX)
+        assert isinstance(ours.payload, MeasurementRetractedV1)
+        assert (ours.payload.source, ours.payload.id) == ("crm", "e1")
 
     def test_another_event_type_is_decoded_as_pydantic_does(self) -> None:
         raw = measurement("acme", "mql", 1.0, type="com.example.other")
