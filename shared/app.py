@@ -10,7 +10,8 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from shared import bounds
+from shared import bounds, pagination
+from shared.crypto import require_secret
 from shared.errors import document_problems, install_problem_handlers
 from shared.logging import configure_logging
 from shared.observability import health_router
@@ -50,6 +51,7 @@ def build_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         bounds.configure(max_future_skew_s=settings.max_future_skew_s)
+        pagination.configure(require_secret(settings.secret_key))
         runtime = Runtime(settings, migrations=migrations)
         app.state.runtime = runtime
         try:

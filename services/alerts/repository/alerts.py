@@ -169,6 +169,7 @@ async def page(
         id_column=col(Alert.fingerprint),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
+        tenant=tenant,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, exists, or_, select
@@ -26,10 +26,19 @@ async def save(session: AsyncSession) -> None:
     await session.flush()
 
 
-async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
+async def due(
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    *,
+    skip_ids: Collection[str] = (),
+    skip_urls: Collection[str] = (),
+) -> Sequence[WebhookDelivery]:
     """The pending deliveries whose time has come and that are the oldest pending one of their
     alert to their receiver: a fingerprint's posts go out in the order they were written (a
-    "resolved" never overtakes its retried "firing"), while other alerts go on."""
+    "resolved" never overtakes its retried "firing"), while other alerts go on. Those in
+    flight (`skip_ids`) and those to receivers with no free lane (`skip_urls`) are left out,
+    so a slow receiver's backlog never fills the page the others are taken from."""
     earlier = aliased(WebhookDelivery)
     blocked = exists().where(
         col(earlier.status) == "pending",
@@ -50,6 +59,8 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[Webh
             col(WebhookDelivery.status) == "pending",
             col(WebhookDelivery.next_attempt_at) <= now,
             ~blocked,
+            col(WebhookDelivery.id).not_in(list(skip_ids)),
+            col(WebhookDelivery.url).not_in(list(skip_urls)),
         )
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.created_at))
         .limit(limit)
@@ -86,5 +97,5 @@ async def page(
         id_column=col(WebhookDelivery.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=True,
+        tenant=tenant,
     )

@@ -53,4 +53,5 @@ async def page(
         id_column=col(Guardrail.kpi),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
+        tenant=tenant,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -12,6 +12,11 @@ from services.alerts.tables import AlertRule
 from shared.pagination import Sort, keyset_page
 
 BY_NAME = Sort("name", col(AlertRule.name))  # type: ignore[arg-type]
+
+
+async def count(session: AsyncSession, tenant: str) -> int:
+    stmt = select(func.count()).select_from(AlertRule).where(col(AlertRule.tenant) == tenant)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule | None:
@@ -30,6 +35,7 @@ async def page(
         id_column=col(AlertRule.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
+        tenant=tenant,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,6 +13,15 @@ from services.alerts.tables import Silence
 from shared.pagination import Sort, keyset_page
 
 NEWEST_FIRST = Sort("-created_at", col(Silence.created_at), descending=True)  # type: ignore[arg-type]
+
+
+async def count_unexpired(session: AsyncSession, tenant: str, now: datetime) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Silence)
+        .where(col(Silence.tenant) == tenant, col(Silence.ends_at) > now)
+    )
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get(session: AsyncSession, tenant: str, silence_id: str) -> Silence | None:
@@ -49,7 +58,7 @@ async def page(
         id_column=col(Silence.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=True,
+        tenant=tenant,
     )
 
 

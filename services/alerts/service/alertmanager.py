@@ -131,7 +131,7 @@ async def get_silence(
 
 
 async def post_silence(
-    session: AsyncSession, tenant: str, body: PostableSilence, now: datetime
+    session: AsyncSession, tenant: str, body: PostableSilence, now: datetime, *, quota: int
 ) -> str:
     """Create a Lodestar silence; with an `id`, replace that silence (Alertmanager's update:
     the old one expires, the new one takes its place). Returns the new silence's id."""
@@ -146,7 +146,7 @@ async def post_silence(
             "comment": body.comment,
         }
     )
-    return (await silences.create_silence(session, tenant, create, now)).id
+    return (await silences.create_silence(session, tenant, create, now, quota=quota)).id
 
 
 async def expire_silence(

@@ -3,23 +3,52 @@ it held open."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts.errors import RuleNotFound
+from services.alerts import egress
+from services.alerts.errors import QuotaExceeded, RuleNotFound, WebhookRefused
 from services.alerts.repository import rules as repository
-from services.alerts.schemas import RuleCreate, RuleUpdate
+from services.alerts.schemas import RuleCreate, RuleUpdate, Webhook
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
+from shared.crypto import seal
+
+# A name that does not answer within this long is refused (the check runs in a write).
+RESOLVE_TIMEOUT_S = 5.0
+
+
+async def check_destination(settings: AlertsSettings, url: str) -> None:
+    """Refuse (422) a URL Lodestar would not post to: see `services.alerts.egress`."""
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            await egress.resolve(url, allow_private=settings.webhook_allow_private)
+    except TimeoutError as exc:
+        raise WebhookRefused("the URL's host did not resolve in time") from exc
+    except egress.DestinationRefused as exc:
+        raise WebhookRefused(str(exc)) from exc
+
+
+async def _webhook(settings: AlertsSettings, webhook: Webhook) -> tuple[str, str]:
+    """The URL (checked) and the secret (sealed) to store."""
+    url = str(webhook.url)
+    await check_destination(settings, url)
+    return url, seal(settings.secret_key, webhook.secret)
 
 
 async def create_rule(
-    session: AsyncSession, tenant: str, body: RuleCreate, now: datetime
+    session: AsyncSession, settings: AlertsSettings, tenant: str, body: RuleCreate, now: datetime
 ) -> AlertRule:
+    if await repository.count(session, tenant) >= settings.max_rules_per_tenant:
+        raise QuotaExceeded(f"a tenant may have {settings.max_rules_per_tenant} rules")
+    webhook_url, webhook_secret = (
+        await _webhook(settings, body.webhook) if body.webhook else (None, None)
+    )
     if body.kpi is not None:
         kind, target = "kpi", body.kpi
     elif body.key_result is not None:
@@ -51,8 +80,8 @@ async def create_rule(
         severity=body.severity,
         labels=dict(body.labels),
         annotations=dict(body.annotations),
-        webhook_url=str(body.webhook.url) if body.webhook else None,
-        webhook_secret=body.webhook.secret if body.webhook else None,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
         created_at=now,
         updated_at=now,
     )
@@ -97,7 +126,7 @@ async def update_rule(
         if value is not None:
             setattr(rule, name, value)
     if body.webhook is not None:
-        rule.webhook_url, rule.webhook_secret = str(body.webhook.url), body.webhook.secret
+        rule.webhook_url, rule.webhook_secret = await _webhook(settings, body.webhook)
     elif body.remove_webhook:
         rule.webhook_url = rule.webhook_secret = None
     rule.updated_at = now

@@ -68,5 +68,5 @@ async def page(
         id_column=col(CheckIn.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=True,
+        tenant=tenant,
     )

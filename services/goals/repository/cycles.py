@@ -57,7 +57,7 @@ async def page(
         id_column=col(Cycle.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort.endswith("starts_at"),
+        tenant=tenant,
     )
 
 

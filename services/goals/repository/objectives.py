@@ -99,5 +99,5 @@ async def page(
         id_column=col(Objective.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort.endswith("created_at"),
+        tenant=tenant,
     )

@@ -70,7 +70,7 @@ async def page(
         id_column=col(Team.id),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
-        datetime_sort=sort == "created_at",
+        tenant=tenant,
     )
 
 

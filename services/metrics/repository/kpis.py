@@ -30,6 +30,7 @@ async def page(
         id_column=col(Kpi.key),  # type: ignore[arg-type]
         limit=limit,
         cursor=cursor,
+        tenant=tenant,
     )
 
 
