@@ -7,7 +7,8 @@
     ├── NotFound                 404 — absent, or another tenant's
     ├── Conflict                 409 — the state forbids the change
     ├── Unprocessable            422 — well-formed but invalid
-    └── PayloadTooLarge          413
+    ├── PayloadTooLarge          413 — the body is over `max_request_bytes`
+    └── TooManyRequests          429 — the key's rate limit (with Retry-After)
 
 Services subclass these (`ObjectiveNotFound(NotFound)`), so a route never builds an
 HTTPException and the OpenAPI document lists each route's errors through `problem_responses`.
@@ -91,6 +92,10 @@ class Conflict(ProblemError):
 
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests for this API key"
 
 
 class Unprocessable(ProblemError):
@@ -185,6 +190,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             # documents 422 for a body it cannot use, so that is what the client gets.
             detail = "the request body is not valid UTF-8 JSON"
             return _problem_response(Unprocessable(detail).to_problem(request.url.path))
+        if exc.status_code == 413:  # FastAPI's body limit (`max_request_bytes`)
+            detail = "the request body is over this service's size limit"
+            return _problem_response(PayloadTooLarge(detail).to_problem(request.url.path))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
