@@ -116,8 +116,11 @@ def _encode(value: Any) -> Any:
 
 
 def _column_type(column: InstrumentedAttribute[Any]) -> type:
+    """The Python type of a column's values (a TypeDecorator's is its implementation's)."""
+    sql_type = column.expression.type
+    sql_type = getattr(sql_type, "impl_instance", sql_type)
     try:
-        python_type: type = column.type.python_type
+        python_type: type = sql_type.python_type
     except NotImplementedError:
         return str
     return python_type

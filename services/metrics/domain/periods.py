@@ -53,6 +53,30 @@ def previous_start(start: datetime, period: Period) -> datetime:
     return period_start(start - timedelta(microseconds=1), period)
 
 
+# The longest each period can be: a span longer than `n` of them holds more than `n` buckets.
+LONGEST = {
+    Period.DAY: timedelta(days=1),
+    Period.WEEK: timedelta(days=7),
+    Period.MONTH: timedelta(days=31),
+    Period.QUARTER: timedelta(days=92),
+}
+
+
+def more_buckets_than(start: datetime, end: datetime, bucket: Period, limit: int) -> bool:
+    """Whether [start, end) overlaps more than `limit` buckets, decided by arithmetic alone
+    when the span is that long (so 0001..9999 by day costs a division, not 3.6 million
+    datetimes) and by counting at most about `limit` buckets otherwise."""
+    if end - start > LONGEST[bucket] * limit:
+        return True
+    count, at = 0, period_start(start, bucket)
+    while at < end:
+        count += 1
+        if count > limit:
+            return True
+        at = period_end(at, bucket)
+    return False
+
+
 def bucket_starts(start: datetime, end: datetime, bucket: Period) -> list[datetime]:
     """The starts of the buckets that overlap [start, end), in order."""
     starts: list[datetime] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -12,6 +12,11 @@ from services.metrics.tables import Kpi
 from shared.pagination import Sort, keyset_page
 
 BY_KEY = Sort("key", col(Kpi.key))  # type: ignore[arg-type]
+
+
+async def count(session: AsyncSession, tenant: str) -> int:
+    stmt = select(func.count()).select_from(Kpi).where(col(Kpi.tenant) == tenant)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get(session: AsyncSession, tenant: str, key: str) -> Kpi | None:

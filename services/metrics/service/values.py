@@ -10,6 +10,7 @@ from services.metrics.domain.health import Aggregation
 from services.metrics.domain.periods import (
     Period,
     bucket_starts,
+    more_buckets_than,
     nests_in,
     period_end,
     period_start,
@@ -65,9 +66,9 @@ async def series(
         raise SeriesInvalid("'end' must be after 'start'")
     if not nests_in(period, bucket):
         raise SeriesInvalid(f"a {period} KPI has no {bucket} series: use a coarser bucket")
-    starts = bucket_starts(start, end, bucket)
-    if len(starts) > MAX_SERIES_POINTS:
+    if more_buckets_than(start, end, bucket, MAX_SERIES_POINTS):
         raise SeriesInvalid(f"at most {MAX_SERIES_POINTS} buckets per series")
+    starts = bucket_starts(start, end, bucket)
     first, stop = starts[0], period_end(starts[-1], bucket)
     rollups = await rollup_repo.between(session, kpi.tenant, [kpi.key], first, stop)
     return SeriesRead(
