@@ -15,7 +15,7 @@ from shared import bounds, pagination
 from shared.api import annotate_scopes
 from shared.crypto import require_secret
 from shared.errors import document_problems, install_problem_handlers
-from shared.limits import RateLimiter
+from shared.limits import BodyLimit, RateLimiter
 from shared.logging import configure_logging
 from shared.observability import health_router
 from shared.runtime import ConsumerSpec, Runtime
@@ -85,8 +85,8 @@ def build_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.max_request_bytes,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     install_problem_handlers(app)
     document_problems(app)

@@ -1,4 +1,5 @@
-"""Per-key rate limits: a token bucket per API key, in the memory of each process.
+"""Request limits: the body size cap (`BodyLimit`), and per-key rate limits: a token bucket
+per API key, in the memory of each process.
 
 Each key may make `burst` calls at once and `rate` a second after that; past it a call
 answers 429 with `Retry-After` (whole seconds until a token is back). The buckets are per
@@ -13,7 +14,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from shared.errors import TooManyRequests
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import PayloadTooLarge, TooManyRequests, problem_response
 
 # A bucket unused this long is full again anyway; dropping it forgets nothing.
 _IDLE_S = 600.0
@@ -23,6 +27,40 @@ _IDLE_S = 600.0
 class _Bucket:
     tokens: float
     at: float
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` is a 413 problem. A Content-Length
+    over it is refused before anything is read; a body without one is counted as it comes
+    and refused at the first byte past the cap (nothing more is read)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            detail = f"the request body may have at most {self.max_bytes} bytes"
+            response = problem_response(PayloadTooLarge(detail).to_problem(scope["path"]))
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Re-raised by FastAPI's body reading, rendered by the problem handlers.
+                    raise HTTPException(413, "the request body is over the size limit")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class RateLimiter:

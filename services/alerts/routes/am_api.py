@@ -47,6 +47,7 @@ class AlertmanagerRoute(APIRoute):
                 return await handler(request)
             except ProblemError as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                headers = exc.extra.get("headers", headers)  # e.g. a 429's Retry-After
                 return _error(exc.status, exc.detail or exc.title, headers)
             except (RequestValidationError, pydantic.ValidationError) as exc:
                 detail = "; ".join(
