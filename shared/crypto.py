@@ -15,6 +15,8 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
+# How every sealed value starts (Fernet's version byte 0x80, base64).
+FERNET_PREFIX = "gAAAAA"
 MISSING = (
     "LODESTAR_SECRET_KEY is not set: it seals webhook secrets and signs page cursors. Make "
     "one with `lodestar new-secret-key` and give every service the same one"

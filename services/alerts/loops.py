@@ -132,11 +132,11 @@ class WebhookSender(BackgroundLoop):
             secret = unseal(settings.secret_key, delivery.secret)
         except ValueError:
             return Outcome(delivery.id, None, "the secret does not open with this secret key")
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "lodestar-alerts",
-            **signed_headers(secret, delivery.id, int(time.time()), body),
-        }
+        try:
+            signature = signed_headers(secret, delivery.id, int(time.time()), body)
+        except ValueError:  # a secret set before whsec_ secrets: the rule must be given one
+            return Outcome(delivery.id, None, "the secret is not a whsec_ secret: set it again")
+        headers = {"Content-Type": "application/json", "User-Agent": "lodestar-alerts", **signature}
         answer = await egress.post(
             client,
             delivery.url,

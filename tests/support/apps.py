@@ -31,6 +31,8 @@ def service_settings(
         bootstrap_tenant="acme",
         bootstrap_admin_key=SecretStr(admin_key),
         secret_key=SecretStr(TEST_SECRET_KEY),
+        # Tests drive one key hard; the rate limit has its own test (tests/integration/test_limits).
+        rate_limit_burst=1_000_000,
         outbox_poll_interval_s=0.5,
         consumer_poll_timeout_ms=50,
         log_json=False,

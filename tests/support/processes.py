@@ -132,6 +132,7 @@ def platform(
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
         "LODESTAR_SECRET_KEY": TEST_SECRET_KEY,
         "LODESTAR_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
+        "LODESTAR_RATE_LIMIT_BURST": "1000000",  # one key driven hard; tested on its own
         "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
         **(extra_env or {}),
     }

@@ -21,6 +21,11 @@ def add_all(session: AsyncSession, rows: Iterable[WebhookDelivery]) -> None:
     session.add_all(list(rows))
 
 
+async def pending(session: AsyncSession) -> Sequence[WebhookDelivery]:
+    stmt = select(WebhookDelivery).where(col(WebhookDelivery.status) == "pending")
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def save(session: AsyncSession) -> None:
     """Write the changes made to loaded deliveries (inside the caller's transaction)."""
     await session.flush()

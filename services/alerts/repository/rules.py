@@ -19,6 +19,12 @@ async def count(session: AsyncSession, tenant: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def with_webhook(session: AsyncSession) -> Sequence[AlertRule]:
+    """Every rule that has a webhook, of every tenant."""
+    stmt = select(AlertRule).where(col(AlertRule.webhook_secret).is_not(None))
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def get(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule | None:
     rule = await session.get(AlertRule, rule_id)
     return rule if rule is not None and rule.tenant == tenant else None

@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts import egress
 from services.alerts.errors import QuotaExceeded, RuleNotFound, WebhookRefused
+from services.alerts.repository import deliveries
 from services.alerts.repository import rules as repository
 from services.alerts.schemas import RuleCreate, RuleUpdate, Webhook
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
-from shared.crypto import seal
+from shared.crypto import FERNET_PREFIX, seal
 
 # A name that does not answer within this long is refused (the check runs in a write).
 RESOLVE_TIMEOUT_S = 5.0
@@ -39,6 +40,23 @@ async def _webhook(settings: AlertsSettings, webhook: Webhook) -> tuple[str, str
     url = str(webhook.url)
     await check_destination(settings, url)
     return url, seal(settings.secret_key, webhook.secret)
+
+
+async def seal_stored_secrets(session: AsyncSession, settings: AlertsSettings) -> int:
+    """Seal the webhook secrets stored in plain text before secrets were sealed (rules, and
+    deliveries not yet sent); returns how many. A Fernet token starts `gAAAAA` (its version
+    byte), which no plain secret of the API's shape (`whsec_…`) does."""
+    sealed = 0
+    for rule in await repository.with_webhook(session):
+        if rule.webhook_secret and not rule.webhook_secret.startswith(FERNET_PREFIX):
+            rule.webhook_secret = seal(settings.secret_key, rule.webhook_secret)
+            sealed += 1
+    for delivery in await deliveries.pending(session):
+        if not delivery.secret.startswith(FERNET_PREFIX):
+            delivery.secret = seal(settings.secret_key, delivery.secret)
+            sealed += 1
+    await session.flush()
+    return sealed
 
 
 async def create_rule(

@@ -11,12 +11,16 @@ import json
 import time
 
 import pytest
+from sqlalchemy import select, update
+from sqlmodel import col
 
 from services.alerts.app import create_app
+from services.alerts.tables import AlertRule
+from shared.crypto import unseal
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.integration.alerts.helpers import alerts_settings, kpi_value, send, webhook_receiver
-from tests.support.apps import running
+from tests.support.apps import RunningApp, running
 from tests.support.kafka import TopicReader, wait_until
 
 pytestmark = pytest.mark.kafka
@@ -227,3 +231,39 @@ class TestOrderPerAlert:
         churn = receiver.answered("churn")
         assert churn[-2:] == [("firing", 200), ("resolved", 200)]
         assert set(churn[:-2]) == {("firing", 503)}
+
+
+async def test_secrets_are_sealed_at_rest_and_plain_ones_sealed_at_start(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+
+    async def stored(app: RunningApp) -> str:
+        async with app.runtime.db.session() as session:
+            secret = (await session.execute(select(col(AlertRule.webhook_secret)))).scalar_one()
+        assert isinstance(secret, str)
+        return secret
+
+    async with running(create_app(settings), admin_key) as app:
+        made = await app.client.post("/v1/rules", json=rule("http://127.0.0.1:9/hook"))
+        assert made.status_code == 201, made.text
+        sealed = await stored(app)
+        assert SECRET not in sealed
+        assert unseal(settings.secret_key, sealed) == SECRET
+        # As a database from before sealing holds it.
+        async with app.runtime.db.transaction() as session:
+            await session.execute(update(AlertRule).values(webhook_secret=SECRET))
+    async with running(create_app(settings), admin_key) as app:
+        resealed = await stored(app)
+        assert SECRET not in resealed
+        assert unseal(settings.secret_key, resealed) == SECRET
+
+
+async def test_a_service_without_a_secret_key_refuses_to_start(
+    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings.secret_key = None
+    with pytest.raises(RuntimeError, match="LODESTAR_SECRET_KEY is not set"):
+        async with running(create_app(settings), admin_key):
+            pass
