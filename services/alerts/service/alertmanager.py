@@ -22,6 +22,7 @@ from services.alerts.domain.matching import Matcher
 from services.alerts.repository import alertmanager as repository
 from services.alerts.schemas import SilenceCreate
 from services.alerts.service import silences
+from services.alerts.service.destinations import check_destination
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertmanagerTarget, Silence
 
@@ -85,8 +86,11 @@ async def set_targets(
     if row is None:
         row = AlertmanagerTarget(tenant=tenant, mode=body.mode, updated_at=now)
         repository.add_target(session, row)
+    urls = [str(u).rstrip("/") for u in body.urls]
+    for url in urls:  # the tenant's own: the address rule of webhooks holds
+        await check_destination(settings, url)
     row.mode = body.mode
-    row.urls = [str(u).rstrip("/") for u in body.urls]
+    row.urls = urls
     row.updated_at = now
     await session.flush()
     return _settings_read(row, settings)

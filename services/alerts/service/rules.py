@@ -3,36 +3,21 @@ it held open."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts import egress
-from services.alerts.errors import QuotaExceeded, RuleNotFound, WebhookRefused
+from services.alerts.errors import QuotaExceeded, RuleNotFound
 from services.alerts.repository import deliveries
 from services.alerts.repository import rules as repository
 from services.alerts.schemas import RuleCreate, RuleUpdate, Webhook
+from services.alerts.service.destinations import check_destination
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
 from shared.crypto import FERNET_PREFIX, seal
-
-# A name that does not answer within this long is refused (the check runs in a write).
-RESOLVE_TIMEOUT_S = 5.0
-
-
-async def check_destination(settings: AlertsSettings, url: str) -> None:
-    """Refuse (422) a URL Lodestar would not post to: see `services.alerts.egress`."""
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-            await egress.resolve(url, allow_private=settings.webhook_allow_private)
-    except TimeoutError as exc:
-        raise WebhookRefused("the URL's host did not resolve in time") from exc
-    except egress.DestinationRefused as exc:
-        raise WebhookRefused(str(exc)) from exc
 
 
 async def _webhook(settings: AlertsSettings, webhook: Webhook) -> tuple[str, str]:

@@ -131,6 +131,10 @@ async def test_internal_destinations_are_refused_when_configured(
         patch = {"webhook": {"url": "http://127.0.0.1:22/", "secret": SECRET}}
         refused = await app.client.patch(f"/v1/rules/{rule_id}", json=patch)
         assert refused.status_code == 422, refused.text
+        # And on a tenant's own Alertmanager (the deployment's own are the operator's).
+        own = {"mode": "own", "urls": ["http://127.0.0.1:9093"]}
+        refused = await app.client.put("/v1/settings/alertmanager", json=own)
+        assert refused.status_code == 422, refused.text
 
 
 async def test_an_address_that_became_internal_is_refused_at_the_post(
