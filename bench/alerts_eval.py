@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -123,6 +124,7 @@ async def run(args: argparse.Namespace) -> None:
             "LODESTAR_TOPICS__PREFIX": topics.prefix,
             "LODESTAR_BOOTSTRAP_TENANT": TENANT,
             "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+            "LODESTAR_SECRET_KEY": secrets.token_urlsafe(32),
             "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
             "LODESTAR_LOG_LEVEL": "WARNING",
         }

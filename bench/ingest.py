@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import sqlite3
@@ -374,6 +375,7 @@ async def lodestar(
         "LODESTAR_TOPICS__PREFIX": prefix,
         "LODESTAR_BOOTSTRAP_TENANT": TENANTS[0],
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": keys[TENANTS[0]],
+        "LODESTAR_SECRET_KEY": secrets.token_urlsafe(32),
         "LODESTAR_LOG_LEVEL": "WARNING",
         "LODESTAR_CONSUMER_GROUP": run_group,
         **(extra_env or {}),

@@ -20,9 +20,16 @@ mkdir -p var/log
 if [[ ! -f var/demo.env ]]; then
   echo "LODESTAR_BOOTSTRAP_ADMIN_KEY=$(.venv/bin/lodestar new-key)" > var/demo.env
 fi
+# And the secret key that seals webhook secrets and signs cursors (a run from before it gains
+# one; the services refuse to start without it).
+if ! grep -q '^LODESTAR_SECRET_KEY=' var/demo.env; then
+  echo "LODESTAR_SECRET_KEY=$(.venv/bin/lodestar new-secret-key)" >> var/demo.env
+fi
 # shellcheck disable=SC1091
 source var/demo.env
-export LODESTAR_BOOTSTRAP_ADMIN_KEY LODESTAR_KAFKA_BOOTSTRAP="$BOOTSTRAP"
+export LODESTAR_BOOTSTRAP_ADMIN_KEY LODESTAR_SECRET_KEY LODESTAR_KAFKA_BOOTSTRAP="$BOOTSTRAP"
+# The demo's Alertmanager and receivers run on this machine.
+export LODESTAR_WEBHOOK_ALLOW_PRIVATE="${LODESTAR_WEBHOOK_ALLOW_PRIVATE:-true}"
 export LODESTAR_BOOTSTRAP_TENANT="${LODESTAR_BOOTSTRAP_TENANT:-demo}"
 
 declare -A PORTS=([goals]="${GOALS_PORT:-8001}" [metrics]="${METRICS_PORT:-8002}" [alerts]="${ALERTS_PORT:-8003}")

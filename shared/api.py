@@ -6,11 +6,14 @@ route function: committed before the response is sent, rolled back if the route 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute
 
 from shared.auth import Principal, Scope, authenticate, require
 
@@ -40,15 +43,79 @@ ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 
 
+SCOPE_ATTRIBUTE = "lodestar_scope"
+# The OpenAPI extension naming what an operation needs: read, write, admin; `public` (no key:
+# health, the console's static pages) or `forwarded` (the console's proxy, whose upstream
+# authenticates) only where a route says so itself with `openapi_extra`.
+SCOPE_EXTENSION = "x-lodestar-scope"
+PUBLIC = {SCOPE_EXTENSION: "public"}
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One method of one route, as served (prefixes applied) and what it needs."""
+
+    method: str
+    path: str
+    documented: bool
+    scope: str | None
+    route: APIRoute
+
+
+def _scope(declared: dict[str, Any] | None, route: APIRoute) -> str | None:
+    """The route's own `x-lodestar-scope`, else the scope of the key dependency it has
+    (`Reader`, `Writer`, `Admin`), else None (a route nobody classified)."""
+    named = (declared or {}).get(SCOPE_EXTENSION)
+    if isinstance(named, str):
+        return named
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        scope = getattr(dependency.call, SCOPE_ATTRIBUTE, None)
+        if scope is not None:
+            return str(scope)
+        pending.extend(dependency.dependencies)
+    return None
+
+
+def operations(routes: Sequence[BaseRoute]) -> list[Operation]:
+    """Every HTTP operation of an app's `routes`, included routers flattened."""
+    found: list[Operation] = []
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or context.path_format is None:
+            continue
+        scope = _scope(context.openapi_extra, route)
+        for method in sorted(context.methods or ()):
+            documented = bool(context.include_in_schema)
+            found.append(Operation(method, context.path_format, documented, scope, route))
+    return found
+
+
+def annotate_scopes(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Write each documented operation's `x-lodestar-scope` into the OpenAPI `schema`."""
+    for operation in operations(routes):
+        documented = schema.get("paths", {}).get(operation.path, {}).get(operation.method.lower())
+        if documented is not None and operation.scope is not None:
+            documented[SCOPE_EXTENSION] = operation.scope
+
+
 def _scoped(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """The dependency of a route that needs `scope`: the caller's key, authenticated, within
+    its rate limit, holding the scope. It carries the scope (`SCOPE_ATTRIBUTE`), from which
+    `shared.app` writes each operation's `x-lodestar-scope` into the OpenAPI document."""
+
     async def principal(
+        request: Request,
         runtime: RuntimeDep,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
         async with runtime.db.session() as session:
             found = await authenticate(session, authorization)
+        request.app.state.rate_limiter.take(found.key_id)
         return require(found, scope)
 
+    setattr(principal, SCOPE_ATTRIBUTE, scope)
     return principal
 
 

@@ -7,11 +7,15 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from shared import bounds
+from shared import bounds, pagination
+from shared.api import annotate_scopes
+from shared.crypto import require_secret
 from shared.errors import document_problems, install_problem_handlers
+from shared.limits import BodyLimit, RateLimiter
 from shared.logging import configure_logging
 from shared.observability import health_router
 from shared.runtime import ConsumerSpec, Runtime
@@ -34,6 +38,21 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+def _document_scopes(app: FastAPI) -> None:
+    """Each operation's `x-lodestar-scope` in the OpenAPI document (routes included after
+    this call too: the document is made on first request)."""
+    documented = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = documented()
+        if first:
+            annotate_scopes(schema, app.routes)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def build_service_app(
     *,
     title: str,
@@ -50,6 +69,7 @@ def build_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         bounds.configure(max_future_skew_s=settings.max_future_skew_s)
+        pagination.configure(require_secret(settings.secret_key))
         runtime = Runtime(settings, migrations=migrations)
         app.state.runtime = runtime
         try:
@@ -60,10 +80,18 @@ def build_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     install_problem_handlers(app)
     document_problems(app)
-    app.include_router(health_router())
+    _document_scopes(app)
+    app.include_router(health_router(settings))
     for router in routers:
         app.include_router(router, prefix="/v1")
     return app

@@ -3,7 +3,9 @@
 A key reads `lsk_<key_id>_<secret>`. Only a SHA-256 of the secret is stored (secrets are 192
 random bits, so a slow hash buys nothing) and compared in constant time. Keys are issued by the
 goals service and reach the others as `lodestar.apikey.v1` events; the bootstrap admin key in
-settings is installed by every service at start-up.
+settings is installed by every service at start-up; a new one revokes the one before
+(`rotate_bootstrap_key`). A key id is never taken over: an event or an install whose id is
+another key's (another tenant or secret) changes nothing and is refused.
 
     no key / unknown key / revoked key → 401
     key without the scope              → 403
@@ -28,6 +30,13 @@ from shared.tables import api_keys, tenants
 from shared.tenants import ensure_tenant
 
 KEY_PREFIX = "lsk"
+# The name of the keys installed from LODESTAR_BOOTSTRAP_ADMIN_KEY (reserved: the API refuses
+# it for the keys it issues), by which a rotation finds the previous one.
+BOOTSTRAP_KEY_NAME = "bootstrap admin"
+
+
+class KeyIdTaken(Exception):
+    """A key id that is already another key's."""
 
 
 class Scope(StrEnum):
@@ -109,8 +118,9 @@ async def upsert_tenant(session: AsyncSession, tenant: TenantV1) -> None:
     )
 
 
-async def upsert_api_key(session: AsyncSession, key: ApiKeyV1) -> None:
-    """Store a key as its event describes it; a revocation is never undone by an older event."""
+async def upsert_api_key(session: AsyncSession, key: ApiKeyV1) -> bool:
+    """Store a key as its event describes it; a revocation is never undone by an older event.
+    False (and nothing written) when the id is another key's: another tenant or secret."""
     values = {
         "tenant": key.tenant,
         "name": key.name,
@@ -123,16 +133,22 @@ async def upsert_api_key(session: AsyncSession, key: ApiKeyV1) -> None:
     )
     if key.revoked_at is None:
         values.pop("revoked_at")
-    await session.execute(stmt.on_conflict_do_update(index_elements=["key_id"], set_=values))
+    same_key = (api_keys.c.tenant == stmt.excluded.tenant) & (
+        api_keys.c.secret_hash == stmt.excluded.secret_hash
+    )
+    result = await session.execute(
+        stmt.on_conflict_do_update(index_elements=["key_id"], set_=values, where=same_key)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 async def install_bootstrap_key(
-    session: AsyncSession, tenant: str, full_key: str, *, name: str = "bootstrap admin"
+    session: AsyncSession, tenant: str, full_key: str, *, name: str = BOOTSTRAP_KEY_NAME
 ) -> None:
-    """Install the admin key from settings (idempotent; every service does it at start-up)."""
+    """Install an admin key of `tenant` (idempotent); KeyIdTaken if its id is another key's."""
     key_id, secret = parse_key(full_key)
     await ensure_tenant(session, tenant)
-    await upsert_api_key(
+    installed = await upsert_api_key(
         session,
         ApiKeyV1(
             key_id=key_id,
@@ -142,3 +158,37 @@ async def install_bootstrap_key(
             scopes=[Scope.ADMIN, Scope.WRITE, Scope.READ],
         ),
     )
+    if not installed:
+        raise KeyIdTaken(f"the id of LODESTAR_BOOTSTRAP_ADMIN_KEY ({key_id}) is another key's")
+
+
+async def rotate_bootstrap_key(session: AsyncSession, tenant: str, full_key: str) -> list[ApiKeyV1]:
+    """Install the bootstrap key from settings and revoke the tenant's earlier ones (what a
+    change of LODESTAR_BOOTSTRAP_ADMIN_KEY means); returns the revocations, for the issuer
+    to announce on the `tenants` topic."""
+    await install_bootstrap_key(session, tenant, full_key)
+    key_id, _ = parse_key(full_key)
+    earlier = (
+        await session.execute(
+            select(api_keys).where(
+                api_keys.c.tenant == tenant,
+                api_keys.c.name == BOOTSTRAP_KEY_NAME,
+                api_keys.c.key_id != key_id,
+                api_keys.c.revoked_at.is_(None),
+            )
+        )
+    ).all()
+    revoked: list[ApiKeyV1] = []
+    now = utcnow()
+    for row in earlier:
+        record = ApiKeyV1(
+            key_id=row.key_id,
+            tenant=row.tenant,
+            name=row.name,
+            secret_hash=row.secret_hash,
+            scopes=sorted(parse_scopes(row.scopes)),
+            revoked_at=now,
+        )
+        await upsert_api_key(session, record)
+        revoked.append(record)
+    return revoked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import typer
@@ -20,6 +21,12 @@ def new_key() -> None:
     """Print a fresh API key, e.g. for LODESTAR_BOOTSTRAP_ADMIN_KEY."""
     key, _, _ = generate_key()
     typer.echo(key)
+
+
+@app.command("new-secret-key")
+def new_secret_key() -> None:
+    """Print a fresh LODESTAR_SECRET_KEY (256 random bits)."""
+    typer.echo(secrets.token_urlsafe(32))
 
 
 @app.command("revision")

@@ -52,7 +52,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`, with SQLite set up for durability and one writer."""
+    """An async engine for `url`, with SQLite set up for durability and one writer. A failed
+    statement's error never shows its parameters (webhook secrets, key hashes): logs and
+    `/readyz` carry the SQL only."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

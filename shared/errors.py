@@ -7,7 +7,8 @@
     ├── NotFound                 404 — absent, or another tenant's
     ├── Conflict                 409 — the state forbids the change
     ├── Unprocessable            422 — well-formed but invalid
-    └── PayloadTooLarge          413
+    ├── PayloadTooLarge          413 — the body is over `max_request_bytes`
+    └── TooManyRequests          429 — the key's rate limit (with Retry-After)
 
 Services subclass these (`ObjectiveNotFound(NotFound)`), so a route never builds an
 HTTPException and the OpenAPI document lists each route's errors through `problem_responses`.
@@ -96,6 +97,10 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Payload too large"
 
 
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests for this API key"
+
+
 class Unprocessable(ProblemError):
     status, slug, title = 422, "validation", "The request is not valid"
 
@@ -112,7 +117,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         problem.model_dump(exclude_none=True),
         status_code=problem.status,
@@ -165,7 +170,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ProblemError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         headers = exc.extra.get("headers", headers)  # e.g. a 503's Retry-After
-        return _problem_response(exc.to_problem(request.url.path), headers)
+        return problem_response(exc.to_problem(request.url.path), headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -179,7 +184,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         problem = Unprocessable(detail, errors=errors).to_problem(request.url.path)
-        return _problem_response(problem)
+        return problem_response(problem)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -187,7 +192,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             # FastAPI's answer to a body that is not even text; every route with a body
             # documents 422 for a body it cannot use, so that is what the client gets.
             detail = "the request body is not valid UTF-8 JSON"
-            return _problem_response(Unprocessable(detail).to_problem(request.url.path))
+            return problem_response(Unprocessable(detail).to_problem(request.url.path))
+        if exc.status_code == 413:  # FastAPI's body limit (`max_request_bytes`)
+            detail = "the request body is over this service's size limit"
+            return problem_response(PayloadTooLarge(detail).to_problem(request.url.path))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
@@ -198,11 +206,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail=str(exc.detail),
             instance=request.url.path,
         )
-        return _problem_response(problem, headers)
+        return problem_response(problem, headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
-        return _problem_response(ProblemError().to_problem(request.url.path))
+        return problem_response(ProblemError().to_problem(request.url.path))
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

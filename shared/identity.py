@@ -20,7 +20,9 @@ def identity_handler(db: Database) -> BatchHandler:
                 if isinstance(item.payload, TenantV1):
                     await upsert_tenant(session, item.payload)
                 elif isinstance(item.payload, ApiKeyV1):
-                    await upsert_api_key(session, item.payload)
+                    if not await upsert_api_key(session, item.payload):
+                        reason = f"key id {item.payload.key_id} is another key's"
+                        rejected.append(Rejection(item.record, reason))
                 else:
                     rejected.append(Rejection(item.record, f"unexpected type {item.event.type}"))
         return rejected

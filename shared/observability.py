@@ -19,7 +19,9 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared.api import PUBLIC, Admin
 from shared.consumer import Rejection
+from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -89,10 +91,38 @@ class Metrics:
         self.retries.labels(self.service, loop, kind).inc()
 
 
-def health_router() -> APIRouter:
+async def _readiness(runtime: Any) -> dict[str, Any]:
+    """Each readiness check by name: "ok", or what fails."""
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(runtime.db.ping(), 2)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"failing: {exc}"
+    try:
+        await asyncio.wait_for(runtime.producer.ping(), 2)
+        checks["kafka"] = "ok"
+    except Exception as exc:
+        checks["kafka"] = f"failing: {exc or type(exc).__name__}"
+    # A loop is not ok when it is down (crashed, restarting) or stuck (its batch failing
+    # for longer than `consumer_stuck_after_s`, e.g. on a database outage).
+    problems = []
+    failing = runtime.supervisor.failing()
+    if failing:
+        problems.append(f"failing: {', '.join(failing)}")
+    stuck = runtime.stuck()
+    if stuck:
+        problems.append("stuck: " + ", ".join(f"{n} ({s:.0f} s)" for n, s in stuck.items()))
+    checks["loops"] = "; ".join(problems) or "ok"
+    return checks
+
+
+def health_router(settings: ServiceSettings) -> APIRouter:
+    """`/healthz` (public), `/readyz` (public; its reasons only if `public_readyz_detail`),
+    `/metrics` (public if `public_metrics`, else for admin keys)."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers", openapi_extra=PUBLIC)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -101,40 +131,36 @@ def health_router() -> APIRouter:
         summary="Readiness: database and Kafka reachable, background loops running, no consumer "
         "stuck",
         responses={503: {"description": "Not ready; the body says which check failed"}},
+        openapi_extra=PUBLIC,
     )
     async def readyz(request: Request) -> JSONResponse:
-        runtime = request.app.state.runtime
-        checks: dict[str, Any] = {}
-        try:
-            await asyncio.wait_for(runtime.db.ping(), 2)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"failing: {exc}"
-        try:
-            await asyncio.wait_for(runtime.producer.ping(), 2)
-            checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"failing: {exc or type(exc).__name__}"
-        # A loop is not ok when it is down (crashed, restarting) or stuck (its batch failing
-        # for longer than `consumer_stuck_after_s`, e.g. on a database outage).
-        problems = []
-        failing = runtime.supervisor.failing()
-        if failing:
-            problems.append(f"failing: {', '.join(failing)}")
-        stuck = runtime.stuck()
-        if stuck:
-            problems.append("stuck: " + ", ".join(f"{n} ({s:.0f} s)" for n, s in stuck.items()))
-        checks["loops"] = "; ".join(problems) or "ok"
+        checks = await _readiness(request.app.state.runtime)
         ready = all(v == "ok" for v in checks.values())
+        if not settings.public_readyz_detail:
+            # Errors of the database driver or the broker client name hosts and users.
+            checks = {name: "ok" if v == "ok" else "failing" for name, v in checks.items()}
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics(request: Request) -> Response:
+    async def scrape(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         await runtime.refresh_gauges()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.public_metrics:
+
+        @router.get(
+            "/metrics", summary="Prometheus metrics", response_class=Response, openapi_extra=PUBLIC
+        )
+        async def metrics(request: Request) -> Response:
+            return await scrape(request)
+
+    else:
+
+        @router.get("/metrics", summary="Prometheus metrics (admin keys)", response_class=Response)
+        async def admin_metrics(request: Request, caller: Admin) -> Response:
+            return await scrape(request)
 
     return router

@@ -1,19 +1,28 @@
 """Keyset pagination with opaque cursors: `limit` and `cursor` in, `next_cursor` out.
 
 Every list in every service pages with `keyset_page`: one sort column plus the primary key as
-tie-breaker, `limit + 1` rows fetched to know whether there is a next page. The cursor names
-the sort it was made for; a cursor that is not one of ours, or belongs to another list or sort,
-is a 400, never a 5xx.
+tie-breaker, `limit + 1` rows fetched to know whether there is a next page.
+
+A cursor is its values (the sort's name, the last row's sort value and id) and an HMAC over
+them, the list (table) and the tenant it was made for, keyed by the deployment's secret
+(`configure`). So a client can neither forge the values (a number where the database compares
+text answered 500 on PostgreSQL) nor carry a cursor to another tenant, list or sort: every
+cursor that is not one we made for this very page is a 400, never a 5xx. The values are also
+checked against the sort column's type, so even a cursor signed under an older shape of the
+list cannot reach the database with the wrong type.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -36,7 +45,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_A_DATETIME = datetime(1970, 1, 1, tzinfo=UTC)  # a sample: "this sort is by a datetime"
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size")]
 CursorQuery = Annotated[
@@ -49,15 +57,47 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+# Replaced by `configure` at start-up with a key derived from `LODESTAR_SECRET_KEY`, so the
+# replicas of a service (and its restarts) accept each other's cursors.
+_key = secrets.token_bytes(32)
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def configure(secret: bytes) -> None:
+    """Key cursor signatures with `secret` (derived, so the key serves nothing else)."""
+    global _key
+    _key = hmac.new(secret, b"lodestar cursor v1", hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(scope: str, payload: bytes) -> bytes:
+    return hmac.new(_key, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:18]
+
+
+def encode_cursor(scope: str, values: list[Any]) -> str:
+    """An opaque cursor for `values`, valid only where `scope` (tenant and list) is the same."""
+    payload = json.dumps(values, separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_mac(scope, payload))}"
+
+
+def decode_cursor(scope: str, cursor: str) -> list[Any]:
+    """The values of a cursor made by `encode_cursor` for `scope`; BadRequest otherwise."""
+    payload_text, _, mac_text = cursor.partition(".")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, binascii.Error) as exc:  # JSONDecodeError and UnicodeError are both
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+    except (ValueError, binascii.Error) as exc:
+        raise BadRequest("invalid cursor") from exc
+    if not hmac.compare_digest(mac, _mac(scope, payload)):
+        raise BadRequest("the cursor does not belong to this list")
+    try:
+        values = json.loads(payload)
+    except ValueError as exc:  # JSONDecodeError and UnicodeError are both
         raise BadRequest("invalid cursor") from exc
     if not isinstance(values, list):
         raise BadRequest("invalid cursor")
@@ -77,15 +117,33 @@ def _encode(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _decode(value: Any, sample: Any) -> Any:
-    if isinstance(sample, datetime):
+def _column_type(column: InstrumentedAttribute[Any]) -> type:
+    """The Python type of a column's values (a TypeDecorator's is its implementation's)."""
+    sql_type = column.expression.type
+    sql_type = getattr(sql_type, "impl_instance", sql_type)
+    try:
+        python_type: type = sql_type.python_type
+    except NotImplementedError:
+        return str
+    return python_type
+
+
+def _decode(value: Any, expected: type) -> Any:
+    """A cursor value as the column's type; BadRequest if it is not one."""
+    if value is None:
+        return None
+    if issubclass(expected, datetime):
         if not isinstance(value, str):
             raise BadRequest("invalid cursor")
         try:
             return datetime.fromisoformat(value)
         except ValueError as exc:
             raise BadRequest("invalid cursor") from exc
-    if value is not None and (not isinstance(value, str | int | float) or isinstance(value, bool)):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRequest("invalid cursor")
+    if expected is str and not isinstance(value, str):
+        raise BadRequest("invalid cursor")
+    if expected in (int, float) and not isinstance(value, int | float):
         raise BadRequest("invalid cursor")
     return value
 
@@ -99,17 +157,19 @@ async def keyset_page(
     id_column: InstrumentedAttribute[Any],
     limit: int,
     cursor: str | None,
-    datetime_sort: bool = False,
+    tenant: str,
 ) -> tuple[list[T], str | None]:
-    """One page of `stmt` ordered by (sort column, id); the cursor names the sort it was made
-    for, so a cursor replayed with another sort is refused (400)."""
+    """One page of `stmt` (already filtered to `tenant`) ordered by (sort column, id); the
+    cursor is bound to the tenant, the list and the sort it was made for, so one replayed
+    elsewhere is refused (400)."""
     col, ident = sort.column, id_column
+    scope = f"{tenant}\0{getattr(model, '__tablename__', model.__name__)}"
     if cursor is not None:
-        values = decode_cursor(cursor)
-        if len(values) != 3 or values[0] != sort.name or not isinstance(values[2], str):
+        values = decode_cursor(scope, cursor)
+        if len(values) != 3 or values[0] != sort.name:
             raise BadRequest("the cursor does not belong to this list and sort")
-        last = _decode(values[1], _A_DATETIME if datetime_sort else None)
-        last_id = values[2]
+        last = _decode(values[1], _column_type(col))
+        last_id = _decode(values[2], _column_type(ident))
         if sort.descending:
             stmt = stmt.where(or_(col < last, and_(col == last, ident < last_id)))
         else:
@@ -122,7 +182,8 @@ async def keyset_page(
     rows = rows[:limit]
     tail = rows[-1]
     key = sort.column.key
-    next_cursor = encode_cursor([sort.name, _encode(getattr(tail, key)), getattr(tail, ident.key)])
+    values = [sort.name, _encode(getattr(tail, key)), _encode(getattr(tail, ident.key))]
+    next_cursor = encode_cursor(scope, values)
     return rows, next_cursor
 
 

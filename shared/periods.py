@@ -128,6 +128,28 @@ def period_index(t: datetime, period: Period, tz: str) -> int:
     return first.year * 4 + (first.month - 1) // 3
 
 
+# The longest each period can be (a local day of 25 hours; a quarter of 92 days and a clock
+# change): a span longer than `n` of them overlaps more than `n` periods.
+LONGEST = {
+    Period.DAY: timedelta(hours=25),
+    Period.WEEK: timedelta(days=7, hours=1),
+    Period.MONTH: timedelta(days=31, hours=1),
+    Period.QUARTER: timedelta(days=92, hours=1),
+}
+
+
+def more_buckets_than(start: datetime, end: datetime, bucket: Period, limit: int, tz: str) -> bool:
+    """Whether [start, end) overlaps more than `limit` buckets, by arithmetic alone (so
+    0001..9999 by day costs a comparison, not 3.6 million datetimes): too long a span is
+    refused outright, a shorter one counted by the periods' numbers."""
+    if end <= start:
+        return False
+    if end - start > LONGEST[bucket] * limit:
+        return True
+    last = period_index(end - timedelta(microseconds=1), bucket, tz)
+    return last - period_index(start, bucket, tz) + 1 > limit
+
+
 def bucket_starts(start: datetime, end: datetime, bucket: Period, tz: str) -> list[datetime]:
     """The starts of the buckets that overlap [start, end), in order."""
     starts: list[datetime] = []

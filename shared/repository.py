@@ -1,5 +1,5 @@
 """The queries every service's repositories share: one of a tenant's rows by its key, and a
-page of a tenant's rows narrowed by the filters a list offers.
+page of a tenant's rows narrowed by the filters a list offers (its cursor bound to the tenant).
 
 Every table that holds a tenant's resources has a `tenant` column; a row is only ever found
 through its tenant, so another tenant's id is simply not there (404, never 403).
@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.pagination import Sort, keyset_page
-from shared.tables import UtcDateTime
 
 __all__ = ["one_of_tenant", "page_of_tenant"]
 
@@ -64,7 +63,7 @@ async def page_of_tenant(
         id_column=_column(model, id_column),
         limit=limit,
         cursor=cursor,
-        datetime_sort=isinstance(sort.column.type, UtcDateTime | DateTime),
+        tenant=tenant,
     )
 
 

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import structlog
 
-from shared.auth import install_bootstrap_key
+from shared.auth import rotate_bootstrap_key
 from shared.consumer import BatchHandler, ConsumerRunner, Decoder
 from shared.db import Database
+from shared.events import API_KEY_V1, new_event
 from shared.identity import identity_handler
 from shared.inbox import InboxPruner
 from shared.looplag import LoopLagMonitor
 from shared.migrations import upgrade
 from shared.observability import Metrics
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, enqueue
 from shared.producer import EventProducer
 from shared.settings import ServiceSettings
 from shared.supervisor import Supervisor
@@ -85,7 +86,7 @@ class Runtime:
         `identity` subscribes to the `tenants` topic (every service but the issuer needs it).
         """
         await upgrade(self.db, self.migrations)
-        await self._install_bootstrap_key()
+        await self._install_bootstrap_key(announce=not identity)
         specs = list(consumers)
         if identity:
             # Tenant and key records are state, upserted: a late one is applied, not refused.
@@ -121,14 +122,28 @@ class Runtime:
             self.consumers[spec.name] = runner
             self.supervisor.start(f"consumer:{spec.name}", runner.run)
 
-    async def _install_bootstrap_key(self) -> None:
+    async def _install_bootstrap_key(self, *, announce: bool) -> None:
+        """Install the bootstrap key and revoke the ones before it here; the issuer of keys
+        (`announce`: goals) also publishes the revocations, so a service that was not
+        restarted with the new key learns of them too."""
         key = self.settings.bootstrap_admin_key
         if key is None:
             return
+        settings = self.settings
         async with self.db.transaction() as session:
-            await install_bootstrap_key(
-                session, self.settings.bootstrap_tenant, key.get_secret_value()
+            revoked = await rotate_bootstrap_key(
+                session, settings.bootstrap_tenant, key.get_secret_value()
             )
+            for record in revoked if announce else ():
+                log.info("bootstrap_key_revoked", key_id=record.key_id)
+                event = new_event(
+                    type=API_KEY_V1,
+                    source=f"lodestar/{settings.service_name}",
+                    tenant=record.tenant,
+                    subject=f"key/{record.key_id}",
+                    data=record,
+                )
+                await enqueue(session, settings.topics.name(settings.topics.tenants), event)
 
     async def _start_producer(self, deadline_s: float = 60.0) -> None:
         """Connect to Kafka, waiting for a broker that is still starting."""

@@ -61,6 +61,19 @@ class ServiceSettings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     bootstrap_tenant: str = "demo"
     bootstrap_admin_key: SecretStr | None = None
+    # apisec (issue 18): seals webhook secrets and signs page cursors (`shared.crypto`); every
+    # service refuses to start without it.
+    secret_key: SecretStr | None = None
+    # Body size cap of every request (413 above it), per-key rate limit (a token bucket per
+    # process: `rate_limit_burst` calls at once, refilled at `rate_limit_per_s`; 429 with
+    # Retry-After past it), and whether `/readyz` says why it is not ready and `/metrics` is
+    # served without a key (both off: `/readyz` says only ready or not, `/metrics` needs an
+    # admin key).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    public_readyz_detail: bool = True
+    public_metrics: bool = True
     # Freeze start-up objects and collect less often once started (`shared.app.tune_gc`); off
     # for apps run inside a test process, which is not the service's to tune.
     gc_freeze: bool = True

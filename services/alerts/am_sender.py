@@ -4,6 +4,7 @@ Prometheus does: firing alerts again and again while they fire, a resolution onc
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import structlog
 
+from services.alerts import egress
 from services.alerts.domain import alertmanager as am
 from services.alerts.repository import alertmanager as repository
 from services.alerts.service.alertmanager import alert_view, target_urls
@@ -171,9 +173,8 @@ class AlertmanagerSender(BackgroundLoop):
     ) -> bool:
         """Post a batch in slices; on success remember what the Alertmanager holds, on failure
         forget it (the next round sends it everything) and back off."""
-        endpoint = f"{url.rstrip('/')}/api/v2/alerts"
         for start in range(0, len(batch.alerts), POST_MAX):
-            error = await self._post_slice(client, endpoint, batch.alerts[start : start + POST_MAX])
+            error = await self._post_slice(client, url, batch.alerts[start : start + POST_MAX])
             if error is not None:
                 if url not in self._retry_at:
                     log.warning("alertmanager_unreachable", url=url, error=error)
@@ -190,14 +191,23 @@ class AlertmanagerSender(BackgroundLoop):
         return True
 
     async def _post_slice(
-        self, client: httpx.AsyncClient, endpoint: str, alerts: list[dict[str, Any]]
+        self, client: httpx.AsyncClient, url: str, alerts: list[dict[str, Any]]
     ) -> str | None:
-        try:
-            response = await client.post(endpoint, json=alerts)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
-        if response.status_code == 400:
+        """One post through `egress` (pinned, no redirects, a deadline, a capped answer): a
+        tenant's own Alertmanager under the address rule of webhooks, the deployment's
+        (`LODESTAR_ALERTMANAGER_URLS`) trusted wherever it is."""
+        settings = self._settings
+        trusted = url.rstrip("/") in {u.rstrip("/") for u in settings.alertmanager_urls}
+        answer = await egress.post(
+            client,
+            f"{url.rstrip('/')}/api/v2/alerts",
+            json.dumps(alerts).encode(),
+            {"Content-Type": "application/json", "User-Agent": "lodestar-alerts"},
+            allow_private=trusted or settings.webhook_allow_private,
+            deadline_s=settings.alertmanager_timeout_s,
+        )
+        if answer.status_code == 400:
             # Alertmanager refuses a body it cannot use: resending the same would not help.
-            log.warning("alertmanager_refused", endpoint=endpoint, answer=response.text[:500])
+            log.warning("alertmanager_refused", url=url)
             return None
-        return None if response.is_success else f"HTTP {response.status_code}"
+        return answer.error

@@ -25,6 +25,7 @@ from services.alerts.routes import (
     silences,
 )
 from services.alerts.routes import settings as settings_routes
+from services.alerts.service.rules import seal_stored_secrets
 from services.alerts.settings import AlertsSettings
 from shared.app import build_service_app
 from shared.runtime import ConsumerSpec, Runtime
@@ -67,6 +68,8 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
         # sender start after it, under the same supervisor (so /readyz reports them).
         async with shared_lifespan(app):
             runtime: Runtime = app.state.runtime
+            async with runtime.db.transaction() as session:
+                await seal_stored_secrets(session, settings)
             ticker = Ticker(runtime.db, settings)
             sender = WebhookSender(runtime.db, settings)
             alertmanager = AlertmanagerSender(runtime.db, settings)

@@ -7,7 +7,7 @@ AlertNotAcknowledged 409
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
 class RuleNotFound(NotFound):
@@ -36,3 +36,11 @@ class AlertNotActive(Conflict):
 
 class AlertNotAcknowledged(Conflict):
     slug, title = "alert-not-acknowledged", "The alert is not acknowledged"
+
+
+class WebhookRefused(Unprocessable):
+    slug, title = "webhook-refused", "The webhook URL is not one Lodestar posts to"
+
+
+class QuotaExceeded(Conflict):
+    slug, title = "quota-exceeded", "The tenant's quota for this kind of object is used up"

@@ -16,11 +16,13 @@ from pydantic import (
     Field,
     StringConstraints,
     UrlConstraints,
+    field_validator,
     model_validator,
 )
 
 from services.alerts.domain.conditions import ChangeMode, ConditionKind, Operator
 from services.alerts.domain.matching import Matcher, MatchOp, validate
+from services.alerts.domain.webhooks import secret_key
 from shared.bounds import BoundedFloat, SafeText
 from shared.events import Slug, UtcDatetime
 
@@ -42,10 +44,22 @@ class Selector(_Strict):
 
 
 class Webhook(_Strict):
-    """Where to POST this rule's alerts (Alertmanager webhook format), signed with `secret`."""
+    """Where to POST this rule's alerts (Alertmanager webhook format), signed with `secret`
+    as Standard Webhooks says (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The URL
+    must be on a public address unless the deployment allows private ones."""
 
     url: Annotated[AnyHttpUrl, Field(strict=False), UrlConstraints(max_length=2048)]
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+    secret: Annotated[
+        str,
+        StringConstraints(min_length=38, max_length=100),
+        Field(description="`whsec_` and the base64 of 24 to 64 random bytes"),
+    ]
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, value: str) -> str:
+        secret_key(value)
+        return value
 
 
 class WebhookRead(BaseModel):

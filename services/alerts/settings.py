@@ -13,7 +13,16 @@ class AlertsSettings(ServiceSettings):
     # Where generatorURL points: the subject in the metrics (KPIs) and goals (KRs) APIs.
     metrics_url: str = "http://127.0.0.1:8002"
     goals_url: str = "http://127.0.0.1:8001"
+    # The deadline of one whole post (resolve, connect, send, read the capped answer).
     webhook_timeout_s: float = 10.0
+    # Posts at once to one URL (so a slow receiver holds only its own).
+    webhook_lanes_per_url: int = 4
+    # Allow webhook and Alertmanager URLs on loopback, private, link-local addresses (on-prem
+    # receivers); refused by default (`services.alerts.egress`).
+    webhook_allow_private: bool = False
+    # Per-tenant quotas (409 past them).
+    max_rules_per_tenant: int = 1000
+    max_silences_per_tenant: int = 1000
     webhook_max_attempts: int = 8
     webhook_backoff_base_s: float = 2.0
     webhook_backoff_max_s: float = 600.0

@@ -24,6 +24,14 @@ class BootstrapKeyManaged(Conflict):
     slug, title = "bootstrap-key", "The bootstrap key is managed by settings"
 
 
+class KeyIdCollision(Conflict):
+    slug, title = "key-id-taken", "The new key's id is another key's"
+
+
+class QuotaExceeded(Conflict):
+    slug, title = "quota-exceeded", "The tenant's quota for this kind of object is used up"
+
+
 class CycleNotFound(NotFound):
     slug, title = "cycle-not-found", "Cycle not found"
 

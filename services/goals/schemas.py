@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator
 
-from shared.auth import Scope
+from shared.auth import BOOTSTRAP_KEY_NAME, Scope
 from shared.bounds import BoundedFloat, SafeText
 from shared.events import Slug, TimestampIn, Timezone
 
@@ -25,6 +25,13 @@ class ApiKeyCreate(SafeText):
     name: str = Field(min_length=1, max_length=200)
     # Enums arrive as strings: strict models need them lax, per field.
     scopes: list[Annotated[Scope, Strict(False)]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.strip().lower() == BOOTSTRAP_KEY_NAME:
+            raise ValueError(f"'{BOOTSTRAP_KEY_NAME}' names the keys from settings only")
+        return value
 
 
 class ApiKeyRead(BaseModel):

@@ -11,6 +11,8 @@ from shared.settings import ServiceSettings
 class GoalsSettings(ServiceSettings):
     service_name: str = "goals"
     database_url: str = "sqlite+aiosqlite:///var/goals.db"
+    # Per-tenant quota of keys not revoked (409 past it).
+    max_api_keys_per_tenant: int = 100
     # Status from pace (DESIGN.md): on track from 0.7 x expected, at risk from 0.5 x, and no
     # judgement in the first 10 % of a KR's window.
     status_on_track: float = Field(default=0.7, gt=0, le=1)

@@ -9,6 +9,10 @@ class KpiNotFound(NotFound):
     slug, title = "kpi-not-found", "KPI not found"
 
 
+class QuotaExceeded(Conflict):
+    slug, title = "quota-exceeded", "The tenant's quota for this kind of object is used up"
+
+
 class KpiConflict(Conflict):
     slug, title = "kpi-exists", "A KPI with this key already exists"
 

@@ -10,6 +10,8 @@ from shared.settings import ServiceSettings
 class MetricsSettings(ServiceSettings):
     service_name: str = "metrics"
     database_url: str = "sqlite+aiosqlite:///var/metrics.db"
+    # Per-tenant quota (409 past it).
+    max_kpis_per_tenant: int = 1000
     consumer_batch_max: int = Field(
         default=5000,
         description=(

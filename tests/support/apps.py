@@ -16,6 +16,9 @@ from shared.settings import ServiceSettings, Topics
 
 S = TypeVar("S", bound=ServiceSettings)
 
+# The one LODESTAR_SECRET_KEY of the tests (in-process apps and processes alike).
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
+
 
 def service_settings(
     cls: type[S], *, bootstrap: str, topics: Topics, database_url: str, admin_key: str
@@ -27,6 +30,9 @@ def service_settings(
         database_url=database_url,
         bootstrap_tenant="acme",
         bootstrap_admin_key=SecretStr(admin_key),
+        secret_key=SecretStr(TEST_SECRET_KEY),
+        # Tests drive one key hard; the rate limit has its own test (tests/integration/test_limits).
+        rate_limit_burst=1_000_000,
         outbox_poll_interval_s=0.5,
         consumer_poll_timeout_ms=50,
         log_json=False,

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from shared.settings import Topics
+from tests.support.apps import TEST_SECRET_KEY
 from tests.support.infra import ROOT
 
 SERVICES = ("goals", "metrics", "alerts")
@@ -129,6 +130,9 @@ def platform(
         "LODESTAR_TOPICS__PREFIX": topics.prefix,
         "LODESTAR_BOOTSTRAP_TENANT": "acme",
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "LODESTAR_SECRET_KEY": TEST_SECRET_KEY,
+        "LODESTAR_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
+        "LODESTAR_RATE_LIMIT_BURST": "1000000",  # one key driven hard; tested on its own
         "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
         **(extra_env or {}),
     }

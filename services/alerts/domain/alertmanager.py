@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.alerts.domain.matching import Matcher, MatchOp, matches_all, parse_matcher
+from services.alerts.domain.regex import full_match
 
 # Every alert a reader sees went through one receiver: Lodestar itself (it has no routing tree).
 RECEIVER = "lodestar"
@@ -89,7 +90,7 @@ class AlertQuery:
             return False
         if not silenced and not inhibited and not self.active:
             return False
-        if self.receiver is not None and re.fullmatch(self.receiver, RECEIVER) is None:
+        if self.receiver is not None and not full_match(self.receiver, RECEIVER):
             return False
         return matches_all(self.matchers, alert.labels)
 

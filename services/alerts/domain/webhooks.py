@@ -1,18 +1,34 @@
 """Webhook notifications: Alertmanager's webhook body (version "4"), its signature, retry timing.
 
-Any receiver built for Alertmanager takes the body unchanged. The signature header is
-`X-Lodestar-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed by the rule's secret>`.
+Any receiver built for Alertmanager takes the body unchanged. Posts are signed as Standard
+Webhooks says (standardwebhooks.com), so its libraries verify them:
+
+    webhook-id:        the delivery's id (the same on every retry: receivers dedupe on it)
+    webhook-timestamp: seconds since the epoch, of this attempt
+    webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">
+
+keyed by the secret's bytes (the secret reads `whsec_<base64 of 24-64 random bytes>`). The id
+and the timestamp are signed with the body, so a captured post replayed later fails the
+receiver's tolerance on the timestamp, and one replayed at once repeats an id it has seen.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
 from typing import Any
 
-SIGNATURE_HEADER = "X-Lodestar-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = (24, 64)
+# How far a receiver lets the timestamp be from its clock (the Standard Webhooks default).
+TOLERANCE_S = 300
 # Alertmanager writes the zero time as endsAt of an alert that has not ended.
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -72,14 +88,44 @@ def group_key(group_labels: dict[str, str]) -> str:
     return f"{{}}:{{{pairs}}}"
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header's value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def secret_key(secret: str) -> bytes:
+    """The HMAC key a `whsec_<base64>` secret stands for; ValueError if it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"a webhook secret reads {SECRET_PREFIX}<base64 of 24-64 random bytes>")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the webhook secret is not base64 after whsec_") from exc
+    low, high = SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"a webhook secret holds {low} to {high} bytes")
+    return key
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), header)
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value of one attempt."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        ID_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, msg_id, timestamp, body),
+    }
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, now: float) -> bool:
+    """What a receiver does: the timestamp within `TOLERANCE_S` of its clock, and one of the
+    space-separated `v1,` signatures equal (in constant time) to the one it computes."""
+    msg_id, stamp = headers.get(ID_HEADER, ""), headers.get(TIMESTAMP_HEADER, "")
+    if not msg_id or not stamp.isdigit() or abs(now - int(stamp)) > TOLERANCE_S:
+        return False
+    expected = sign(secret, msg_id, int(stamp), body)
+    offered = headers.get(SIGNATURE_HEADER, "").split()
+    return any(hmac.compare_digest(expected, candidate) for candidate in offered)
 
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, exists, or_, select
@@ -22,15 +22,29 @@ def add_all(session: AsyncSession, rows: Iterable[WebhookDelivery]) -> None:
     session.add_all(list(rows))
 
 
+async def pending(session: AsyncSession) -> Sequence[WebhookDelivery]:
+    stmt = select(WebhookDelivery).where(col(WebhookDelivery.status) == "pending")
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def save(session: AsyncSession) -> None:
     """Write the changes made to loaded deliveries (inside the caller's transaction)."""
     await session.flush()
 
 
-async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookDelivery]:
+async def due(
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    *,
+    skip_ids: Collection[str] = (),
+    skip_urls: Collection[str] = (),
+) -> Sequence[WebhookDelivery]:
     """The pending deliveries whose time has come and that are the oldest pending one of their
     alert to their receiver: a fingerprint's posts go out in the order they were written (a
-    "resolved" never overtakes its retried "firing"), while other alerts go on."""
+    "resolved" never overtakes its retried "firing"), while other alerts go on. Those in
+    flight (`skip_ids`) and those to receivers with no free lane (`skip_urls`) are left out,
+    so a slow receiver's backlog never fills the page the others are taken from."""
     earlier = aliased(WebhookDelivery)
     blocked = exists().where(
         col(earlier.status) == "pending",
@@ -51,6 +65,8 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[Webh
             col(WebhookDelivery.status) == "pending",
             col(WebhookDelivery.next_attempt_at) <= now,
             ~blocked,
+            col(WebhookDelivery.id).not_in(list(skip_ids)),
+            col(WebhookDelivery.url).not_in(list(skip_urls)),
         )
         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.created_at))
         .limit(limit)

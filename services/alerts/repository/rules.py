@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,6 +13,17 @@ from shared.pagination import Sort
 from shared.repository import page_of_tenant
 
 BY_NAME = Sort("name", col(AlertRule.name))  # type: ignore[arg-type]
+
+
+async def count(session: AsyncSession, tenant: str) -> int:
+    stmt = select(func.count()).select_from(AlertRule).where(col(AlertRule.tenant) == tenant)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def with_webhook(session: AsyncSession) -> Sequence[AlertRule]:
+    """Every rule that has a webhook, of every tenant."""
+    stmt = select(AlertRule).where(col(AlertRule.webhook_secret).is_not(None))
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def get(session: AsyncSession, tenant: str, rule_id: str) -> AlertRule | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,6 +14,15 @@ from shared.pagination import Sort
 from shared.repository import page_of_tenant
 
 NEWEST_FIRST = Sort("-created_at", col(Silence.created_at), descending=True)  # type: ignore[arg-type]
+
+
+async def count_unexpired(session: AsyncSession, tenant: str, now: datetime) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Silence)
+        .where(col(Silence.tenant) == tenant, col(Silence.ends_at) > now)
+    )
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get(session: AsyncSession, tenant: str, silence_id: str) -> Silence | None:

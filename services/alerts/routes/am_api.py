@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.alerts.am_schemas import PostableSilence
 from services.alerts.deps import Reader, ReadSession, SettingsDep, Writer, WriteSession
 from services.alerts.domain import alertmanager as am
+from services.alerts.domain.regex import compile_anchored
 from services.alerts.service import alertmanager as service
 from shared.errors import ProblemError
 from shared.events import utcnow
@@ -46,6 +47,7 @@ class AlertmanagerRoute(APIRoute):
                 return await handler(request)
             except ProblemError as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                headers = exc.extra.get("headers", headers)  # e.g. a 429's Retry-After
                 return _error(exc.status, exc.detail or exc.title, headers)
             except (RequestValidationError, pydantic.ValidationError) as exc:
                 detail = "; ".join(
@@ -61,7 +63,7 @@ class AlertmanagerRoute(APIRoute):
 
 router = APIRouter(prefix="/api/v2", route_class=AlertmanagerRoute, include_in_schema=False)
 
-FilterQuery = Annotated[list[str], Query(alias="filter")]
+FilterQuery = Annotated[list[str], Query(alias="filter", max_length=20)]
 
 
 def _alert_query(
@@ -69,6 +71,8 @@ def _alert_query(
 ) -> am.AlertQuery:
     try:
         matchers = am.parse_filter(filters)
+        if receiver is not None:
+            compile_anchored(receiver)
     except ValueError as exc:
         raise _BadRequest(str(exc)) from exc
     return am.AlertQuery(
@@ -139,10 +143,12 @@ async def silences(
 
 @router.post("/silences")
 async def post_silence(
-    body: PostableSilence, caller: Writer, session: WriteSession
+    body: PostableSilence, caller: Writer, session: WriteSession, settings: SettingsDep
 ) -> dict[str, str]:
     """A Lodestar silence (the same as `POST /v1/silences`); with `id`, it replaces that one."""
-    return {"silenceID": await service.post_silence(session, caller.tenant, body, utcnow())}
+    quota = settings.max_silences_per_tenant
+    silence_id = await service.post_silence(session, caller.tenant, body, utcnow(), quota=quota)
+    return {"silenceID": silence_id}
 
 
 @router.get("/silence/{silence_id}")

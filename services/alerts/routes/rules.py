@@ -19,10 +19,12 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=problem_responses(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RuleRead,
-    responses=problem_responses(422),
+    responses=problem_responses(409, 422),
 )
-async def create_rule(body: RuleCreate, caller: Writer, session: WriteSession) -> RuleRead:
-    rule = await service.create_rule(session, caller.tenant, body, utcnow())
+async def create_rule(
+    body: RuleCreate, caller: Writer, session: WriteSession, settings: SettingsDep
+) -> RuleRead:
+    rule = await service.create_rule(session, settings, caller.tenant, body, utcnow())
     return rule_read(rule)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from services.alerts.deps import Reader, ReadSession, Writer, WriteSession
+from services.alerts.deps import Reader, ReadSession, SettingsDep, Writer, WriteSession
 from services.alerts.mappers import silence_read
 from services.alerts.schemas import SilenceCreate, SilenceRead
 from services.alerts.service import silences as service
@@ -21,14 +21,18 @@ router = APIRouter(prefix="/silences", tags=["silences"], responses=problem_resp
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SilenceRead,
-    responses=problem_responses(422),
+    responses=problem_responses(409, 422),
 )
-async def create(body: SilenceCreate, caller: Writer, session: WriteSession) -> SilenceRead:
+async def create(
+    body: SilenceCreate, caller: Writer, session: WriteSession, settings: SettingsDep
+) -> SilenceRead:
     """Mute the alerts every matcher matches while startsAt ≤ now < endsAt. Silenced alerts
     are still evaluated and listed; they are not published. Takes effect at the next
     evaluation (an event or the timer)."""
     now = utcnow()
-    return silence_read(await service.create_silence(session, caller.tenant, body, now), now)
+    quota = settings.max_silences_per_tenant
+    silence = await service.create_silence(session, caller.tenant, body, now, quota=quota)
+    return silence_read(silence, now)
 
 
 @router.get("", response_model=Page[SilenceRead], responses=problem_responses(400, 422))

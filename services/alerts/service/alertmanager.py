@@ -21,6 +21,7 @@ from services.alerts.repository import alertmanager as repository
 from services.alerts.repository import silences as silence_repo
 from services.alerts.schemas import SilenceCreate
 from services.alerts.service import silences
+from services.alerts.service.destinations import check_destination
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertmanagerTarget, Silence
 
@@ -84,8 +85,11 @@ async def set_targets(
     if row is None:
         row = AlertmanagerTarget(tenant=tenant, mode=body.mode, updated_at=now)
         repository.add_target(session, row)
+    urls = [str(u).rstrip("/") for u in body.urls]
+    for url in urls:  # the tenant's own: the address rule of webhooks holds
+        await check_destination(settings, url)
     row.mode = body.mode
-    row.urls = [str(u).rstrip("/") for u in body.urls]
+    row.urls = urls
     row.updated_at = now
     await session.flush()
     return _settings_read(row, settings)
@@ -126,7 +130,7 @@ async def get_silence(
 
 
 async def post_silence(
-    session: AsyncSession, tenant: str, body: PostableSilence, now: datetime
+    session: AsyncSession, tenant: str, body: PostableSilence, now: datetime, *, quota: int
 ) -> str:
     """Create a Lodestar silence; with an `id`, replace that silence (Alertmanager's update:
     the old one expires, the new one takes its place). Returns the new silence's id."""
@@ -141,7 +145,7 @@ async def post_silence(
             "comment": body.comment,
         }
     )
-    return (await silences.create_silence(session, tenant, create, now)).id
+    return (await silences.create_silence(session, tenant, create, now, quota=quota)).id
 
 
 async def expire_silence(

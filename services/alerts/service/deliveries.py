@@ -3,7 +3,7 @@ post went (delivered, retried with backoff, or failed after the last attempt).""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,9 +62,14 @@ async def list_deliveries(
 
 
 async def due_deliveries(
-    session: AsyncSession, now: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    *,
+    skip_ids: Collection[str] = (),
+    skip_urls: Collection[str] = (),
 ) -> Sequence[WebhookDelivery]:
-    return await repository.due(session, now, limit)
+    return await repository.due(session, now, limit, skip_ids=skip_ids, skip_urls=skip_urls)
 
 
 async def record_outcomes(
@@ -82,7 +87,7 @@ async def record_outcomes(
             row.status, row.delivered_at = "delivered", now
         elif row.attempts >= settings.webhook_max_attempts:
             row.status = "failed"
-            log.warning("webhook_failed", delivery=row.id, url=row.url, error=row.last_error)
+            log.warning("webhook_failed", delivery=row.id, error=row.last_error)
         else:
             row.next_attempt_at = now + retry_delay(
                 row.attempts,

@@ -8,19 +8,51 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts.errors import RuleNotFound
+from services.alerts.errors import QuotaExceeded, RuleNotFound
+from services.alerts.repository import deliveries
 from services.alerts.repository import rules as repository
-from services.alerts.schemas import RuleCreate, RuleUpdate
+from services.alerts.schemas import RuleCreate, RuleUpdate, Webhook
+from services.alerts.service.destinations import check_destination
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
+from shared.crypto import FERNET_PREFIX, seal
 from shared.errors import found
 
 
+async def _webhook(settings: AlertsSettings, webhook: Webhook) -> tuple[str, str]:
+    """The URL (checked) and the secret (sealed) to store."""
+    url = str(webhook.url)
+    await check_destination(settings, url)
+    return url, seal(settings.secret_key, webhook.secret)
+
+
+async def seal_stored_secrets(session: AsyncSession, settings: AlertsSettings) -> int:
+    """Seal the webhook secrets stored in plain text before secrets were sealed (rules, and
+    deliveries not yet sent); returns how many. A Fernet token starts `gAAAAA` (its version
+    byte), which no plain secret of the API's shape (`whsec_…`) does."""
+    sealed = 0
+    for rule in await repository.with_webhook(session):
+        if rule.webhook_secret and not rule.webhook_secret.startswith(FERNET_PREFIX):
+            rule.webhook_secret = seal(settings.secret_key, rule.webhook_secret)
+            sealed += 1
+    for delivery in await deliveries.pending(session):
+        if not delivery.secret.startswith(FERNET_PREFIX):
+            delivery.secret = seal(settings.secret_key, delivery.secret)
+            sealed += 1
+    await session.flush()
+    return sealed
+
+
 async def create_rule(
-    session: AsyncSession, tenant: str, body: RuleCreate, now: datetime
+    session: AsyncSession, settings: AlertsSettings, tenant: str, body: RuleCreate, now: datetime
 ) -> AlertRule:
+    if await repository.count(session, tenant) >= settings.max_rules_per_tenant:
+        raise QuotaExceeded(f"a tenant may have {settings.max_rules_per_tenant} rules")
+    webhook_url, webhook_secret = (
+        await _webhook(settings, body.webhook) if body.webhook else (None, None)
+    )
     if body.kpi is not None:
         kind, target = "kpi", body.kpi
     elif body.key_result is not None:
@@ -52,8 +84,8 @@ async def create_rule(
         severity=body.severity,
         labels=dict(body.labels),
         annotations=dict(body.annotations),
-        webhook_url=str(body.webhook.url) if body.webhook else None,
-        webhook_secret=body.webhook.secret if body.webhook else None,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
         created_at=now,
         updated_at=now,
     )
@@ -97,7 +129,7 @@ async def update_rule(
         if value is not None:
             setattr(rule, name, value)
     if body.webhook is not None:
-        rule.webhook_url, rule.webhook_secret = str(body.webhook.url), body.webhook.secret
+        rule.webhook_url, rule.webhook_secret = await _webhook(settings, body.webhook)
     elif body.remove_webhook:
         rule.webhook_url = rule.webhook_secret = None
     rule.updated_at = now

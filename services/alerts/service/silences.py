@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts.errors import SilenceNotFound
+from services.alerts.errors import QuotaExceeded, SilenceNotFound
 from services.alerts.repository import silences as repository
 from services.alerts.schemas import SilenceCreate
 from services.alerts.tables import Silence
@@ -15,8 +15,11 @@ from shared.errors import Unprocessable, found
 
 
 async def create_silence(
-    session: AsyncSession, tenant: str, body: SilenceCreate, now: datetime
+    session: AsyncSession, tenant: str, body: SilenceCreate, now: datetime, *, quota: int
 ) -> Silence:
+    """A new silence; at most `quota` of a tenant's may be unexpired (409 past it)."""
+    if await repository.count_unexpired(session, tenant, now) >= quota:
+        raise QuotaExceeded(f"a tenant may have {quota} silences that have not ended")
     starts_at = body.starts_at or now
     if body.ends_at <= starts_at or body.ends_at <= now:
         raise Unprocessable("endsAt must be after startsAt and in the future")

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
+from shared.api import PUBLIC
 from shared.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -33,17 +34,17 @@ MEDIA_TYPES = {
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-@router.get("")
+@router.get("", openapi_extra=PUBLIC)
 async def console_root() -> RedirectResponse:
     return RedirectResponse("/console/", status_code=308)
 
 
-@router.get("/")
+@router.get("/", openapi_extra=PUBLIC)
 async def console_index() -> FileResponse:
     return _file("index.html")
 
 
-@router.get("/{name}")
+@router.get("/{name}", openapi_extra=PUBLIC)
 async def console_asset(name: str) -> FileResponse:
     return _file(name)
 

@@ -18,6 +18,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from services.goals.settings import GoalsSettings
+from shared.api import SCOPE_EXTENSION
 from shared.errors import NotFound, PayloadTooLarge, ProblemError
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "if-none-match")
@@ -54,9 +55,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/console/api", include_in_schema=False)
+# Authenticated by the service it forwards to, with the caller's own key.
+FORWARDED = {SCOPE_EXTENSION: "forwarded"}
 
 
-@router.api_route("/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@router.api_route(
+    "/{service}/{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    openapi_extra=FORWARDED,
+)
 async def forward(service: Literal["metrics", "alerts"], path: str, request: Request) -> Response:
     segments = path.split("/")
     if not path or any(s in ("", ".", "..") for s in segments):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.goals.deps import Admin, ReadSession, RuntimeDep, WriteSession
+from services.goals.deps import Admin, ReadSession, RuntimeDep, SettingsDep, WriteSession
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from services.goals.service import api_keys as service
 from shared.errors import problem_responses
@@ -16,12 +16,12 @@ router = APIRouter(prefix="/api-keys", tags=["api keys"], responses=problem_resp
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyIssued,
-    responses=problem_responses(422),
+    responses=problem_responses(409, 422),
 )
 async def issue_api_key(
-    body: ApiKeyCreate, caller: Admin, session: WriteSession, runtime: RuntimeDep
+    body: ApiKeyCreate, caller: Admin, session: WriteSession, settings: SettingsDep
 ) -> ApiKeyIssued:
-    return await service.issue(session, caller.tenant, body, runtime.settings)
+    return await service.issue(session, caller.tenant, body, settings)
 
 
 @router.get("", response_model=list[ApiKeyRead])

@@ -7,9 +7,15 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals import mappers
-from services.goals.errors import ApiKeyNotFound, BootstrapKeyManaged
+from services.goals.errors import (
+    ApiKeyNotFound,
+    BootstrapKeyManaged,
+    KeyIdCollision,
+    QuotaExceeded,
+)
 from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
+from services.goals.settings import GoalsSettings
 from shared.auth import generate_key, parse_key, parse_scopes, upsert_api_key
 from shared.errors import found
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
@@ -30,7 +36,8 @@ async def get(session: AsyncSession, tenant: str, key_id: str) -> ApiKeyRead:
 
 
 async def _announce(session: AsyncSession, key: ApiKeyV1, settings: ServiceSettings) -> None:
-    await upsert_api_key(session, key)
+    if not await upsert_api_key(session, key):
+        raise KeyIdCollision(f"the key id {key.key_id} is taken: ask again")
     event = new_event(
         type=API_KEY_V1,
         source=f"lodestar/{settings.service_name}",
@@ -42,8 +49,12 @@ async def _announce(session: AsyncSession, key: ApiKeyV1, settings: ServiceSetti
 
 
 async def issue(
-    session: AsyncSession, tenant: str, body: ApiKeyCreate, settings: ServiceSettings
+    session: AsyncSession, tenant: str, body: ApiKeyCreate, settings: GoalsSettings
 ) -> ApiKeyIssued:
+    """A new key (shown once); a tenant may hold `max_api_keys_per_tenant` not revoked."""
+    quota = settings.max_api_keys_per_tenant
+    if await repository.count_active(session, tenant) >= quota:
+        raise QuotaExceeded(f"a tenant may have {quota} keys that are not revoked")
     full_key, key_id, secret_hash = generate_key()
     record = ApiKeyV1(
         key_id=key_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,6 +13,11 @@ from shared.pagination import Sort
 from shared.repository import page_of_tenant
 
 BY_KEY = Sort("key", col(Kpi.key))  # type: ignore[arg-type]
+
+
+async def count(session: AsyncSession, tenant: str) -> int:
+    stmt = select(func.count()).select_from(Kpi).where(col(Kpi.tenant) == tenant)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get(session: AsyncSession, tenant: str, key: str) -> Kpi | None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.metrics.deps import Now, Reader, ReadSession, Writer, WriteSession
+from services.metrics.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
 from services.metrics.schemas import KpiCreate, KpiRead, KpiUpdate, KpiValueRead, SeriesRead
 from services.metrics.service import graduation, values
 from services.metrics.service import kpis as service
@@ -24,8 +24,11 @@ router = APIRouter(prefix="/kpis", tags=["kpis"], responses=problem_responses(40
     response_model=KpiRead,
     responses=problem_responses(400, 409, 422),
 )
-async def create_kpi(body: KpiCreate, caller: Writer, session: WriteSession, now: Now) -> KpiRead:
-    return await service.create(session, caller.tenant, body, now)
+async def create_kpi(
+    body: KpiCreate, caller: Writer, session: WriteSession, now: Now, settings: SettingsDep
+) -> KpiRead:
+    quota = settings.max_kpis_per_tenant
+    return await service.create(session, caller.tenant, body, now, quota=quota)
 
 
 @router.get("", response_model=Page[KpiRead], responses=problem_responses(400, 422))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.domain.health import Direction
-from services.metrics.errors import KpiConflict, KpiNotFound, KpiPeriodLocked
+from services.metrics.errors import KpiConflict, KpiNotFound, KpiPeriodLocked, QuotaExceeded
 from services.metrics.mappers import kpi_read
 from services.metrics.repository import kpis as repo
 from services.metrics.repository import measurements as measurement_repo
@@ -38,9 +38,14 @@ async def page(
     return page_of(await repo.page(session, tenant, limit=limit, cursor=cursor), kpi_read)
 
 
-async def create(session: AsyncSession, tenant: str, body: KpiCreate, now: datetime) -> KpiRead:
+async def create(
+    session: AsyncSession, tenant: str, body: KpiCreate, now: datetime, *, quota: int
+) -> KpiRead:
+    """A new KPI; a tenant may have at most `quota` (409 past it)."""
     if await repo.get(session, tenant, body.key) is not None:
         raise KpiConflict(f"KPI '{body.key}' already exists")
+    if await repo.count(session, tenant) >= quota:
+        raise QuotaExceeded(f"a tenant may have {quota} KPIs")
     fields = body.model_dump(exclude={"cadence"})
     kpi = Kpi(
         tenant=tenant,

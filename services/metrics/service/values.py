@@ -16,6 +16,7 @@ from services.metrics.tables import Kpi
 from shared.periods import (
     Period,
     bucket_starts,
+    more_buckets_than,
     nests_in,
     period_bounds,
     period_end,
@@ -69,9 +70,9 @@ async def series(
         raise SeriesInvalid("'end' must be after 'start'")
     if not nests_in(period, bucket):
         raise SeriesInvalid(f"a {period} KPI has no {bucket} series: use a coarser bucket")
-    starts = bucket_starts(start, end, bucket, tz)
-    if len(starts) > MAX_SERIES_POINTS:
+    if more_buckets_than(start, end, bucket, MAX_SERIES_POINTS, tz):
         raise SeriesInvalid(f"at most {MAX_SERIES_POINTS} buckets per series")
+    starts = bucket_starts(start, end, bucket, tz)
     first, stop = starts[0], period_end(starts[-1], bucket, tz)
     rollups = await rollup_repo.between(session, kpi.tenant, [kpi.key], first, stop, emptied=True)
     return SeriesRead(

@@ -23,6 +23,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from services.goals.settings import GoalsSettings
 from shared.auth import generate_key
 from shared.settings import Topics
+from tests.support.apps import TEST_SECRET_KEY
 from tests.support.infra import ROOT
 from tests.support.kafka import wait_until
 from tests.support.processes import (
@@ -80,6 +81,7 @@ def three_services(bootstrap: str, topics: Topics, key: str, tmp: Path) -> Itera
         "LODESTAR_TOPICS__PREFIX": topics.prefix,
         "LODESTAR_BOOTSTRAP_TENANT": "acme",
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": key,
+        "LODESTAR_SECRET_KEY": TEST_SECRET_KEY,
         "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
         **{f"LODESTAR_{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()},
     }

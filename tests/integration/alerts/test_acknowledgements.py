@@ -29,7 +29,7 @@ pytestmark = pytest.mark.kafka
 def rule(webhook_url: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"name": "ChurnTooHigh", "kpi": "churn", "threshold": 5.0}
     if webhook_url is not None:
-        body["webhook"] = {"url": webhook_url, "secret": "a-long-enough-shared-secret"}
+        body["webhook"] = {"url": webhook_url, "secret": "whsec_" + "A" * 32}
     return body
 
 

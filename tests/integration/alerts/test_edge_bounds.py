@@ -30,7 +30,7 @@ async def test_hostile_rules_and_silences_are_refused(
         {**base, "labels": {"team": "a\x00b"}},
         {**base, "annotations": {"summary": "\ud800"}},
         {**base, "annotations": {"runbook_url": "x\x00"}},
-        {**base, "webhook": {"url": "http://example.com/\x00", "secret": "s" * 16}},
+        {**base, "webhook": {"url": "http://example.com/\x00", "secret": "whsec_" + "A" * 32}},
     ]
     silences: list[dict[str, Any]] = [
         {

@@ -37,6 +37,7 @@ class TestKpiPages:
                 assert created.status_code == 201, created.text
 
             seen: list[str] = []
+            cursors: list[str] = []
             pages = 0
             params: dict[str, str | int] = {"limit": 2}
             while True:
@@ -49,6 +50,7 @@ class TestKpiPages:
                 if page["next_cursor"] is None:
                     break
                 params = {"limit": 2, "cursor": page["next_cursor"]}
+                cursors.append(page["next_cursor"])
             assert seen == ["arr", "churn", "dau", "mau", "nps"]
             assert pages == 3
 
@@ -57,6 +59,10 @@ class TestKpiPages:
                 "!!not-base64!!",
                 cursor_of({"key": "arr"}),
                 cursor_of(["created_at", "2026-01-01T00:00:00+00:00", "x"]),  # another sort
+                cursor_of(["key", 5, "arr"]),  # a number where PostgreSQL compares text
+                cursor_of(["key", "arr", "arr"]) + ".AAAAAAAAAAAAAAAAAAAAAAAA",  # unsigned
+                # Ours with its values changed (`arr` → `aaa`): the signature no longer holds.
+                cursor_of(["key", "aaa", "aaa"]) + "." + cursors[0].split(".")[1],
             ]
             for cursor in bad:
                 refused = await client.get("/v1/kpis", params={"cursor": cursor})
