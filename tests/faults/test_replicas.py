@@ -173,22 +173,27 @@ async def settled(cluster: Cluster, p: Plan, receiver: Receiver, timeout_s: floa
     """Every measurement stored, every webhook delivered, then the whole platform quiet."""
     metrics_db, alerts_db = cluster.urls["metrics"], cluster.urls["alerts"]
     kpis = ", ".join(f"'{k}'" for k in p.maxima)
+    state: dict[str, Any] = {}
 
     async def done() -> bool:
         stored = await query(metrics_db, f"SELECT count(*) FROM measurements WHERE kpi IN ({kpis})")
-        if stored[0][0] < p.stream.unique:
-            return False
+        state["stored"] = stored[0][0]
         pending = await query(
             alerts_db, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
         )
-        fired = {k for k in p.hot if receiver.bodies(k)}
-        return (
-            pending[0][0] == 0
-            and fired == p.hot
-            and await quiet(cluster.bootstrap, cluster.topics.prefix, cluster.urls)
-        )
+        state["pending webhooks"] = pending[0][0]
+        state["hot KPIs notified"] = len({k for k in p.hot if receiver.bodies(k)})
+        if state["stored"] < p.stream.unique or state["pending webhooks"]:
+            return False
+        if state["hot KPIs notified"] < len(p.hot):
+            return False
+        state["quiet"] = await quiet(cluster.bootstrap, cluster.topics.prefix, cluster.urls)
+        return bool(state["quiet"])
 
-    await wait_until(done, timeout_s=timeout_s, what="the platform to settle")
+    try:
+        await wait_until(done, timeout_s=timeout_s, what="the platform to settle")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {state} (of {p.stream.unique} unique)") from None
 
 
 async def check_outcome(
@@ -343,7 +348,7 @@ async def test_sigkill_of_one_replica_each_moves_partitions_and_loops_to_the_sur
                     mine = found.ids & {e["id"] for e in events[name]}
                     window = max((kill_ms - found.first_ms[i] for i in found.ids), default=0.0)
                     print(
-                        f"{name}: {len(events[name])} records, {len(mine)} of this stream's "
+                        f"{name}: {len(events[name])} events of this stream, {len(mine)} of them's "
                         f"events repeated ({found.copies} copies in all), in-flight window "
                         f"{window / 1000:.3f}s before the kill"
                     )

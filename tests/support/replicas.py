@@ -47,23 +47,31 @@ async def outbox_total(database_urls: dict[str, str]) -> int:
     return total
 
 
+# The consumer groups of the data path (`<prefix>lodestar-<service>.<consumer>`).
+DATA_GROUPS = (
+    "metrics.measurements",
+    "metrics.okr-events",
+    "goals.kpi-values",
+    "alerts.evaluation",
+)
+
+
 async def groups_caught_up(bootstrap: str, prefix: str) -> bool:
-    """Every consumer group of the deployment has committed the end of each partition it
+    """Every consumer group of the data path has committed the end of each partition it
     reads (so every event it consumed is processed and its effects committed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await admin.start()
     await consumer.start()
     try:
-        groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(prefix)]
-        for group in groups:
-            offsets = await admin.list_consumer_group_offsets(group)
+        for group in DATA_GROUPS:
+            offsets = await admin.list_consumer_group_offsets(f"{prefix}lodestar-{group}")
             if not offsets:
                 return False
             ends = await consumer.end_offsets(list(offsets))
             if any(offsets[tp].offset < end for tp, end in ends.items()):
                 return False
-        return bool(groups)
+        return True
     finally:
         await consumer.stop()
         await admin.close()
