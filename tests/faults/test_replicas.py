@@ -49,6 +49,9 @@ KPIS, HOT = 12, 8
 PER_KPI = 300
 RATE = 600.0  # measurements per second: the stream lasts about 6 s
 IN_FLIGHT_BOUND_S = 15.0  # a relay batch or a webhook round cut off by the kill, at most
+# A repeat comes from the survivor, which leads only once the killed process is gone; `kill()`
+# returns once it is reaped, and the clock is read then: this much earlier, generously.
+KILL_TOOK_MS = 1000
 TOPICS = ("kpi_values", "okr_events", "alerts")
 PRODUCER = {"kpi_values": "metrics", "okr_events": "goals", "alerts": "alerts"}
 
@@ -323,7 +326,7 @@ async def test_sigkill_of_one_replica_each_moves_partitions_and_loops_to_the_sur
                     group = cluster.running.services[service]
                     (leader,) = [r for r in group if r.process.pid == relay]
                     (survivors[service],) = [r for r in group if r is not leader]
-                    leader.kill()
+                    leader.kill()  # returns once the process is gone
                     killed_at[service] = time.time()
                 for service, survivor in survivors.items():
 
@@ -348,13 +351,14 @@ async def test_sigkill_of_one_replica_each_moves_partitions_and_loops_to_the_sur
                     mine = found.ids & {e["id"] for e in events[name]}
                     window = max((kill_ms - found.first_ms[i] for i in found.ids), default=0.0)
                     print(
-                        f"{name}: {len(events[name])} events of this stream, {len(mine)} of them's "
-                        f"events repeated ({found.copies} copies in all), in-flight window "
-                        f"{window / 1000:.3f}s before the kill"
+                        f"{name}: {len(events[name])} events of this stream, {len(mine)} of "
+                        f"them repeated ({found.copies} repeated records on the topic), "
+                        f"in-flight window {window / 1000:.3f}s before the kill"
                     )
                     for event_id in found.ids:
+                        # First by the killed replica, before it died; again by the survivor.
                         assert found.first_ms[event_id] <= kill_ms, "first published before it"
-                        assert min(found.again_ms[event_id]) >= found.first_ms[event_id]
+                        assert min(found.again_ms[event_id]) >= kill_ms - KILL_TOOK_MS
                     assert window <= IN_FLIGHT_BOUND_S * 1000
             assert webhook_kpis(receiver, p) == sorted(p.hot), "one notification per firing"
             posted = deliveries(receiver, p)
