@@ -25,8 +25,6 @@ from sqlalchemy import Connection, MetaData, text
 from shared.db import Database
 from shared.leader import lock_key
 
-log = structlog.get_logger(__name__)
-
 
 def _config(script_location: Path) -> Config:
     config = Config()
@@ -68,7 +66,8 @@ async def upgrade(db: Database, script_location: Path) -> None:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         before, after = await conn.run_sync(_upgrade)
     if before != after:
-        log.info("migrated", service=script_location.parent.name, before=before, after=after)
+        # A logger resolved now, not cached at import: the configuration in force applies.
+        structlog.get_logger(__name__).info("migrated", service=script_location.parent.name, before=before, after=after)
 
 
 async def autogenerate(script_location: Path, message: str, **kwargs: Any) -> None:
