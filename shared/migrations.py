@@ -67,7 +67,9 @@ async def upgrade(db: Database, script_location: Path) -> None:
         before, after = await conn.run_sync(_upgrade)
     if before != after:
         # A logger resolved now, not cached at import: the configuration in force applies.
-        structlog.get_logger(__name__).info("migrated", service=script_location.parent.name, before=before, after=after)
+        structlog.get_logger(__name__).info(
+            "migrated", service=script_location.parent.name, before=before, after=after
+        )
 
 
 async def autogenerate(script_location: Path, message: str, **kwargs: Any) -> None:
