@@ -279,7 +279,11 @@ async def test_replicas_started_together_migrate_once_and_publish_each_event_onc
             if '"event": "migrated"' in line
         ]
         assert len(lines) == 1, f"{service}: migrated once, by one replica: {lines}"
-        assert set(await leaders(cluster.urls[service])) == SINGLETONS[service]
+
+        async def led(service: str = service) -> bool:
+            return set(await leaders(cluster.urls[service])) == SINGLETONS[service]
+
+        await wait_until(led, timeout_s=10, what=f"a leader for each of {service}'s loops")
 
     p = plan("calm", seed=1)
     readers = readers_for(cluster)
