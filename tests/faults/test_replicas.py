@@ -324,6 +324,9 @@ async def test_sigkill_of_one_replica_each_moves_partitions_and_loops_to_the_sur
                     timeout_s=60,
                     what="a third of the stream",
                 )
+                kpis = ", ".join(f"'{k}'" for k in p.maxima)
+                sql = f"SELECT count(*) FROM measurements WHERE kpi IN ({kpis})"
+                stored_then = (await query(cluster.urls["metrics"], sql))[0][0]
                 survivors: dict[str, ServiceProcess] = {}
                 for service in SERVICES:
                     relay = (await leaders(cluster.urls[service]))["outbox-relay"]
@@ -332,6 +335,9 @@ async def test_sigkill_of_one_replica_each_moves_partitions_and_loops_to_the_sur
                     (survivors[service],) = [r for r in group if r is not leader]
                     leader.kill()  # returns once the process is gone
                     killed_at[service] = time.time()
+                assert not producing.done(), "killed mid-stream: the producer still runs"
+                assert 0 < stored_then < p.stream.unique, "killed mid-stream: part stored"
+                print(f"killed with {stored_then} of {p.stream.unique} measurements stored")
                 for service, survivor in survivors.items():
 
                     async def moved(
