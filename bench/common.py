@@ -127,3 +127,46 @@ async def fresh_postgres() -> str:
     """A new database on the project's PostgreSQL server (started if needed): its URL."""
     url, _name = await create_postgres_database(postgres_url())
     return url
+
+
+def ingest_report(
+    n: int,
+    unique: int,
+    prefix: str,
+    db: str,
+    bare: dict[str, Any],
+    hand: dict[str, Any],
+    ours: dict[int, dict[str, Any]],
+) -> None:
+    """The table and checks `bench/ingest.py` prints (variant 3 once per replica count)."""
+    rows: list[tuple[str, dict[str, Any], Any]] = [
+        ("1. ceiling: bare aiokafka, no processing", bare, "-"),
+        ("2. naive sink: json + sqlite3 executemany", hand, hand["stored"]),
+    ]
+    for replicas, result in ours.items():
+        label = f"3. Lodestar metrics service ({db})"
+        if len(ours) > 1:
+            label += f", {replicas} replica{'s' if replicas > 1 else ''}"
+        rows.append((label, result, result["stored"]))
+    print()
+    print(f"N = {n:,} events, {unique:,} unique, {PARTITIONS} partitions, db = {db}")
+    print(f"topic prefix: {prefix} (measure it again with --reuse {prefix})")
+    print()
+    print("| variant | seconds | events/s | stored |")
+    print("|---|---:|---:|---:|")
+    for name, result, stored in rows:
+        rate = n / result["seconds"]
+        shown = f"{stored:,}" if isinstance(stored, int) else stored
+        print(f"| {name} | {result['seconds']:.2f} | {rate:,.0f} | {shown} |")
+    print()
+    for replicas, result in ours.items():
+        cpu = result["cpu_s"]
+        print(
+            f"{replicas} replica(s): ratio (3)/(2) {hand['seconds'] / result['seconds']:.2f}; "
+            f"peak RSS (VmHWM, largest process) {result['rss_mb']:.0f} MB; CPU from ready to "
+            f"done {cpu:.1f} s ({cpu / result['seconds']:.0%} of a core, "
+            f"{cpu / n * 1e6:.1f} µs/event); stored = unique: {result['stored'] == unique}; "
+            f"sum(rollup counts) = unique: {result['rolled_up'] == unique}; kpi.values events "
+            f"relayed: {result['kpi_values']:,} (outbox left: {result['outbox_left']})"
+        )
+    print(f"naive stored = unique: {hand['stored'] == unique}")

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py --n 200000 --db sqlite
     .venv/bin/python bench/ingest.py --n 1000000 --db postgres
+    .venv/bin/python bench/ingest.py --n 200000 --db postgres --replicas 2 --only-lodestar
 
 Follows ../shared/notes/ingest-calibration.md: N CloudEvents (~300 bytes) produced to the real
 broker (deploy/kafka/kafka.sh), 4 partitions, keyed tenant/subject; 5 tenants x 20 KPIs, times
@@ -13,6 +14,10 @@ fresh consumer group on that same topic:
               SQLite file (WAL, synchronous=NORMAL), batches of 1,000, commit after each batch;
   3. lodestar the metrics service as its own process (uvicorn), validating, deduplicating,
               rolling up and relaying `kpi.values` events to Kafka.
+
+With `--replicas R` (PostgreSQL only: one process per SQLite file), variant 3 runs twice on the
+same topic, each time with a fresh database and consumer group: one metrics process, then R
+processes in one group sharing the topic's partitions and one database.
 
 Each is timed from its first record received to its last record stored with offsets committed
 (for Lodestar: the service's first-batch timestamp from /metrics, to the moment the bench sees
@@ -50,7 +55,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PARTITIONS, fresh_postgres  # noqa: E402
+from bench.common import PARTITIONS, fresh_postgres, ingest_report  # noqa: E402
 from shared.auth import generate_key  # noqa: E402
 from tests.support.infra import drop_postgres_database, kafka_bootstrap, postgres_url  # noqa: E402
 
@@ -364,6 +369,7 @@ async def lodestar(
     *,
     extra_env: dict[str, str] | None = None,
     profile: Path | None = None,
+    replicas: int = 1,
 ) -> dict[str, Any]:
     keys = {t: generate_key()[0] for t in TENANTS}
     values_before = sum((await end_offsets(bootstrap, f"{prefix}kpi.values")).values())
@@ -387,38 +393,38 @@ async def lodestar(
     group = f"{run_group}.measurements"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    service = Service(env, log)
-    spy = None if profile is None else profiler(service.proc.pid, profile)
+    # All replicas start at once (they join one group; the first batch starts the clock).
+    services = [
+        Service(env, log if i == 0 else workdir / f"metrics-service-{i}.log")
+        for i in range(replicas)
+    ]
+    spy = None if profile is None else profiler(services[0].proc.pid, profile)
     try:
-        await service.ready()
-        cpu_at_start = service.cpu_seconds()
+        for service in services:
+            await service.ready()
+        cpu_at_start = sum(service.cpu_seconds() for service in services)
         deadline = time.monotonic() + 900
         while await committed_total(admin, group, topic) < total_end:
-            if service.proc.poll() is not None:
-                raise RuntimeError("the service died; see " + str(log))
+            if any(service.proc.poll() is not None for service in services):
+                raise RuntimeError("a service died; see " + str(log))
             if time.monotonic() > deadline:
                 raise TimeoutError("the service did not finish")
             await asyncio.sleep(0.02)
         done_at = time.time()
-        cpu = service.cpu_seconds() - cpu_at_start
-        async with httpx.AsyncClient(base_url=service.url) as client:
-            text = (await client.get("/metrics")).text
-        first = next(
-            float(line.split()[1])
-            for line in text.splitlines()
-            if line.startswith("lodestar_metrics_first_batch_timestamp_seconds ")
-        )
+        cpu = sum(service.cpu_seconds() for service in services) - cpu_at_start
+        first = min([t for service in services if (t := await first_batch_at(service))])
         # Let the relay publish the last kpi.values events, then read the peak RSS.
         for _ in range(600):
             if not await outbox_rows(database_url):
                 break
             await asyncio.sleep(0.1)
-        rss = service.peak_rss_mb()
+        rss = max(service.peak_rss_mb() for service in services)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
-        service.stop()
+        for service in services:
+            service.stop()
         await admin.close()
     stored, rolled, left = await lodestar_counts(database_url)
     values = sum((await end_offsets(bootstrap, f"{prefix}kpi.values")).values()) - values_before
@@ -431,6 +437,17 @@ async def lodestar(
         "rss_mb": rss,
         "cpu_s": cpu,
     }
+
+
+async def first_batch_at(service: Service) -> float | None:
+    """The service's first-batch timestamp (from /metrics), None if it took no batch."""
+    async with httpx.AsyncClient(base_url=service.url) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("lodestar_metrics_first_batch_timestamp_seconds "):
+            value = float(line.split()[1])
+            return value or None
+    return None
 
 
 async def _query(database_url: str, sql: str) -> Any:
@@ -478,7 +495,15 @@ async def main() -> int:
         help="an extra LODESTAR_* setting for the service (repeatable)",
     )
     parser.add_argument("--profile", type=Path, help="py-spy the service (raw format) into PATH")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="also measure this many metrics processes in one group (PostgreSQL only)",
+    )
     args = parser.parse_args()
+    if args.replicas > 1 and args.db != "postgres":
+        parser.error("--replicas needs --db postgres (one process per SQLite file)")
 
     bootstrap = kafka_bootstrap()
     if args.reuse:
@@ -516,50 +541,34 @@ async def main() -> int:
             bare = await ceiling(bootstrap, topic, total)
             print("2/3 naive sink ...", flush=True)
             hand = await naive(bootstrap, topic, total, workdir / "naive.db")
-        print(f"3/3 lodestar metrics service ({args.db}) ...", flush=True)
-        if args.db == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir}/metrics-{uuid.uuid4().hex[:6]}.db"
-        else:
-            url = await fresh_postgres()
-        try:
-            ours = await lodestar(
-                bootstrap, prefix, total, url, workdir, extra_env=extra_env, profile=args.profile
+        counts = sorted({1, args.replicas})
+        ours: dict[int, dict[str, Any]] = {}
+        for replicas in counts:
+            print(
+                f"3/3 lodestar metrics service ({args.db}, {replicas} replica(s)) ...", flush=True
             )
-        finally:
-            if args.db == "postgres" and not args.keep:
-                await drop_postgres_database(postgres_url(), str(make_url(url).database))
+            if args.db == "sqlite":
+                url = f"sqlite+aiosqlite:///{workdir}/metrics-{uuid.uuid4().hex[:6]}.db"
+            else:
+                url = await fresh_postgres()
+            try:
+                ours[replicas] = await lodestar(
+                    bootstrap,
+                    prefix,
+                    total,
+                    url,
+                    workdir,
+                    extra_env=extra_env,
+                    profile=args.profile,
+                    replicas=replicas,
+                )
+            finally:
+                if args.db == "postgres" and not args.keep:
+                    await drop_postgres_database(postgres_url(), str(make_url(url).database))
 
-    rows = [
-        ("1. ceiling: bare aiokafka, no processing", bare, "-"),
-        ("2. naive sink: json + sqlite3 executemany", hand, hand["stored"]),
-        (f"3. Lodestar metrics service ({args.db})", ours, ours["stored"]),
-    ]
-    print()
-    print(f"N = {args.n:,} events, {unique:,} unique, {PARTITIONS} partitions, db = {args.db}")
-    print(f"topic prefix: {prefix} (measure it again with --reuse {prefix})")
-    print()
-    print("| variant | seconds | events/s | stored |")
-    print("|---|---:|---:|---:|")
-    for name, result, stored in rows:
-        rate = args.n / result["seconds"]
-        shown = f"{stored:,}" if isinstance(stored, int) else stored
-        print(f"| {name} | {result['seconds']:.2f} | {rate:,.0f} | {shown} |")
-    ratio = hand["seconds"] / ours["seconds"]
-    print()
-    print(f"ratio (3)/(2): {ratio:.2f}")
-    print(f"metrics service peak RSS (VmHWM): {ours['rss_mb']:.0f} MB")
-    cpu = ours["cpu_s"]
-    print(
-        f"metrics service CPU from ready to done: {cpu:.1f} s ({cpu / ours['seconds']:.0%}"
-        f" of a core, {cpu / args.n * 1e6:.1f} µs/event)"
-    )
-    print(
-        f"checks: naive stored = unique: {hand['stored'] == unique}; "
-        f"lodestar stored = unique: {ours['stored'] == unique}; "
-        f"sum(rollup counts) = unique: {ours['rolled_up'] == unique}; "
-        f"kpi.values events relayed: {ours['kpi_values']:,} (outbox left: {ours['outbox_left']})"
-    )
-    ok = hand["stored"] == unique and ours["stored"] == unique and ours["rolled_up"] == unique
+    ingest_report(args.n, unique, prefix, args.db, bare, hand, ours)
+    ok = hand["stored"] == unique
+    ok &= all(r["stored"] == unique and r["rolled_up"] == unique for r in ours.values())
     return 0 if ok else 1
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
@@ -69,6 +71,55 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+class SqliteFileInUse(RuntimeError):
+    """Another process holds the SQLite file this service was started on."""
+
+
+class SqliteFileLock:
+    """An exclusive `flock` on `<database>.lock`, held while a service runs on a SQLite file.
+
+    One process per SQLite file: its writers are serialised by an in-process lock, and the
+    outbox relay's skipping by sequence number assumes no other process writes (a second one
+    could make it delete rows it never published). A second service on the file is refused at
+    start; replicas need PostgreSQL. The kernel drops the lock when the process dies, however
+    it dies, so a stale lock file never blocks a restart."""
+
+    def __init__(self, database_path: str) -> None:
+        self.path = f"{database_path}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise SqliteFileInUse(
+                f"the SQLite database {self.path.removesuffix('.lock')} is in use by another "
+                f"process (pid {holder}); one process per SQLite file. To run several replicas "
+                "of a service, set LODESTAR_DATABASE_URL to a PostgreSQL database "
+                "(postgresql+asyncpg://user:password@host/name)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory SQLite database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 class Database:

@@ -12,6 +12,11 @@ fsync), published rows are deleted in chunks: when `delete_max` of them have pil
 no new row arrived for `idle_delete_s`. Until then the relay skips them by sequence number,
 which is safe there: writers are serialised, so a row committed later always has a higher
 `seq` than every row still in the table (an INTEGER PRIMARY KEY takes max + 1).
+
+One relay runs per deployment: on PostgreSQL the replica leading `outbox-relay`
+(`shared.leader`, which says why one relay and not rows claimed by several keeps per-key
+order); each transaction that adds rows NOTIFYs `lodestar_outbox`, so the leader wakes for rows
+another replica wrote. On SQLite one process owns the file (`shared.db.SqliteFileLock`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.events import CloudEvent, utcnow
+from shared.leader import WAKE_CHANNEL
 from shared.producer import EventProducer
 from shared.supervisor import RepeatedErrors
 from shared.tables import outbox
@@ -54,6 +60,14 @@ async def enqueue_all(session: AsyncSession, items: Iterable[tuple[str, CloudEve
     ]
     if rows:
         await session.execute(insert(outbox), rows)
+        await notify_outbox(session)
+
+
+async def notify_outbox(session: AsyncSession) -> None:
+    """On PostgreSQL, wake the leading relay (in whichever replica) when this transaction
+    commits; one notification per transaction, however many rows (PostgreSQL folds them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
 
 
 class OutboxRelay:
@@ -94,6 +108,10 @@ class OutboxRelay:
     def request_stop(self) -> None:
         self._stopping = True
         self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     async def run(self) -> None:
         backoff = 0.2

@@ -3,6 +3,11 @@
 Built in each app's lifespan (never at import time) and handed to routes as
 `request.app.state.runtime`. Start-up order: database and migrations, bootstrap key,
 topics, producer, relay, consumers; shutdown runs it backwards, draining each loop first.
+
+Scale-out: every replica runs the consumers (the group shares the partitions); the loops one
+replica at a time must run (relay, pruner, the services' timers and senders) are registered
+with `singleton()`, which on PostgreSQL runs each under a `shared.leader.Leadership`. On SQLite
+the runtime holds `shared.db.SqliteFileLock` from start to stop, so a second process is refused.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import structlog
 
 from shared.auth import rotate_bootstrap_key
 from shared.consumer import BatchHandler, ConsumerRunner, Decoder
-from shared.db import Database
+from shared.db import Database, SqliteFileLock, sqlite_file
 from shared.events import API_KEY_V1, new_event
 from shared.identity import identity_handler
 from shared.inbox import InboxPruner
+from shared.leader import WAKE_CHANNEL, Leadership, SingletonLoop
 from shared.looplag import LoopLagMonitor
 from shared.migrations import upgrade
 from shared.observability import Metrics
@@ -75,6 +81,10 @@ class Runtime:
         self.looplag = LoopLagMonitor(self.metrics.registry, settings.service_name)
         self.supervisor = Supervisor()
         self.consumers: dict[str, ConsumerRunner] = {}
+        self.singletons: dict[str, SingletonLoop] = {}
+        self.leaderships: dict[str, Leadership] = {}
+        path = sqlite_file(settings.database_url)
+        self._file_lock = SqliteFileLock(path) if path is not None else None
         self._lag_labels: set[tuple[str, str, str, str]] = set()
 
     def topic(self, name: str) -> str:
@@ -85,6 +95,8 @@ class Runtime:
 
         `identity` subscribes to the `tenants` topic (every service but the issuer needs it).
         """
+        if self._file_lock is not None:
+            self._file_lock.acquire()
         await upgrade(self.db, self.migrations)
         await self._install_bootstrap_key(announce=not identity)
         specs = list(consumers)
@@ -98,8 +110,8 @@ class Runtime:
             self.settings.kafka_bootstrap,
             topic_specs(self.settings, [t for spec in specs for t in spec.topics]),
         )
-        self.supervisor.start("outbox-relay", self.relay.run)
-        self.supervisor.start("inbox-pruner", self.pruner.run)
+        self.singleton("outbox-relay", self.relay, wake_on_outbox=True)
+        self.singleton("inbox-pruner", self.pruner)
         self.supervisor.start("loop-lag", self.looplag.run)
         for spec in specs:
             runner = ConsumerRunner(
@@ -121,6 +133,21 @@ class Runtime:
             )
             self.consumers[spec.name] = runner
             self.supervisor.start(f"consumer:{spec.name}", runner.run)
+
+    def singleton(self, name: str, loop: SingletonLoop, *, wake_on_outbox: bool = False) -> None:
+        """Run `loop` in one replica of the service at a time (in this process on SQLite),
+        supervised as `name`; stopped by `stop()` after the consumers. `wake_on_outbox`: wake
+        it whenever any replica commits outbox rows (this process's commits wake it through
+        `Database.after_commit`, if it subscribed)."""
+        self.singletons[name] = loop
+        if self.db.is_sqlite:
+            self.supervisor.start(name, loop.run)
+            return
+        lock = f"{self.settings.service_name}:{name}"
+        channel = WAKE_CHANNEL if wake_on_outbox else None
+        leadership = Leadership(self.settings.database_url, lock, loop, wake_channel=channel)
+        self.leaderships[name] = leadership
+        self.supervisor.start(name, leadership.run)
 
     async def _install_bootstrap_key(self, *, announce: bool) -> None:
         """Install the bootstrap key and revoke the ones before it here; the issuer of keys
@@ -204,9 +231,12 @@ class Runtime:
         for runner in self.consumers.values():
             runner.request_stop()
         await self.supervisor.stop([f"consumer:{name}" for name in self.consumers], timeout_s=15)
-        self.relay.request_stop()
-        self.pruner.request_stop()
+        for name, loop in self.singletons.items():
+            leadership = self.leaderships.get(name)
+            (leadership or loop).request_stop()
         self.looplag.request_stop()
         await self.supervisor.stop(timeout_s=10)
         await self.producer.stop()
         await self.db.dispose()
+        if self._file_lock is not None:
+            self._file_lock.release()

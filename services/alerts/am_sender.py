@@ -57,8 +57,8 @@ class AlertmanagerSender(BackgroundLoop):
     an Alertmanager are left for the full round) and run in full every
     `alertmanager_resend_interval_s`. The sender reads only committed state and runs apart
     from evaluation, so a slow or dead Alertmanager never holds back evaluation or the
-    `alerts` topic. Replicas each running one post the same state twice, which Alertmanager
-    merges: harmless, unlike a doubled webhook."""
+    `alerts` topic. One replica at a time runs it (`Runtime.singleton`): Alertmanager would
+    merge the same state posted twice, but each replica would post it all."""
 
     def __init__(
         self,

@@ -64,8 +64,9 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The shared lifespan migrates and starts the consumers; the timer and the webhook
-        # sender start after it, under the same supervisor (so /readyz reports them).
+        # The shared lifespan migrates and starts the consumers; the timer and the senders
+        # start after it, under the same supervisor (so /readyz reports them), each run by one
+        # replica at a time (`Runtime.singleton`).
         async with shared_lifespan(app):
             runtime: Runtime = app.state.runtime
             async with runtime.db.transaction() as session:
@@ -75,9 +76,9 @@ def create_app(settings: AlertsSettings | None = None) -> FastAPI:
             alertmanager = AlertmanagerSender(runtime.db, settings)
             app.state.ticker, app.state.webhooks = ticker, sender
             app.state.alertmanager = alertmanager
-            runtime.supervisor.start("alert-timer", ticker.run)
-            runtime.supervisor.start("webhooks", sender.run)
-            runtime.supervisor.start("alertmanager", alertmanager.run)
+            runtime.singleton("alert-timer", ticker)
+            runtime.singleton("webhooks", sender, wake_on_outbox=True)
+            runtime.singleton("alertmanager", alertmanager, wake_on_outbox=True)
             try:
                 yield
             finally:

@@ -5,8 +5,9 @@ no data, acknowledgements lapsing). `WebhookSender` posts the rows of the delive
 (written in the transaction of what they announce), one alert's in the order written, retrying
 with backoff; it runs apart from evaluation, so a slow or dead receiver never holds an alert
 back, and one alert's failing posts never hold another's, nor one receiver's slowness another's (see
-`WebhookSender`; the bounds of each post are in `egress`). One sender per deployment: two
-replicas would both post a due row (a claim with `FOR UPDATE SKIP LOCKED` would lift that).
+`WebhookSender`; the bounds of each post are in `egress`). Both run in one replica at a time
+(`Runtime.singleton`, leader election in `shared.leader`): two senders would both post a due
+row, and one sender keeps one alert's posts in the order written.
 """
 
 from __future__ import annotations

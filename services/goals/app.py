@@ -70,7 +70,7 @@ def create_app(
             async with runtime_lifespan(app):
                 runtime: Runtime = app.state.runtime
                 timer = StatusTimer(runtime.db, settings, utcnow)
-                runtime.supervisor.start("status-timer", timer.run)
+                runtime.singleton("status-timer", timer)  # one replica at a time
                 try:
                     yield
                 finally:

@@ -81,10 +81,16 @@ class Platform:
 
 
 def start_service(
-    name: str, *, port: int, env: dict[str, str], database_url: str, log_dir: Path
+    name: str,
+    *,
+    port: int,
+    env: dict[str, str],
+    database_url: str,
+    log_dir: Path,
+    log_name: str | None = None,
 ) -> ServiceProcess:
     url = f"http://127.0.0.1:{port}"
-    log = log_dir / f"{name}.log"
+    log = log_dir / f"{log_name or name}.log"
     command = [
         sys.executable, "-m", "uvicorn", f"services.{name}.app:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
@@ -125,22 +131,8 @@ def platform(
 ) -> Iterator[Platform]:
     """Start goals, metrics and alerts (or those of `services`) as processes on one broker;
     stop them on exit."""
-    env = {
-        "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
-        "LODESTAR_TOPICS__PREFIX": topics.prefix,
-        "LODESTAR_BOOTSTRAP_TENANT": "acme",
-        "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
-        "LODESTAR_SECRET_KEY": TEST_SECRET_KEY,
-        "LODESTAR_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
-        "LODESTAR_RATE_LIMIT_BURST": "1000000",  # one key driven hard; tested on its own
-        "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
-        **(extra_env or {}),
-    }
     ports = {name: free_port() for name in SERVICES}
-    # Each service links to the others (e.g. an alert's generatorURL to its KPI in metrics).
-    env.update(
-        {f"LODESTAR_{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()}
-    )
+    env = _platform_env(bootstrap, topics, admin_key, ports, extra_env)
     running = Platform()
     try:
         for name in services:
@@ -152,4 +144,86 @@ def platform(
         yield running
     finally:
         for service in running.services.values():
+            service.stop()
+
+
+def _platform_env(
+    bootstrap: str,
+    topics: Topics,
+    admin_key: str,
+    ports: dict[str, int],
+    extra_env: dict[str, str] | None,
+) -> dict[str, str]:
+    env = {
+        "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+        "LODESTAR_TOPICS__PREFIX": topics.prefix,
+        "LODESTAR_BOOTSTRAP_TENANT": "acme",
+        "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "LODESTAR_SECRET_KEY": TEST_SECRET_KEY,
+        "LODESTAR_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
+        "LODESTAR_RATE_LIMIT_BURST": "1000000",  # one key driven hard; tested on its own
+        "LODESTAR_CONSUMER_POLL_TIMEOUT_MS": "50",
+        **(extra_env or {}),
+    }
+    # Each service links to the others (e.g. an alert's generatorURL to its KPI in metrics).
+    env.update(
+        {f"LODESTAR_{name.upper()}_URL": f"http://127.0.0.1:{p}" for name, p in ports.items()}
+    )
+    return env
+
+
+@dataclass
+class Replicated:
+    """`replicas` processes of each service, each on its own port, one database per service."""
+
+    services: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        """The URL of a running replica of `name` (the first one alive)."""
+        for replica in self.services[name]:
+            if replica.process.poll() is None:
+                return replica.url
+        raise RuntimeError(f"no replica of {name} is running")
+
+    def all(self) -> list[ServiceProcess]:
+        return [replica for group in self.services.values() for replica in group]
+
+
+@contextlib.contextmanager
+def replicated_platform(
+    *,
+    bootstrap: str,
+    topics: Topics,
+    admin_key: str,
+    database_urls: dict[str, str],
+    log_dir: Path,
+    replicas: int = 2,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Replicated]:
+    """Start `replicas` processes of each service at once (all of them migrating the empty
+    databases together), wait until every one is ready; stop them on exit. Logs go to
+    `<service>-<i>.log`; the services link to each other's replica 0."""
+    ports = {name: [free_port() for _ in range(replicas)] for name in SERVICES}
+    env = _platform_env(
+        bootstrap, topics, admin_key, {n: p[0] for n, p in ports.items()}, extra_env
+    )
+    running = Replicated()
+    try:
+        for name in SERVICES:
+            running.services[name] = [
+                start_service(
+                    name,
+                    port=port,
+                    env=env,
+                    database_url=database_urls[name],
+                    log_dir=log_dir,
+                    log_name=f"{name}-{i}",
+                )
+                for i, port in enumerate(ports[name])
+            ]
+        for service in running.all():
+            wait_ready(service)
+        yield running
+    finally:
+        for service in running.all():
             service.stop()

@@ -29,3 +29,15 @@ def test_every_service_has_the_same_shape(service: str) -> None:
         assert (folder / name).is_dir(), f"services/{service} lacks {name}/"
     for flat in ("repository.py", "service.py"):
         assert not (folder / flat).exists(), f"services/{service}/{flat}: a package, by resource"
+
+
+def test_services_run_their_background_loops_as_singletons() -> None:
+    """A loop a service starts runs in one replica at a time (`Runtime.singleton`, leader
+    election on PostgreSQL); one started on the supervisor directly would run in every
+    replica (two webhook senders post a delivery twice)."""
+    direct = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "services").rglob("*.py")
+        if "supervisor.start(" in path.read_text()
+    ]
+    assert direct == []

@@ -44,6 +44,7 @@ from services.metrics.ingest.rows import (
     record_rollups,
 )
 from shared.consumer import Inbound, Rejection
+from shared.leader import WAKE_CHANNEL
 
 POINT_COLUMNS = [
     "id",
@@ -335,6 +336,7 @@ class PostgresWriter:
                 records=events,
                 columns=["event_id", "topic", "key", "payload", "created_at"],
             )
+            await conn.execute(f"NOTIFY {WAKE_CHANNEL}")  # the leading relay may be elsewhere
         return stored, points.rejected
 
     async def _insert(self, conn: Any, records: list[Record], *, copy: bool) -> list[Record]:

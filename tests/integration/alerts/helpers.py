@@ -129,6 +129,7 @@ class Receiver:
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     held: set[str] = field(default_factory=set)
     codes: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # wall-clock time of each post
 
     def bodies(self, kpi: str | None = None) -> list[dict[str, Any]]:
         """The posted bodies (about `kpi`, if given), in the order they came."""
@@ -158,6 +159,7 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
             kpi = alerts[0]["labels"].get("kpi") if alerts else None
             with lock:
                 receiver.posts.append((dict(self.headers.items()), body))
+                receiver.times.append(time.time())
                 code = receiver.statuses.pop(0) if receiver.statuses else 200
                 code = 503 if kpi in receiver.held else code
                 receiver.codes.append(code)
