@@ -17,6 +17,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared.events import CloudEvent
+from shared.kafka_auth import KafkaAuth
 
 Headers = Sequence[tuple[str, bytes]]
 Record = tuple[str | None, bytes]
@@ -88,9 +89,17 @@ def _failure(delivery: asyncio.Future[object]) -> BaseException | None:
 
 
 class EventProducer:
-    def __init__(self, bootstrap: str, *, client_id: str, max_in_flight: int = 10_000) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        max_in_flight: int = 10_000,
+        auth: KafkaAuth | None = None,
+    ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            **(auth or KafkaAuth()).client_options(),
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
