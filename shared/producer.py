@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -141,9 +141,17 @@ class EventProducer:
     ) -> None:
         await (await self.send(topic, value, key=key, headers=headers))
 
-    async def send_all(self, topic: str, records: Sequence[Record], *, timeout_s: float) -> None:
+    async def send_all(
+        self,
+        topic: str,
+        records: Sequence[Record],
+        *,
+        timeout_s: float,
+        headers: Callable[[bytes], Headers] | None = None,
+    ) -> None:
         """Send the records and return once the broker has acknowledged every one; raise
-        `BrokerUnavailable` if that takes longer than `timeout_s` or a send fails.
+        `BrokerUnavailable` if that takes longer than `timeout_s` or a send fails. `headers`
+        gives each record's headers from its value (e.g. a signature, `shared.ingest_proof`).
 
         The deadline covers the whole call: waiting for metadata and for in-flight slots as
         well as the acknowledgements (aiokafka alone would wait `request_timeout_ms`, 30 s, for
@@ -152,7 +160,8 @@ class EventProducer:
         try:
             async with asyncio.timeout(timeout_s):
                 for key, value in records:
-                    deliveries.append(await self.send(topic, value, key=key))
+                    extra = headers(value) if headers else None
+                    deliveries.append(await self.send(topic, value, key=key, headers=extra))
                 # `wait`, not `gather`: a deadline must not cancel the sends themselves.
                 await asyncio.wait(deliveries)
         except TimeoutError:
