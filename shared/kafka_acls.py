@@ -12,8 +12,9 @@ the deployment's topics (every service creates them all at start-up, `shared.top
 its own consumer groups (`<prefix>lodestar-<service>…`, a prefixed ACL). Nothing else is
 allowed: the broker runs with `allow.everyone.if.no.acl.found=false`.
 
-aiokafka's admin client has no call for ACLs, so they are sent as a CreateAcls request (v1,
-which Kafka 4 still serves) through its connection. Granting an ACL that exists is a no-op.
+aiokafka's admin client has no call for ACLs, so they are sent as CreateAcls / DeleteAcls
+requests (v1, which Kafka 4 still serves) through its connection. Granting an ACL that exists
+is a no-op.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import for_code
-from aiokafka.protocol.admin import CreateAclsRequest_v1
+from aiokafka.protocol.admin import CreateAclsRequest_v1, DeleteAclsRequest_v1
 from aiokafka.protocol.api import Request
 
 from shared.kafka_auth import KafkaAuth
@@ -108,21 +110,44 @@ def deployment_acls(
     return sorted(set(acls))
 
 
-class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
-    """All the bindings in one request (aiokafka's own `CreateAclsRequest` takes one)."""
+def _rows(acls: Iterable[Acl]) -> list[tuple[int, str, int, str, str, int, int]]:
+    return [
+        (a.resource_type, a.name, a.pattern, f"User:{a.principal}", "*", a.operation, ALLOW)
+        for a in acls
+    ]
 
+
+# All the bindings in one CreateAcls or DeleteAcls (v1) request: aiokafka's own request classes
+# take one binding each. A delete filter with every field given matches exactly one binding.
+class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 30
 
     def __init__(self, acls: Iterable[Acl]) -> None:
         self._acls = list(acls)
 
-    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
-        return request_struct_class(
-            [
-                (a.resource_type, a.name, a.pattern, f"User:{a.principal}", "*", a.operation, ALLOW)
-                for a in self._acls
-            ]
-        )
+    def build(self, request_struct_class: Any) -> Any:
+        return request_struct_class(_rows(self._acls))
+
+
+class _DeleteAcls(Request[DeleteAclsRequest_v1]):  # type: ignore[misc]
+    API_KEY = 31
+
+    def __init__(self, acls: Iterable[Acl]) -> None:
+        self._acls = list(acls)
+
+    def build(self, request_struct_class: Any) -> Any:
+        return request_struct_class(_rows(self._acls))
+
+
+async def _send(bootstrap: str, auth: KafkaAuth, request: _CreateAcls | _DeleteAcls) -> Any:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="lodestar-acls", **auth.client_options()
+    )
+    await admin.start()
+    try:
+        return await admin._send_request(request)
+    finally:
+        await admin.close()
 
 
 async def grant(bootstrap: str, auth: KafkaAuth, acls: Iterable[Acl]) -> None:
@@ -130,14 +155,18 @@ async def grant(bootstrap: str, auth: KafkaAuth, acls: Iterable[Acl]) -> None:
     wanted = list(acls)
     if not wanted:
         return
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="lodestar-acls", **auth.client_options()
-    )
-    await admin.start()
-    try:
-        response = await admin._send_request(_CreateAcls(wanted))
-    finally:
-        await admin.close()
+    response = await _send(bootstrap, auth, _CreateAcls(wanted))
     for acl, (code, message) in zip(wanted, response.creation_responses, strict=True):
         if code != 0:
             raise for_code(code)(f"cannot grant {acl}: {message}")
+
+
+async def revoke(bootstrap: str, auth: KafkaAuth, acls: Iterable[Acl]) -> None:
+    """Delete the ACLs (those that do not exist are no error)."""
+    unwanted = list(acls)
+    if not unwanted:
+        return
+    response = await _send(bootstrap, auth, _DeleteAcls(unwanted))
+    for acl, (code, message, *_) in zip(unwanted, response.filter_responses, strict=True):
+        if code != 0:
+            raise for_code(code)(f"cannot revoke {acl}: {message}")
