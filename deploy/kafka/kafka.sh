@@ -10,8 +10,9 @@
 #   deploy/kafka/kafka.sh bootstrap   print the bootstrap address (exit 1 if none runs)
 #   deploy/kafka/kafka.sh env USER    print `export LODESTAR_KAFKA_*=...` lines for USER (admin,
 #                                     goals, metrics, alerts, producer or one added below)
-#   deploy/kafka/kafka.sh add-user USER   create (or give a new password to) an external
-#                                     producer USER: it may write kpi.measurements only
+#   deploy/kafka/kafka.sh add-user USER   create USER, or give it a new password (rotation);
+#                                     a USER that is not a service may write kpi.measurements only
+#   deploy/kafka/kafka.sh remove-user USER   delete USER (it can no longer authenticate)
 #
 # Only the bootstrap address goes to stdout; progress goes to stderr. Everything lives in
 # ${LODESTAR_CACHE:-<repo>/.cache}/kafka (git-ignored); its data is disposable. The SCRAM users
@@ -298,17 +299,10 @@ cmd_env() {
   printf 'export LODESTAR_KAFKA_PASSWORD=%q\n' "$password"
 }
 
-# A new external producer (or a new password for one: the old password stops working for new
-# connections at once). Its ACLs allow writing kpi.measurements and nothing else.
-cmd_add_user() {
-  local user="${1:-}" boot password admin_conf
-  [[ "$user" =~ ^[a-z0-9][a-z0-9._-]{0,63}$ ]] || die "usage: $0 add-user USER (a-z 0-9 . _ -)"
-  case " ${USERS[*]} " in *" $user "*) [[ "$user" == producer ]] ||
-    die "$user is a service's user; its password is set at format time" ;; esac
-  take_lock
-  boot="$(running_bootstrap)" || die "no broker running"
-  password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
-  admin_conf="$RUN/admin.properties"
+# ConfigCommand as the admin (a JVM start, 1-2 s): its client properties go in a 0600 file.
+config_command() {
+  local boot="$1" admin_conf="$RUN/admin.properties"
+  shift
   (umask 077 && cat >"$admin_conf" <<PROPS
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
@@ -317,22 +311,62 @@ PROPS
   )
   java -Dlog4j2.configurationFile="$HERE/tools-log4j2.properties" -cp "$LIB/*" \
     kafka.admin.ConfigCommand --bootstrap-server "$boot" --command-config "$admin_conf" \
-    --alter --add-config "SCRAM-SHA-512=[password=$password]" \
-    --entity-type users --entity-name "$user" >&2 || die "creating the SCRAM user $user failed"
+    --alter "$@" >&2
+}
+
+# Set the user's password in credentials.json ("" removes the user).
+store_password() {
   (umask 077 && python3 -c 'import json, sys
 creds = json.load(open(sys.argv[1]))
-creds[sys.argv[2]] = sys.argv[3]
-open(sys.argv[1], "w").write(json.dumps(creds))' "$CREDS" "$user" "$password")
+if sys.argv[3]:
+    creds[sys.argv[2]] = sys.argv[3]
+else:
+    creds.pop(sys.argv[2], None)
+open(sys.argv[1], "w").write(json.dumps(creds))' "$CREDS" "$1" "$2")
+}
+
+valid_user() {
+  [[ "$1" =~ ^[a-z0-9][a-z0-9._-]{0,63}$ ]] || die "a user name is a-z 0-9 . _ - (got '$1')"
+  # The broker logs in to itself as the admin with the password in server.properties.
+  [[ "$1" != admin ]] || die "the admin's password is set at format time (delete $RUN to renew)"
+}
+
+# A new user with a fresh password, or a fresh password for an existing one (a rotation: new
+# connections need the new password at once; a client already connected keeps its session
+# until it reconnects). A user that is not a service's may write kpi.measurements only.
+cmd_add_user() {
+  local user="${1:-}" boot password
+  valid_user "$user"
+  take_lock
+  boot="$(running_bootstrap)" || die "no broker running"
+  password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  config_command "$boot" --add-config "SCRAM-SHA-512=[password=$password]" \
+    --entity-type users --entity-name "$user" || die "setting the SCRAM user $user failed"
+  store_password "$user" "$password"
   grant "$boot" || die "granting $user its ACLs failed"
-  log "user $user may now write kpi.measurements; \`kafka.sh env $user\` prints its settings"
+  log "user $user has a new password: \`kafka.sh env $user\` prints its settings"
+}
+
+# Delete a user: it cannot authenticate any more (its ACLs stay, harmless without the user,
+# and serve it again if it is added back).
+cmd_remove_user() {
+  local user="${1:-}" boot
+  valid_user "$user"
+  take_lock
+  boot="$(running_bootstrap)" || die "no broker running"
+  config_command "$boot" --delete-config SCRAM-SHA-512 --entity-type users \
+    --entity-name "$user" || die "deleting the SCRAM user $user failed"
+  store_password "$user" ""
+  log "user $user removed"
 }
 
 case "${1:-}" in
   fetch | start | stop | status | bootstrap) "cmd_$1" ;;
   env) cmd_env "${2:-}" ;;
   add-user) cmd_add_user "${2:-}" ;;
+  remove-user) cmd_remove_user "${2:-}" ;;
   *)
-    echo "usage: $0 fetch|start|stop|status|bootstrap|env USER|add-user USER" >&2
+    echo "usage: $0 fetch|start|stop|status|bootstrap|env USER|add-user USER|remove-user USER" >&2
     exit 2
     ;;
 esac
