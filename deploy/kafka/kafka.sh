@@ -360,6 +360,27 @@ cmd_remove_user() {
   log "user $user removed"
 }
 
+cmd_stop() {
+  take_lock
+  local pid
+  if ! pid="$(broker_pid)"; then
+    rm -f "$PIDFILE" "$BOOTFILE"
+    log "no broker running"
+    return 0
+  fi
+  log "stopping the broker (pid $pid)"
+  terminate "$pid"
+  rm -f "$PIDFILE" "$BOOTFILE"
+}
+
+cmd_status() {
+  running_bootstrap
+}
+
+cmd_bootstrap() {
+  running_bootstrap || die "no broker running"
+}
+
 case "${1:-}" in
   fetch | start | stop | status | bootstrap) "cmd_$1" ;;
   env) cmd_env "${2:-}" ;;

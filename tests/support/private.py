@@ -40,6 +40,13 @@ class PrivateBroker:
     def stop(self) -> None:
         run_script("deploy/kafka/kafka.sh", "stop", env=self._env)
 
+    def add_user(self, user: str) -> None:
+        """`kafka.sh add-user`: a new user, or a new password for one (a rotation)."""
+        run_script("deploy/kafka/kafka.sh", "add-user", env=self._env, args=[user])
+
+    def remove_user(self, user: str) -> None:
+        run_script("deploy/kafka/kafka.sh", "remove-user", env=self._env, args=[user])
+
 
 class PrivatePostgres:
     """A PostgreSQL cluster of this test's own, beside the shared one (`postgres.sh` keeps a
