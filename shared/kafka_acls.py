@@ -51,6 +51,9 @@ class Operation(IntEnum):
 
 
 ALLOW = 3
+# The release whose private `AIOKafkaAdminClient._send_request` and v1 ACL request structs this
+# module uses (tests/unit/test_pinned_internals.py).
+WRITTEN_AGAINST = {"aiokafka": "0.14.0"}
 SERVICES = ("goals", "metrics", "alerts")
 
 
