@@ -264,6 +264,41 @@ class TestForgedKeys:
         assert await _status(metrics, "/v1/kpis", forged) == 401
         assert await _status(alerts, "/v1/rules", forged) == 401
 
+    async def test_a_key_event_smuggled_into_measurements_is_dead_lettered_not_applied(
+        self,
+        kafka_bootstrap: str,
+        topics: Topics,
+        admin_key: str,
+        metrics_and_alerts: tuple[RunningApp, RunningApp],
+    ) -> None:
+        """The producer may write `kpi.measurements`: a key event there, even one signed with
+        a real admin key, is no key (key events count only on `tenants`)."""
+        metrics, alerts = metrics_and_alerts
+        smuggled = generate_key()[0]
+        key, value = _key_event("acme", smuggled, ["admin", "write", "read"])
+        sentinel = measurement("acme", "orders", 1.0)
+        await _create_kpi(metrics, admin_key, "orders")
+        producer = new_producer(kafka_bootstrap, user="producer", acks="all")
+        await producer.start()
+        try:
+            topic = topics.name(topics.measurements)
+            await producer.send_and_wait(
+                topic, value, key=key.encode(), headers=[_signature(admin_key, value)]
+            )
+            await producer.send_and_wait(
+                topic, sentinel, key=b"acme/orders", headers=[_signature(admin_key, sentinel)]
+            )
+        finally:
+            await producer.stop()
+        await wait_until(lambda: _is(_sum(metrics, admin_key, "orders"), 1.0), what="sentinel")
+        async with TopicReader(kafka_bootstrap, topics.name(topics.measurements_dlq)) as dlq:
+            await dlq.wait_for(lambda rs: len(rs) >= 1, what="the dead letter")
+            records = await dlq.drain()
+        assert [r.value for r in records] == [value]
+        assert "unexpected event type" in dict(records[0].headers)[REASON_HEADER].decode()
+        assert await _status(metrics, "/v1/kpis", smuggled) == 401
+        assert await _status(alerts, "/v1/rules", smuggled) == 401
+
 
 def _signature(full_key: str, value: bytes) -> tuple[str, bytes]:
     """The `lodestar-signature` header, computed from its definition (README "### Kafka")."""
