@@ -143,7 +143,9 @@ class TestBrokerAuthorisation:
         await impostor.stop()
 
 
-def _key_event(tenant: str, full_key: str, scopes: list[str]) -> tuple[str, bytes]:
+def _key_event(
+    tenant: str, full_key: str, scopes: list[str], revoked_at: datetime | None = None
+) -> tuple[str, bytes]:
     """A `lodestar.apikey.v1` record as goals would write it: (record key, value)."""
     key_id = full_key.split("_")[1]
     secret_hash = hashlib.sha256(full_key.split("_", 2)[2].encode()).hexdigest()
@@ -153,7 +155,12 @@ def _key_event(tenant: str, full_key: str, scopes: list[str]) -> tuple[str, byte
         tenant=tenant,
         subject=f"key/{key_id}",
         data=ApiKeyV1(
-            key_id=key_id, tenant=tenant, name="k", secret_hash=secret_hash, scopes=scopes
+            key_id=key_id,
+            tenant=tenant,
+            name="k",
+            secret_hash=secret_hash,
+            scopes=scopes,
+            revoked_at=revoked_at,
         ),
     )
     return event.key, event.to_json()
@@ -340,6 +347,7 @@ class TestTenantProofs:
         tenants = topics.name(topics.tenants)
         globex = generate_key()[0]  # tenant B's write key, issued by "goals"
         acme_read = generate_key()[0]  # a read key of tenant A: no ingest
+        revoked = generate_key()[0]  # a write key of tenant B, revoked below
         await _as_goals(
             kafka_bootstrap,
             tenants,
@@ -347,10 +355,15 @@ class TestTenantProofs:
                 _tenant_event("globex"),
                 _key_event("globex", globex, ["write", "read"]),
                 _key_event("acme", acme_read, ["read"]),
+                _key_event("globex", revoked, ["write", "read"]),
             ],
         )
         await _until_status(metrics, "/v1/kpis", globex, 200)
         await _until_status(metrics, "/v1/kpis", acme_read, 200)
+        await _until_status(metrics, "/v1/kpis", revoked, 200)
+        revocation = _key_event("globex", revoked, ["write", "read"], datetime.now(UTC))
+        await _as_goals(kafka_bootstrap, tenants, [revocation])
+        await _until_status(metrics, "/v1/kpis", revoked, 401)
         await _create_kpi(metrics, admin_key, "orders")
         await _create_kpi(metrics, globex, "orders")
 
@@ -361,11 +374,13 @@ class TestTenantProofs:
         unsigned = for_globex(2000.0)
         tampered = for_globex(3000.0)
         read_only = measurement("acme", "orders", 4000.0)
+        after_revocation = for_globex(6000.0)
         bad: list[tuple[bytes, list[tuple[str, bytes]], str]] = [
             (forged, [_signature(admin_key, forged)], "not a key of tenant 'globex'"),
             (unsigned, [], "no tenant proof"),
             (tampered, [_signature(globex, for_globex(3.0))], "does not match"),
             (read_only, [_signature(acme_read, read_only)], "no write scope"),
+            (after_revocation, [_signature(revoked, after_revocation)], "unknown or revoked"),
         ]
         good_b = for_globex(7.0)
         good_a = measurement("acme", "orders", 5.0)
@@ -387,7 +402,7 @@ class TestTenantProofs:
         await wait_until(lambda: _is(_sum(metrics, admin_key, "orders"), 5.0), what="sentinel")
         assert await _sum(metrics, globex, "orders") == 7.0, "only B's own signed value"
         async with TopicReader(kafka_bootstrap, topics.name(topics.measurements_dlq)) as dlq:
-            records = await dlq.wait_for(lambda rs: len(rs) >= len(bad), what="4 dead letters")
+            records = await dlq.wait_for(lambda rs: len(rs) >= len(bad), what="the dead letters")
             records = await dlq.drain()
         reasons = {r.value: dict(r.headers)[REASON_HEADER].decode() for r in records if r.value}
         assert sorted(reasons) == sorted(value for value, _, _ in bad)
