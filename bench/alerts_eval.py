@@ -47,11 +47,13 @@ from bench.common import (  # noqa: E402
     fresh_postgres,
     pace,
     percentiles,
+    service_kafka_env,
     wait_for,
 )
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
+from tests.support.kafka import client_options  # noqa: E402
 from tests.support.processes import free_port, start_service, wait_ready  # noqa: E402
 
 THRESHOLD = 1_000_000.0
@@ -111,7 +113,7 @@ async def run(args: argparse.Namespace) -> None:
     kpi_topic, alert_topic = topics.name(topics.kpi_values), topics.name(topics.alerts)
     admin_key = generate_key()[0]
     kpis = [f"k{i:03d}" for i in range(args.kpis)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     names = (kpi_topic, alert_topic, topics.name(topics.okr_events))
     await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names])
@@ -121,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         env = {
             "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+            **service_kafka_env(bootstrap),
             "LODESTAR_TOPICS__PREFIX": topics.prefix,
             "LODESTAR_BOOTSTRAP_TENANT": TENANT,
             "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
@@ -145,7 +148,7 @@ async def run(args: argparse.Namespace) -> None:
             workload = Workload(kpis)
             alerts = Collector(bootstrap, alert_topic)
             await alerts.start()
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=5)
             await producer.start()
 
             # --- 1. throughput --------------------------------------------------------------

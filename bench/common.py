@@ -17,8 +17,21 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.infra import create_postgres_database, postgres_url
+from tests.support.kafka import client_options, passwords
 
 PARTITIONS = 4  # of every topic the benches use (the broker's num.partitions)
+
+
+def service_kafka_env(bootstrap: str) -> dict[str, str]:
+    """A bench's service connects as the broker's admin: the benches use topics and consumer
+    groups of their own, outside the deployment's ACLs. They produce raw measurements, so
+    metrics takes them without a tenant proof (README "Security"; the proof's check, one key
+    lookup per batch and an HMAC per record, is not in these figures)."""
+    return {
+        "LODESTAR_KAFKA_USERNAME": "admin",
+        "LODESTAR_KAFKA_PASSWORD": passwords(bootstrap)["admin"],
+        "LODESTAR_INGEST_REQUIRE_PROOF": "false",
+    }
 
 
 def percentiles(samples: list[float]) -> str:
@@ -37,7 +50,7 @@ class Collector:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.arrivals: list[tuple[float, dict[str, Any]]] = []
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+            topic, **client_options(bootstrap), group_id=None, auto_offset_reset="earliest"
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -88,7 +101,7 @@ async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
 
 
 async def end_total(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap))
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -101,7 +114,7 @@ async def bare_consumer(bootstrap: str, topic: str, total: int) -> float:
     """Events/s of a bare aiokafka consumer (fresh group) reading `total` records of `topic`."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap),
         group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

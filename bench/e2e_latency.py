@@ -41,6 +41,7 @@ from bench.common import Collector, pace, percentiles, wait_for  # noqa: E402
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
+from tests.support.kafka import client_options  # noqa: E402
 from tests.support.processes import platform, sqlite_urls  # noqa: E402
 
 THRESHOLD = 1_000_000.0
@@ -82,7 +83,7 @@ async def kafka_hop_baseline(bootstrap: str, topic: str, rate: int, seconds: flo
     """The same produce pattern straight through the broker to a consumer."""
     collector = Collector(bootstrap, topic)
     await collector.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=0)
     await producer.start()
     sent: dict[str, float] = {}
     try:
@@ -184,7 +185,7 @@ async def run(args: argparse.Namespace) -> None:
                 collectors.append(values)
             for collector in collectors:
                 await collector.start()
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+            producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=0)
             await producer.start()
             sent: dict[float, float] = {}
             topic = topics.name(topics.measurements)

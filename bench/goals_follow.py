@@ -54,11 +54,13 @@ from bench.common import (  # noqa: E402
     fresh_postgres,
     pace,
     percentiles,
+    service_kafka_env,
     wait_for,
 )
 from shared.auth import generate_key  # noqa: E402
 from shared.settings import Topics  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
+from tests.support.kafka import client_options  # noqa: E402
 from tests.support.processes import free_port, start_service, wait_ready  # noqa: E402
 
 TENANT = "acme"
@@ -165,7 +167,7 @@ async def run(args: argparse.Namespace) -> None:
     period = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     stub = ThreadingHTTPServer(("127.0.0.1", 0), MetricsStub)
     threading.Thread(target=stub.serve_forever, daemon=True).start()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (kpi_topic, okr_topic)])
     counter = 0
@@ -183,6 +185,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         env = {
             "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+            **service_kafka_env(bootstrap),
             "LODESTAR_TOPICS__PREFIX": topics.prefix,
             "LODESTAR_BOOTSTRAP_TENANT": TENANT,
             "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
@@ -203,7 +206,7 @@ async def run(args: argparse.Namespace) -> None:
             group = f"{topics.prefix}lodestar-goals.kpi-values"
             okr = Collector(bootstrap, okr_topic)
             await okr.start()
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=5)
             await producer.start()
 
             # --- 1. throughput --------------------------------------------------------------

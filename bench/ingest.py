@@ -55,9 +55,10 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PARTITIONS, fresh_postgres, ingest_report  # noqa: E402
+from bench.common import PARTITIONS, fresh_postgres, ingest_report, service_kafka_env  # noqa: E402
 from shared.auth import generate_key  # noqa: E402
 from tests.support.infra import drop_postgres_database, kafka_bootstrap, postgres_url  # noqa: E402
+from tests.support.kafka import client_options  # noqa: E402
 
 TENANTS = [f"tenant{i}" for i in range(5)]
 KPIS = [f"kpi{i:02d}" for i in range(20)]
@@ -106,7 +107,7 @@ def make_events(
 
 
 async def create_topics(bootstrap: str, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     try:
         await admin.create_topics(
@@ -118,7 +119,7 @@ async def create_topics(bootstrap: str, *names: str) -> None:
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+        **client_options(bootstrap), acks="all", linger_ms=20, max_batch_size=512 * 1024
     )
     await producer.start()
     try:
@@ -134,7 +135,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap))
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -149,7 +150,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 def consumer_for(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -378,6 +379,7 @@ async def lodestar(
     env = {
         "LODESTAR_DATABASE_URL": database_url,
         "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+        **service_kafka_env(bootstrap),
         "LODESTAR_TOPICS__PREFIX": prefix,
         "LODESTAR_BOOTSTRAP_TENANT": TENANTS[0],
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": keys[TENANTS[0]],
@@ -391,7 +393,7 @@ async def lodestar(
 
     topic = f"{prefix}kpi.measurements"
     group = f"{run_group}.measurements"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     # All replicas start at once (they join one group; the first batch starts the clock).
     services = [

@@ -21,6 +21,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from shared.ingest_proof import sign
+from shared.settings import ServiceSettings
+
 KPIS: list[dict[str, Any]] = [
     {
         "key": "mql",
@@ -246,7 +249,13 @@ async def main(args: argparse.Namespace) -> None:
             if rule["name"] not in existing:
                 await ensure(client, f"{args.alerts}/v1/rules", rule)
 
-        producer = AIOKafkaProducer(bootstrap_servers=args.kafka, acks="all")
+        # The broker's credentials from LODESTAR_KAFKA_* (run.sh: the `producer` principal, which
+        # may write kpi.measurements only); each record signed with the tenant's key.
+        producer = AIOKafkaProducer(
+            bootstrap_servers=args.kafka,
+            acks="all",
+            **ServiceSettings().kafka_auth.client_options(),
+        )
         await producer.start()
         topic = f"{args.topic_prefix}kpi.measurements"
         try:
@@ -256,10 +265,12 @@ async def main(args: argparse.Namespace) -> None:
                 at = today - timedelta(days=days_ago)
                 for kpi in KPIS:
                     key = kpi["key"]
+                    value = event(args.tenant, key, sample(key, at), at, f"demo-{key}-{at:%F}")
                     await producer.send(
                         topic,
-                        event(args.tenant, key, sample(key, at), at, f"demo-{key}-{at:%F}"),
+                        value,
                         key=f"{args.tenant}/{key}".encode(),
+                        headers=[sign(args.key, value)],
                     )
             await producer.flush()
             print_banner(args)
@@ -268,10 +279,12 @@ async def main(args: argparse.Namespace) -> None:
                 now = datetime.now(UTC)
                 for kpi in KPIS:
                     key = kpi["key"]
+                    value = event(args.tenant, key, sample(key, now), now, str(uuid.uuid4()))
                     await producer.send(
                         topic,
-                        event(args.tenant, key, sample(key, now), now, str(uuid.uuid4())),
+                        value,
                         key=f"{args.tenant}/{key}".encode(),
+                        headers=[sign(args.key, value)],
                     )
                 await asyncio.sleep(1)
                 if int(time.monotonic() - started) % 10 == 0:

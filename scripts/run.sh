@@ -43,8 +43,11 @@ stop_services() {
 }
 trap stop_services EXIT INT TERM
 
+# Each service connects to the broker as its own principal (kafka.sh generated the passwords
+# into the cache); the ACLs let it write only its own topics (README "Security").
 for service in goals metrics alerts; do
   port="${PORTS[$service]}"
+  eval "$(bash deploy/kafka/kafka.sh env "$service")"
   LODESTAR_DATABASE_URL="sqlite+aiosqlite:///var/$service.db" \
   LODESTAR_PUBLIC_URL="http://127.0.0.1:$port" \
     .venv/bin/uvicorn "services.$service.app:create_app" --factory \
@@ -53,6 +56,9 @@ for service in goals metrics alerts; do
   echo "run: $service starting on http://127.0.0.1:$port (log var/log/$service.log)" >&2
 done
 
+# The demo's live data comes as an external producer does: the `producer` principal, which may
+# write kpi.measurements only, each record signed with the demo tenant's key.
+eval "$(bash deploy/kafka/kafka.sh env producer)"
 .venv/bin/python scripts/demo.py \
   --goals "http://127.0.0.1:${PORTS[goals]}" \
   --metrics "http://127.0.0.1:${PORTS[metrics]}" \

@@ -49,6 +49,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.events import PAYLOADS, CloudEvent
+from shared.kafka_auth import KafkaAuth
 from shared.producer import EventProducer
 from shared.supervisor import RepeatedErrors
 
@@ -159,6 +160,9 @@ _CATEGORIES = (
     ("payload too large", "too_large"),
     ("outside the deduplication window", "outside_window"),
     ("unknown tenant", "unknown_reference"),
+    ("no tenant proof", "tenant_proof"),
+    ("invalid tenant proof", "tenant_proof"),
+    ("tenant proof refused", "tenant_proof"),
     ("unknown kpi", "unknown_reference"),
     ("unexpected", "unexpected_type"),
     ("invalid", "invalid_event"),
@@ -318,6 +322,7 @@ class ConsumerRunner:
         health_probe: HealthProbe | None = None,
         max_age_s: float | None = None,
         max_backoff_s: float = 10.0,
+        auth: KafkaAuth | None = None,
     ) -> None:
         """`health_probe` tells a deterministic failure from an outage (without one, a failure
         that `is_transient` does not recognise is taken as deterministic); `max_age_s` refuses
@@ -325,6 +330,7 @@ class ConsumerRunner:
         them: older identities are pruned, so such an event could be applied twice)."""
         self.name = name
         self._bootstrap = bootstrap
+        self._auth = auth or KafkaAuth()
         self._group_id = group_id
         self._topics = list(topics)
         self._handler = handler
@@ -362,6 +368,7 @@ class ConsumerRunner:
         """Consume until `request_stop()`; the last batch is stored and committed first."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
+            **self._auth.client_options(),
             group_id=self._group_id,
             client_id=f"{self._group_id}-{self.name}",
             enable_auto_commit=False,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared.events import CloudEvent
+from shared.kafka_auth import KafkaAuth
 
 Headers = Sequence[tuple[str, bytes]]
 Record = tuple[str | None, bytes]
@@ -88,9 +89,17 @@ def _failure(delivery: asyncio.Future[object]) -> BaseException | None:
 
 
 class EventProducer:
-    def __init__(self, bootstrap: str, *, client_id: str, max_in_flight: int = 10_000) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        max_in_flight: int = 10_000,
+        auth: KafkaAuth | None = None,
+    ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            **(auth or KafkaAuth()).client_options(),
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
@@ -132,9 +141,17 @@ class EventProducer:
     ) -> None:
         await (await self.send(topic, value, key=key, headers=headers))
 
-    async def send_all(self, topic: str, records: Sequence[Record], *, timeout_s: float) -> None:
+    async def send_all(
+        self,
+        topic: str,
+        records: Sequence[Record],
+        *,
+        timeout_s: float,
+        headers: Callable[[bytes], Headers] | None = None,
+    ) -> None:
         """Send the records and return once the broker has acknowledged every one; raise
-        `BrokerUnavailable` if that takes longer than `timeout_s` or a send fails.
+        `BrokerUnavailable` if that takes longer than `timeout_s` or a send fails. `headers`
+        gives each record's headers from its value (e.g. a signature, `shared.ingest_proof`).
 
         The deadline covers the whole call: waiting for metadata and for in-flight slots as
         well as the acknowledgements (aiokafka alone would wait `request_timeout_ms`, 30 s, for
@@ -143,7 +160,8 @@ class EventProducer:
         try:
             async with asyncio.timeout(timeout_s):
                 for key, value in records:
-                    deliveries.append(await self.send(topic, value, key=key))
+                    extra = headers(value) if headers else None
+                    deliveries.append(await self.send(topic, value, key=key, headers=extra))
                 # `wait`, not `gather`: a deadline must not cancel the sends themselves.
                 await asyncio.wait(deliveries)
         except TimeoutError:

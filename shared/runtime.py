@@ -64,6 +64,7 @@ class Runtime:
         self.metrics = Metrics(settings.service_name)
         self.producer = EventProducer(
             settings.kafka_bootstrap,
+            auth=settings.kafka_auth,
             client_id=f"lodestar-{settings.service_name}",
             max_in_flight=settings.producer_max_in_flight,
         )
@@ -109,6 +110,7 @@ class Runtime:
         await ensure_topics(
             self.settings.kafka_bootstrap,
             topic_specs(self.settings, [t for spec in specs for t in spec.topics]),
+            auth=self.settings.kafka_auth,
         )
         self.singleton("outbox-relay", self.relay, wake_on_outbox=True)
         self.singleton("inbox-pruner", self.pruner)
@@ -117,6 +119,7 @@ class Runtime:
             runner = ConsumerRunner(
                 name=spec.name,
                 bootstrap=self.settings.kafka_bootstrap,
+                auth=self.settings.kafka_auth,
                 group_id=f"{self.settings.group_id}.{spec.name}",
                 topics=[self.topic(t) for t in spec.topics],
                 handler=spec.handler,

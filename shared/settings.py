@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bounds import DEFAULT_MAX_FUTURE_SKEW_S
+from shared.kafka_auth import KafkaAuth, SaslMechanism, SecurityProtocol
 
 
 class Topics(BaseModel):
@@ -45,6 +46,13 @@ class ServiceSettings(BaseSettings):
     service_name: str = "lodestar"
     database_url: str = "sqlite+aiosqlite:///var/lodestar.db"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # kafkasec: the service's own broker principal (README "Security"). No protocol given:
+    # SASL_PLAINTEXT when a username is, else PLAINTEXT.
+    kafka_security_protocol: SecurityProtocol | None = None
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
     topics: Topics = Topics()
     consumer_group: str | None = None
     consumer_batch_max: int = 2000
@@ -112,6 +120,19 @@ class ServiceSettings(BaseSettings):
         description="Replicas of each topic created at start-up (at most the brokers' count; "
         "3 in production, so that one broker down loses nothing)",
     )
+
+    @property
+    def kafka_auth(self) -> KafkaAuth:
+        protocol = self.kafka_security_protocol or (
+            "SASL_PLAINTEXT" if self.kafka_username else "PLAINTEXT"
+        )
+        return KafkaAuth(
+            security_protocol=protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username,
+            password=self.kafka_password.get_secret_value() if self.kafka_password else None,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )
 
     @property
     def group_id(self) -> str:

@@ -16,6 +16,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from shared.kafka_auth import KafkaAuth
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -63,10 +64,16 @@ def _spec(settings: ServiceSettings, short: str, name: str, policy: str | None =
     )
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], *, auth: KafkaAuth | None = None
+) -> list[str]:
     """Create the topics that do not exist yet; returns the names created now."""
     wanted = list(specs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lodestar-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="lodestar-topics",
+        **(auth or KafkaAuth()).client_options(),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import settings
 
 from shared.auth import generate_key
 from shared.settings import Topics
-from tests.support import infra
+from tests.support import infra, kafka
 
 # "ci", the default: the same examples on every run (seeded from each test), no per-example
 # deadline on this shared 2-core machine, and a failure prints the blob that replays it
@@ -51,7 +50,7 @@ async def _test_topic_prefixes(kafka_bootstrap: str) -> AsyncIterator[set[str]]:
     broker's log dir would gain a few thousand partitions per run (and restart slowly)."""
     prefixes: set[str] = set()
     yield prefixes
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = kafka.new_admin(kafka_bootstrap)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.split(".", 1)[0] + "." in prefixes]
@@ -59,6 +58,7 @@ async def _test_topic_prefixes(kafka_bootstrap: str) -> AsyncIterator[set[str]]:
             await admin.delete_topics(names[start : start + 500])
     finally:
         await admin.close()
+    await kafka.revoke_deployments(kafka_bootstrap)
 
 
 @pytest.fixture

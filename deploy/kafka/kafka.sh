@@ -8,9 +8,17 @@
 #   deploy/kafka/kafka.sh stop        stop it (no broker: nothing to do)
 #   deploy/kafka/kafka.sh status      exit 0 and print the bootstrap address if it runs, else 1
 #   deploy/kafka/kafka.sh bootstrap   print the bootstrap address (exit 1 if none runs)
+#   deploy/kafka/kafka.sh env USER    print `export LODESTAR_KAFKA_*=...` lines for USER (admin,
+#                                     goals, metrics, alerts, producer or one added below)
+#   deploy/kafka/kafka.sh add-user USER   create USER, or give it a new password (rotation);
+#                                     a USER that is not a service may write kpi.measurements only
+#   deploy/kafka/kafka.sh remove-user USER   delete USER (it can no longer authenticate)
 #
 # Only the bootstrap address goes to stdout; progress goes to stderr. Everything lives in
-# ${LODESTAR_CACHE:-<repo>/.cache}/kafka (git-ignored); its data is disposable.
+# ${LODESTAR_CACHE:-<repo>/.cache}/kafka (git-ignored); its data is disposable. The SCRAM users
+# are created when the log dir is formatted, with passwords generated then into
+# run/credentials.json (mode 600, never in the repository); the ACLs are granted after each
+# start (`lodestar kafka-grant`, idempotent).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +35,9 @@ PIDFILE="$RUN/kafka.pid"
 BOOTFILE="$RUN/bootstrap"
 PORTSFILE="$RUN/ports"            # "PORT CONTROLLER_PORT" of the last start, reused if free
 LOCKFILE="$KDIR/.lock"
+CREDS="$RUN/credentials.json"     # {"user": "password"} of the SCRAM users of this log dir
+USERS=(admin goals metrics alerts producer)
+PY="$REPO/.venv/bin/python"
 START_TIMEOUT="${LODESTAR_KAFKA_START_TIMEOUT:-60}"   # seconds
 STOP_TIMEOUT=30                    # seconds, then SIGKILL
 
@@ -158,14 +169,15 @@ cmd_fetch() {
 cmd_start() {
   take_lock
   local boot pid port cport
-  if boot="$(running_bootstrap)"; then
+  if [[ -s "$CREDS" ]] && boot="$(running_bootstrap)"; then
     log "reusing the running broker (pid $(<"$PIDFILE"))"
+    grant "$boot" || die "granting the ACLs failed"
     printf '%s\n' "$boot"
     return 0
   fi
-  # Alive but not answering: a hung broker; replace it.
+  # Alive but not answering (a hung broker), or started before authentication: replace it.
   if pid="$(broker_pid)"; then
-    log "broker $pid does not accept connections: stopping it"
+    log "broker $pid does not accept connections or is unauthenticated: stopping it"
     terminate "$pid"
   fi
   rm -f "$PIDFILE" "$BOOTFILE"
@@ -185,8 +197,14 @@ cmd_start() {
   [[ "$port" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ ]] || die "could not pick free ports"
   printf '%s %s\n' "$port" "$cport" >"$PORTSFILE"
 
-  sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" \
-    -e "s|@LOG_DIR@|$(sed_escape "$DATA")|g" "$HERE/server.properties.template" >"$CONF"
+  # A log dir formatted before authentication (no credentials beside it) has no SCRAM users:
+  # it is disposable, so it is formatted afresh.
+  if [[ -f "$DATA/meta.properties" && ! -s "$CREDS" ]]; then
+    log "the log dir $DATA has no SCRAM users (formatted before authentication): formatting it afresh"
+    rm -rf "$DATA"
+  fi
+  [[ -f "$DATA/meta.properties" ]] || new_credentials
+  render_conf "$port" "$cport"
 
   # Format once; afterwards the data dir is reused even if the ports changed: with static
   # voters neither meta.properties nor the quorum state records the controller's endpoint
@@ -197,10 +215,13 @@ cmd_start() {
     log "formatting the KRaft log dir $DATA"
     rm -rf "$DATA"
     local tools=(-Dlog4j2.configurationFile="$HERE/tools-log4j2.properties" -cp "$LIB/*")
-    local cid
+    local cid user scram=()
     cid="$(java "${tools[@]}" kafka.tools.StorageTool random-uuid)" ||
       die "StorageTool random-uuid failed"
-    java "${tools[@]}" kafka.tools.StorageTool format -t "$cid" -c "$CONF" >&2 ||
+    for user in "${USERS[@]}"; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(password_of "$user")]")
+    done
+    java "${tools[@]}" kafka.tools.StorageTool format -t "$cid" -c "$CONF" "${scram[@]}" >&2 ||
       die "StorageTool format failed"
   fi
 
@@ -235,7 +256,108 @@ cmd_start() {
     sleep 0.2
   done
   log "broker ready (pid $pid)"
+  grant "127.0.0.1:$port" || die "granting the ACLs failed"
   printf '127.0.0.1:%s\n' "$port"
+}
+
+# Fresh random passwords for every user of a log dir about to be formatted.
+new_credentials() {
+  mkdir -p "$RUN"
+  (umask 077 && python3 -c 'import json, secrets, sys
+print(json.dumps({u: secrets.token_urlsafe(24) for u in sys.argv[1:]}))' "${USERS[@]}" >"$CREDS")
+}
+
+password_of() {
+  python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$CREDS" "$1" 2>/dev/null
+}
+
+render_conf() {
+  local admin
+  admin="$(password_of admin)" || die "no admin password in $CREDS"
+  (umask 077 && sed -e "s|@PORT@|$1|g" -e "s|@CONTROLLER_PORT@|$2|g" \
+    -e "s|@LOG_DIR@|$(sed_escape "$DATA")|g" -e "s|@ADMIN_PASSWORD@|$(sed_escape "$admin")|g" \
+    "$HERE/server.properties.template" >"$CONF")
+}
+
+# The deployment's ACLs (unprefixed topic names, the services' default consumer groups);
+# granting an ACL that exists is a no-op.
+grant() {
+  [[ -x "$PY" ]] || die "no $PY (run scripts/setup.sh first)"
+  "$PY" -m shared.cli kafka-grant --bootstrap "$1" --credentials "$CREDS" >&2
+}
+
+cmd_env() {
+  local user="${1:-}" boot password
+  [[ -n "$user" ]] || die "usage: $0 env USER"
+  boot="$(running_bootstrap)" || die "no broker running"
+  password="$(password_of "$user")" || die "no user $user in $CREDS"
+  printf 'export LODESTAR_KAFKA_BOOTSTRAP=%q\n' "$boot"
+  printf 'export LODESTAR_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n'
+  printf 'export LODESTAR_KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n'
+  printf 'export LODESTAR_KAFKA_USERNAME=%q\n' "$user"
+  printf 'export LODESTAR_KAFKA_PASSWORD=%q\n' "$password"
+}
+
+# ConfigCommand as the admin (a JVM start, 1-2 s): its client properties go in a 0600 file.
+config_command() {
+  local boot="$1" admin_conf="$RUN/admin.properties"
+  shift
+  (umask 077 && cat >"$admin_conf" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
+PROPS
+  )
+  java -Dlog4j2.configurationFile="$HERE/tools-log4j2.properties" -cp "$LIB/*" \
+    kafka.admin.ConfigCommand --bootstrap-server "$boot" --command-config "$admin_conf" \
+    --alter "$@" >&2
+}
+
+# Set the user's password in credentials.json ("" removes the user).
+store_password() {
+  (umask 077 && python3 -c 'import json, sys
+creds = json.load(open(sys.argv[1]))
+if sys.argv[3]:
+    creds[sys.argv[2]] = sys.argv[3]
+else:
+    creds.pop(sys.argv[2], None)
+open(sys.argv[1], "w").write(json.dumps(creds))' "$CREDS" "$1" "$2")
+}
+
+valid_user() {
+  [[ "$1" =~ ^[a-z0-9][a-z0-9._-]{0,63}$ ]] || die "a user name is a-z 0-9 . _ - (got '$1')"
+  # The broker logs in to itself as the admin with the password in server.properties.
+  [[ "$1" != admin ]] || die "the admin's password is set at format time (delete $RUN to renew)"
+}
+
+# A new user with a fresh password, or a fresh password for an existing one (a rotation: new
+# connections need the new password at once; a client already connected keeps its session
+# until it reconnects). A user that is not a service's may write kpi.measurements only.
+cmd_add_user() {
+  local user="${1:-}" boot password
+  valid_user "$user"
+  take_lock
+  boot="$(running_bootstrap)" || die "no broker running"
+  password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  config_command "$boot" --add-config "SCRAM-SHA-512=[password=$password]" \
+    --entity-type users --entity-name "$user" || die "setting the SCRAM user $user failed"
+  store_password "$user" "$password"
+  grant "$boot" || die "granting $user its ACLs failed"
+  log "user $user has a new password: \`kafka.sh env $user\` prints its settings"
+}
+
+# Delete a user: it cannot authenticate any more (its ACLs stay, harmless without the user,
+# and serve it again if it is added back).
+cmd_remove_user() {
+  local user="${1:-}" boot
+  valid_user "$user"
+  take_lock
+  boot="$(running_bootstrap)" || die "no broker running"
+  config_command "$boot" --delete-config SCRAM-SHA-512 --entity-type users \
+    --entity-name "$user" || die "deleting the SCRAM user $user failed"
+  store_password "$user" ""
+  log "user $user removed"
 }
 
 cmd_stop() {
@@ -261,8 +383,11 @@ cmd_bootstrap() {
 
 case "${1:-}" in
   fetch | start | stop | status | bootstrap) "cmd_$1" ;;
+  env) cmd_env "${2:-}" ;;
+  add-user) cmd_add_user "${2:-}" ;;
+  remove-user) cmd_remove_user "${2:-}" ;;
   *)
-    echo "usage: $0 fetch|start|stop|status|bootstrap" >&2
+    echo "usage: $0 fetch|start|stop|status|bootstrap|env USER|add-user USER|remove-user USER" >&2
     exit 2
     ;;
 esac

@@ -47,7 +47,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             ConsumerSpec(
                 "measurements",
                 [settings.topics.measurements],
-                measurements_handler(runtime, writer),
+                measurements_handler(runtime, writer, require_proof=settings.ingest_require_proof),
                 decoder=measurement_decoder(settings.max_event_bytes, settings.max_future_skew_s),
                 inbox_window=False,  # deduplicated for ever on the stored (tenant, source, id)
             ),

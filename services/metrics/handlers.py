@@ -18,8 +18,10 @@ from datetime import datetime
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.metrics.codec import Envelope
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.service import graduation
+from shared import ingest_proof
 from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.events import KR_GRADUATED_V1, KrGraduatedV1, utcnow
 from shared.inbox import first_delivery
@@ -62,8 +64,27 @@ def okr_events_handler(runtime: Runtime) -> BatchHandler:
     return handle
 
 
-def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHandler:
-    """Stores each batch in one transaction; the outbox relay is woken after the commit."""
+async def unproven(runtime: Runtime, batch: Sequence[Inbound]) -> list[Rejection]:
+    """The records of the batch without a valid proof of their tenant (`shared.ingest_proof`):
+    the keys their headers name are loaded in one query."""
+    claimed = [ingest_proof.claimed_key(item.record.headers) for item in batch]
+    async with runtime.db.session() as session:
+        keys = await ingest_proof.load_keys(session, [k for k in claimed if k])
+    rejected = []
+    for item in batch:
+        tenant = item.decoded.tenant if isinstance(item.decoded, Envelope) else item.event.tenant
+        record = item.record
+        reason = ingest_proof.refusal(tenant, record.value or b"", record.headers, keys)
+        if reason is not None:
+            rejected.append(Rejection(record, reason, "tenant_proof"))
+    return rejected
+
+
+def measurements_handler(
+    runtime: Runtime, writer: MeasurementWriter, *, require_proof: bool = True
+) -> BatchHandler:
+    """Stores each batch in one transaction; the outbox relay is woken after the commit.
+    With `require_proof`, records without a valid tenant proof are refused first."""
     registry = runtime.metrics.registry
     first_batch = Gauge(
         "lodestar_metrics_first_batch_timestamp_seconds",
@@ -82,9 +103,15 @@ def measurements_handler(runtime: Runtime, writer: MeasurementWriter) -> BatchHa
         if not started:
             started = True
             first_batch.set_to_current_time()
+        refused: list[Rejection] = []
+        if require_proof:
+            refused = await unproven(runtime, batch)
+            if refused:
+                bad = {id(r.record) for r in refused}
+                batch = [item for item in batch if id(item.record) not in bad]
         # SQLite has one writer: the API and the relay wait for the batch, not the reverse.
         async with runtime.db.write_lock():
-            rejected = await writer.store(batch)
+            rejected = [*refused, *(await writer.store(batch) if batch else [])]
         for callback in runtime.db.after_commit:
             callback()
         last_batch.set_to_current_time()

@@ -9,6 +9,12 @@ from shared.settings import ServiceSettings
 
 class MetricsSettings(ServiceSettings):
     service_name: str = "metrics"
+    ingest_require_proof: bool = Field(
+        default=True,
+        description="Dead-letter every record of `kpi.measurements` without a valid tenant "
+        "proof (a `lodestar-signature` header made with a write key of the envelope's tenant, "
+        "`shared.ingest_proof`). Off only where every producer is trusted for every tenant",
+    )
     database_url: str = "sqlite+aiosqlite:///var/metrics.db"
     # Per-tenant quota (409 past it).
     max_kpis_per_tenant: int = 1000

@@ -28,11 +28,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from shared.settings import Topics
 from tests.support.accounting import Reader, create_topics, query
-from tests.support.kafka import wait_until
+from tests.support.kafka import new_producer, wait_until
 from tests.support.processes import platform, sqlite_urls, wait_ready
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
@@ -142,7 +141,7 @@ async def test_sigkill_between_state_change_and_publication(
         services=("alerts",),
     ) as running:
         alerts = running.services["alerts"]
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        producer = new_producer(kafka_bootstrap, acks="all")
         await producer.start()
         async with (
             httpx.AsyncClient(headers=headers, timeout=30) as client,
@@ -268,7 +267,7 @@ async def _firing_count(topic: Reader, kpis: tuple[str, ...], n: int) -> bool:
 
 
 async def _send_sentinel(bootstrap: str, values_topic: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = new_producer(bootstrap, acks="all")
     await producer.start()
     try:
         value = kpi_value("sentinel", 0, THRESHOLD + 1)

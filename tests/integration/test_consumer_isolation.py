@@ -34,7 +34,7 @@ from shared.sql import dialect_insert
 from shared.tables import infra_metadata
 from tests.conftest import DatabaseFactory
 from tests.support.events import measurement
-from tests.support.kafka import TopicReader, produce, wait_until
+from tests.support.kafka import TopicReader, auth, produce, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -67,7 +67,7 @@ async def db(databases: DatabaseFactory) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def producer(kafka_bootstrap: str) -> AsyncIterator[EventProducer]:
-    p = EventProducer(kafka_bootstrap, client_id="tests")
+    p = EventProducer(kafka_bootstrap, client_id="tests", auth=auth(kafka_bootstrap))
     await p.start()
     yield p
     await p.stop()
@@ -131,6 +131,7 @@ def runner(
     return ConsumerRunner(
         name="test",
         bootstrap=bootstrap,
+        auth=auth(bootstrap),
         group_id=f"{topics.prefix}group",
         topics=[topics.name(topics.measurements)],
         handler=handler,

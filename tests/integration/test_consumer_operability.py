@@ -14,7 +14,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
@@ -39,7 +38,15 @@ from tests.integration.metrics.support import create_kpi, stored_points
 from tests.integration.metrics.support import settings as metrics_settings
 from tests.support.apps import RunningApp, running, service_settings
 from tests.support.events import measurement
-from tests.support.kafka import TopicReader, event_json, produce, wait_until
+from tests.support.kafka import (
+    TopicReader,
+    auth,
+    event_json,
+    new_admin,
+    produce,
+    settings_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -88,7 +95,7 @@ async def probe_service(
     """A service with one inbox-deduped consumer ("notes", on `okr.events`)."""
     settings = ServiceSettings(
         service_name="probe",
-        kafka_bootstrap=kafka_bootstrap,
+        **settings_for(kafka_bootstrap),
         topics=topics,
         database_url=database_url,
         consumer_poll_timeout_ms=50,
@@ -116,13 +123,13 @@ class TestTopics:
         self, kafka_bootstrap: str, topics: Topics
     ) -> None:
         settings = ServiceSettings(
-            kafka_bootstrap=kafka_bootstrap,
+            **settings_for(kafka_bootstrap),
             topics=topics,
             topic_partitions=3,
             topic_partitions_by_topic={"kpi.measurements": 6},
         )
         specs = topic_specs(settings, [topics.kpi_values, topics.tenants])
-        created = await ensure_topics(kafka_bootstrap, specs)
+        created = await ensure_topics(kafka_bootstrap, specs, auth=auth(kafka_bootstrap))
         expected = {
             f"{topics.prefix}kpi.measurements": (6, "delete"),
             f"{topics.prefix}kpi.measurements.dlq": (3, "delete"),
@@ -134,9 +141,11 @@ class TestTopics:
             f"{topics.prefix}tenants.dlq": (3, "delete"),
         }
         assert sorted(created) == sorted(expected)
-        assert await ensure_topics(kafka_bootstrap, specs) == [], "idempotent"
+        assert await ensure_topics(kafka_bootstrap, specs, auth=auth(kafka_bootstrap)) == [], (
+            "idempotent"
+        )
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin = new_admin(kafka_bootstrap)
         await admin.start()
         try:
             described = await admin.describe_topics(list(expected))
@@ -156,7 +165,7 @@ class TestTopics:
         self, kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory
     ) -> None:
         async with probe_service(kafka_bootstrap, topics, await sqlite_databases.new(), []):
-            admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+            admin = new_admin(kafka_bootstrap)
             await admin.start()
             try:
                 names = {t for t in await admin.list_topics() if t.startswith(topics.prefix)}
@@ -231,7 +240,7 @@ class TestMetrics:
         self, kafka_bootstrap: str, databases: DatabaseFactory
     ) -> None:
         db = Database(await databases.new())
-        producer = EventProducer(kafka_bootstrap, client_id="tests")
+        producer = EventProducer(kafka_bootstrap, client_id="tests", auth=auth(kafka_bootstrap))
         await producer.start()
         try:
             async with db.engine.begin() as conn:

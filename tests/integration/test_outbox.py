@@ -18,7 +18,7 @@ from shared.producer import EventProducer
 from shared.settings import Topics
 from shared.tables import infra_metadata, outbox
 from tests.conftest import DatabaseFactory
-from tests.support.kafka import TopicReader, wait_until
+from tests.support.kafka import TopicReader, auth, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -44,7 +44,7 @@ async def relay(
     db = Database(await databases.new())
     async with db.engine.begin() as conn:
         await conn.run_sync(infra_metadata.create_all)
-    producer = EventProducer(kafka_bootstrap, client_id="tests")
+    producer = EventProducer(kafka_bootstrap, client_id="tests", auth=auth(kafka_bootstrap))
     await producer.start()
     # A long poll interval: publishing promptly must come from the wake-up after commit.
     relay = OutboxRelay(db, producer, poll_interval_s=60)
@@ -113,7 +113,7 @@ async def test_events_written_while_the_relay_was_down_are_published_on_start(
     async with db.transaction() as session:
         await enqueue(session, topic, *events)
 
-    producer = EventProducer(kafka_bootstrap, client_id="tests")
+    producer = EventProducer(kafka_bootstrap, client_id="tests", auth=auth(kafka_bootstrap))
     await producer.start()
     relay = OutboxRelay(db, producer, batch_max=10, poll_interval_s=60)
     task = asyncio.create_task(relay.run())

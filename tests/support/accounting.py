@@ -16,10 +16,11 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 
+from tests.support import kafka
 from tests.support.events import measurement
 from tests.support.kafka import TopicReader
 
@@ -83,9 +84,7 @@ async def produce_paced(
     taken, so `stream.sent` only counts acknowledged records."""
 
     def new_producer() -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", request_timeout_ms=5000, linger_ms=5
-        )
+        return kafka.new_producer(bootstrap, acks="all", request_timeout_ms=5000, linger_ms=5)
 
     producer = new_producer()
     await _start(producer)
@@ -214,7 +213,7 @@ async def to_every_partition(
 ) -> int:
     """Produce `record(p)` (key, value) to each partition p of `topic`: sentinels sent after
     a stream, one per partition, since order holds only within one. Returns how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.new_producer(bootstrap, acks="all")
     await _start(producer)
     try:
         partitions = sorted(await producer.partitions_for(topic))
@@ -229,7 +228,7 @@ async def to_every_partition(
 async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 4) -> None:
     """Create topics before a test reads them: a reader of a topic that does not exist yet
     only sees it at its next metadata refresh, seconds later. Existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.new_admin(bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings, Topics
+from tests.support.kafka import grant_deployment, passwords
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -21,11 +22,29 @@ TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 
 
 def service_settings(
-    cls: type[S], *, bootstrap: str, topics: Topics, database_url: str, admin_key: str
+    cls: type[S],
+    *,
+    bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    admin_key: str,
+    require_proof: bool = False,
 ) -> S:
-    """Settings for an in-process service on the test's topics and database, tenant `acme`."""
+    """Settings for an in-process service on the test's topics and database, tenant `acme`.
+
+    The service connects as its own principal (goals, metrics or alerts), with the ACLs of the
+    test's topics granted (`tests.support.kafka.grant_deployment`). `require_proof` makes
+    metrics refuse measurements without a tenant proof (the production default; off here
+    because most tests produce raw records, `shared.ingest_proof`)."""
+    known = passwords(bootstrap)
+    service = str(cls.model_fields["service_name"].default)
+    user = service if service in known else "admin"
+    grant_deployment(bootstrap, topics)
     return cls(
         kafka_bootstrap=bootstrap,
+        kafka_username=user,
+        kafka_password=SecretStr(known[user]),
+        ingest_require_proof=require_proof,
         topics=topics,
         database_url=database_url,
         bootstrap_tenant="acme",

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -19,11 +19,17 @@ from shared.migrations import upgrade
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_script(path: str, command: str, env: dict[str, str] | None = None) -> str:
+def run_script(
+    path: str, command: str, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> str:
     """Run one of the project's scripts (`deploy/kafka/kafka.sh start`, ...); the last line it
     printed on stdout ("" if none), or RuntimeError with its output if it failed."""
     done = subprocess.run(
-        ["bash", str(ROOT / path), command], capture_output=True, text=True, check=False, env=env
+        ["bash", str(ROOT / path), command, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{path} {command} failed:\n{done.stdout}\n{done.stderr}")

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from tests.support.infra import ROOT, run_script
+from tests.support.kafka import register_broker
 
 
 def _shared_cache() -> Path:
@@ -30,11 +31,21 @@ class PrivateBroker:
         }
 
     def start(self) -> str:
-        """Start it (the same address as last time while its ports are free); its address."""
-        return run_script("deploy/kafka/kafka.sh", "start", env=self._env)
+        """Start it (the same address as last time while its ports are free); its address.
+        It authenticates and authorises as the shared one does, with credentials of its own
+        (`tests.support.kafka` finds them)."""
+        bootstrap = run_script("deploy/kafka/kafka.sh", "start", env=self._env)
+        return register_broker(bootstrap, self._env["LODESTAR_CACHE"])
 
     def stop(self) -> None:
         run_script("deploy/kafka/kafka.sh", "stop", env=self._env)
+
+    def add_user(self, user: str) -> None:
+        """`kafka.sh add-user`: a new user, or a new password for one (a rotation)."""
+        run_script("deploy/kafka/kafka.sh", "add-user", env=self._env, args=[user])
+
+    def remove_user(self, user: str) -> None:
+        run_script("deploy/kafka/kafka.sh", "remove-user", env=self._env, args=[user])
 
 
 class PrivatePostgres:

@@ -18,6 +18,7 @@ import httpx
 from shared.settings import Topics
 from tests.support.apps import TEST_SECRET_KEY
 from tests.support.infra import ROOT
+from tests.support.kafka import grant_deployment, passwords
 
 SERVICES = ("goals", "metrics", "alerts")
 
@@ -118,6 +119,21 @@ def wait_ready(service: ServiceProcess, timeout_s: float = 180.0) -> None:
     raise RuntimeError(f"{service.name} not ready:\n{service.log.read_text()[-3000:]}")
 
 
+def principal_env(bootstrap: str, topics: Topics, service: str) -> dict[str, str]:
+    """The settings connecting `service` as its own principal, with the ACLs of the test's
+    topics granted (`tests.support.kafka.grant_deployment`)."""
+    grant_deployment(bootstrap, topics)
+    return {
+        "LODESTAR_KAFKA_USERNAME": service,
+        "LODESTAR_KAFKA_PASSWORD": passwords(bootstrap)[service],
+    }
+
+
+def producer_env(bootstrap: str, user: str = "producer") -> dict[str, str]:
+    """The settings of an external producer (`scripts/demo.py`), allowed kpi.measurements."""
+    return {"LODESTAR_KAFKA_USERNAME": user, "LODESTAR_KAFKA_PASSWORD": passwords(bootstrap)[user]}
+
+
 @contextlib.contextmanager
 def platform(
     *,
@@ -130,14 +146,20 @@ def platform(
     services: Sequence[str] = SERVICES,
 ) -> Iterator[Platform]:
     """Start goals, metrics and alerts (or those of `services`) as processes on one broker;
-    stop them on exit."""
+    stop them on exit. Each connects as its own principal, with the ACLs of the test's topics
+    granted; metrics takes measurements without a tenant proof unless `extra_env` sets
+    LODESTAR_INGEST_REQUIRE_PROOF (most tests produce raw records, `shared.ingest_proof`)."""
     ports = {name: free_port() for name in SERVICES}
     env = _platform_env(bootstrap, topics, admin_key, ports, extra_env)
     running = Platform()
     try:
         for name in services:
             running.services[name] = start_service(
-                name, port=ports[name], env=env, database_url=database_urls[name], log_dir=log_dir
+                name,
+                port=ports[name],
+                env={**env, **principal_env(bootstrap, topics, name)},
+                database_url=database_urls[name],
+                log_dir=log_dir,
             )
         for service in running.services.values():
             wait_ready(service)
@@ -156,6 +178,7 @@ def _platform_env(
 ) -> dict[str, str]:
     env = {
         "LODESTAR_KAFKA_BOOTSTRAP": bootstrap,
+        "LODESTAR_INGEST_REQUIRE_PROOF": "false",
         "LODESTAR_TOPICS__PREFIX": topics.prefix,
         "LODESTAR_BOOTSTRAP_TENANT": "acme",
         "LODESTAR_BOOTSTRAP_ADMIN_KEY": admin_key,
@@ -214,7 +237,7 @@ def replicated_platform(
                 start_service(
                     name,
                     port=port,
-                    env=env,
+                    env={**env, **principal_env(bootstrap, topics, name)},
                     database_url=database_urls[name],
                     log_dir=log_dir,
                     log_name=f"{name}-{i}",

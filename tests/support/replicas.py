@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.accounting import query
+from tests.support.kafka import client_options
 
 # The loops each service runs in one replica at a time (`Runtime.singleton`).
 SINGLETONS = {
@@ -59,8 +60,8 @@ DATA_GROUPS = (
 async def groups_caught_up(bootstrap: str, prefix: str) -> bool:
     """Every consumer group of the data path has committed the end of each partition it
     reads (so every event it consumed is processed and its effects committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
+    consumer = AIOKafkaConsumer(**client_options(bootstrap))
     await admin.start()
     await consumer.start()
     try:

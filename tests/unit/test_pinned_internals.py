@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import sqlite_inline
+from shared import kafka_acls, sqlite_inline
 from shared.db import create_engine
 
 LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
@@ -29,13 +29,20 @@ LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
 # `pydantic.BaseModel` itself and trusts msgspec's verdicts to equal strict pydantic's.
 CODEC_WRITTEN_AGAINST = {"pydantic": "2.14.4", "pydantic-core": "2.50.5", "msgspec": "0.22.0"}
 
-SHIMS = [
-    ("shared/sqlite_inline.py", package, pinned)
-    for package, pinned in sqlite_inline.WRITTEN_AGAINST.items()
-] + [
-    ("services/metrics/codec.py", package, pinned)
-    for package, pinned in CODEC_WRITTEN_AGAINST.items()
-]
+SHIMS = (
+    [
+        ("shared/sqlite_inline.py", package, pinned)
+        for package, pinned in sqlite_inline.WRITTEN_AGAINST.items()
+    ]
+    + [
+        ("services/metrics/codec.py", package, pinned)
+        for package, pinned in CODEC_WRITTEN_AGAINST.items()
+    ]
+    + [
+        ("shared/kafka_acls.py", package, pinned)
+        for package, pinned in kafka_acls.WRITTEN_AGAINST.items()
+    ]
+)
 
 
 def normalized(name: str) -> str:
@@ -59,6 +66,25 @@ def test_the_installed_and_locked_release_is_the_one_the_shim_was_written_agains
         f"(its docstring and tests/unit/test_pinned_internals.py), then update its "
         f"written-against version"
     )
+
+
+def test_aiokafka_still_sends_raw_requests_and_has_the_v1_acl_structs() -> None:
+    """`shared/kafka_acls.py` sends its own CreateAcls / DeleteAcls (v1) through the admin
+    client's private `_send_request`, filling the structs' fields in this order."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.protocol.admin import CreateAclsRequest_v1, DeleteAclsRequest_v1
+
+    assert callable(AIOKafkaAdminClient._send_request)
+    fields = [
+        "resource_type", "resource_name", "resource_pattern_type", "principal", "host",
+        "operation", "permission_type",
+    ]  # fmt: skip
+    assert list(CreateAclsRequest_v1.SCHEMA.fields[0].array_of.names) == fields
+    assert list(DeleteAclsRequest_v1.SCHEMA.fields[0].array_of.names) == [
+        *fields[:2],
+        "resource_pattern_type_filter",
+        *fields[3:],
+    ]
 
 
 def test_pydantic_models_keep_the_four_slots_the_codec_sets() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.metrics.errors import UnknownKpis
 from services.metrics.repository import kpis as repository
 from services.metrics.schemas import MeasurementIn, RetractionIn
+from shared import ingest_proof
 from shared.auth import Principal
 from shared.events import (
     MEASUREMENT_RETRACTED_V1,
@@ -63,7 +64,14 @@ async def accept_measurements(
         )
         for m in items
     ]
-    await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
+    # Signed with the caller's key, as an external producer signs (the key is the tenant's).
+    key = (await ingest_proof.load_keys(session, [caller.key_id]))[caller.key_id]
+    await producer.send_all(
+        topic,
+        [(e.key, e.to_json()) for e in events],
+        timeout_s=ack_timeout_s,
+        headers=lambda value: [ingest_proof.signature(caller.key_id, key.secret_hash, value)],
+    )
     return events
 
 

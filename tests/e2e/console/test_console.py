@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
 import time
@@ -30,6 +31,8 @@ from tests.support.processes import (
     SERVICES,
     Platform,
     free_port,
+    principal_env,
+    producer_env,
     sqlite_urls,
     start_service,
     wait_ready,
@@ -90,7 +93,11 @@ def three_services(bootstrap: str, topics: Topics, key: str, tmp: Path) -> Itera
     try:
         for name in SERVICES:
             running.services[name] = start_service(
-                name, port=ports[name], env=env, database_url=urls[name], log_dir=tmp
+                name,
+                port=ports[name],
+                env={**env, **principal_env(bootstrap, topics, name)},
+                database_url=urls[name],
+                log_dir=tmp,
             )
         for service in running.services.values():
             wait_ready(service, timeout_s=300)
@@ -117,7 +124,8 @@ async def demo(
             "--metrics", running.url("metrics"), "--alerts", running.url("alerts"),
             "--kafka", kafka_bootstrap, "--tenant", "acme", "--key", key,
             "--topic-prefix", topics.prefix, "--history-days", "0", "--seconds", "0",
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **producer_env(kafka_bootstrap)}, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         output, _ = await asyncio.wait_for(seed.communicate(), timeout=120)
         assert seed.returncode == 0, output.decode()

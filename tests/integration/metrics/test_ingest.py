@@ -25,7 +25,7 @@ from tests.integration.metrics.support import (
 )
 from tests.support.apps import running
 from tests.support.events import measurement
-from tests.support.kafka import TopicReader, produce, wait_until
+from tests.support.kafka import TopicReader, new_producer, produce, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -252,9 +252,8 @@ class TestRestart:
 
 
 async def produce_fast(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = new_producer(bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = [await producer.send(topic, v) for v in values]
