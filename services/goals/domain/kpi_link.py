@@ -137,6 +137,16 @@ def in_window(
     return sorted(chosen, key=lambda p: p.start)
 
 
+def emptied_window(
+    periods: Sequence[PeriodValue], window_start: datetime, window_end: datetime
+) -> bool:
+    """Whether the KR stored periods of its window and every one was since emptied by
+    retractions (count 0): its KPI has no data there any more, the KR no value (as before
+    its first `kpi.value`), rather than the one the retracted measurements made."""
+    inside = [p for p in periods if overlaps(p.start, p.end, window_start, window_end)]
+    return bool(inside) and all(p.count == 0 for p in inside)
+
+
 def window_value(periods: Sequence[PeriodValue], aggregation: WindowAggregation) -> float | None:
     """The KR's value from the periods of its window (None when there are none).
 

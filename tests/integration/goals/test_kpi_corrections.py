@@ -16,7 +16,7 @@ from tests.support.kafka import wait_until
 pytestmark = pytest.mark.kafka
 
 
-async def follows(loop: Loop, kr_id: str, current: float) -> dict[str, Any]:
+async def follows(loop: Loop, kr_id: str, current: float | None) -> dict[str, Any]:
     async def check() -> Any:
         got = await loop.get(f"/v1/key-results/{kr_id}")
         return got if got["current"] == current else None
@@ -66,7 +66,8 @@ async def test_a_restated_and_a_retracted_measurement_move_the_linked_kr(loop: L
 async def test_a_period_emptied_by_retractions_leaves_the_kr_window(loop: Loop) -> None:
     """Every measurement of a day retracted: metrics publishes the day with count 0 and
     value 0; the KR's `min` over its window is then the other day's, not 0. A KR linked
-    afterwards backfills the same from the series (the emptied day a null point)."""
+    afterwards backfills the same from the series (the emptied day a null point). Both days
+    emptied: the KRs have no value."""
     await loop.kpi("mql", period="day", aggregation="sum")
     cycle = await loop.cycle(days_in=50, days_left=50)
     objective = await loop.objective(cycle["id"])
@@ -93,3 +94,9 @@ async def test_a_period_emptied_by_retractions_leaves_the_kr_window(loop: Loop) 
     later = await loop.linked_kr(objective["id"], "mql", **body)
     got = await follows(loop, later["id"], 40.0)
     assert got["progress"] == pytest.approx(0.4)
+
+    # The other day retracted too: no data in the window, no value (as before the first).
+    await measure({"kpi": "mql", "id": "deal-1"}, "/v1/measurements/retractions")
+    for linked in (kr, later):
+        got = await follows(loop, linked["id"], None)
+        assert (got["progress"], got["status"]) == (0.0, "not_started")
