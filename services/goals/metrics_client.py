@@ -50,6 +50,7 @@ class KpiCurrent(BaseModel):
     last_value: float | None
     last_at: datetime | None
     health: str
+    revision: int = 0  # an older metrics sends none: no corrections
 
 
 SERIES_SLICE = timedelta(days=900)
@@ -57,7 +58,8 @@ SERIES_SLICE = timedelta(days=900)
 
 
 class KpiPeriodRead(BaseModel):
-    """One period of a KPI as metrics stores it (a point of metrics' SeriesRead)."""
+    """One period of a KPI as metrics stores it (a point of metrics' SeriesRead). Count 0
+    with a revision: every measurement of the period was retracted (value null)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -67,6 +69,12 @@ class KpiPeriodRead(BaseModel):
     count: int
     last_value: float | None = None
     last_at: datetime | None = None
+    revision: int = 0  # an older metrics sends none: no corrections
+
+    @property
+    def emptied(self) -> bool:
+        """A period corrected down to no data (kept: its revision orders what comes next)."""
+        return self.count == 0 and self.revision > 0
 
 
 class _Series(BaseModel):
@@ -138,9 +146,10 @@ class MetricsClient:
     async def periods(
         self, key: str, start: datetime, end: datetime, authorization: str | None
     ) -> list[KpiPeriodRead]:
-        """The KPI's stored periods overlapping [start, end) that have data, oldest first
-        (its series in its own period): what a newly linked KR backfills from. Asked in
-        slices of `SERIES_SLICE` (metrics draws at most 1,000 buckets per series)."""
+        """The KPI's stored periods overlapping [start, end) that have data or were emptied
+        by retractions (`KpiPeriodRead.emptied`), oldest first (its series in its own
+        period): what a newly linked KR backfills from. Asked in slices of `SERIES_SLICE`
+        (metrics draws at most 1,000 buckets per series)."""
         found: dict[datetime, KpiPeriodRead] = {}
         at = start
         while at < end:
@@ -156,6 +165,12 @@ class MetricsClient:
                     f"the metrics service sent an unreadable series: {exc}"
                 ) from exc
             # A period straddling two slices comes in both: the same rollup, kept once.
-            found.update({p.start: p for p in series.points if p.value is not None and p.count})
+            found.update(
+                {
+                    p.start: p
+                    for p in series.points
+                    if (p.value is not None and p.count) or p.emptied
+                }
+            )
             at = until
         return [found[s] for s in sorted(found)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -178,7 +178,10 @@ class CheckIn(GoalsTable, table=True):
 
 class KrKpiPeriod(GoalsTable, table=True):
     """One KPI period's value as a linked KR received it; a late or corrected value of the
-    same period replaces the row, so the KR's window value is recomputed from the truth."""
+    same period replaces the row, so the KR's window value is recomputed from the truth.
+    `revision`: the period's corrections in metrics (`kpi.value` revision), first in the
+    order that tells a newer value from an older one; a period emptied by retractions stays
+    with count 0 (no data), so an older value of it re-published still loses."""
 
     __tablename__ = "kr_kpi_periods"
 
@@ -190,6 +193,7 @@ class KrKpiPeriod(GoalsTable, table=True):
     count: int
     last_value: float
     last_at: datetime = Field(sa_type=UtcDateTime)
+    revision: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 

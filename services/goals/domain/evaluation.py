@@ -226,6 +226,8 @@ def _follow_kpi(
     current, last_at = kr.current, kr.kpi_last_at
     if value is not None:
         current, last_at = value, max(period.last_at for period in periods)
+    elif link.emptied_window(stored, kr.starts_at, kr.due_at):
+        current, last_at = None, None
     elapsed = (
         link.periods_elapsed(kr.starts_at, kr.due_at, link.KpiPeriod(kr.kpi_period), at, tz)
         if kr.kpi_period is not None

@@ -53,18 +53,24 @@ back has 25 hours): the staleness window of a KPI that declares no cadence."""
 @dataclass(frozen=True, slots=True)
 class PeriodValue:
     """One KPI period as the KR saw it: [start, end), its aggregate under the KPI's own
-    aggregation, how many measurements made it, and when the last one was observed."""
+    aggregation, how many measurements made it, when the last one was observed, and how many
+    times metrics recomputed it (corrections: `revision`). Count 0: every measurement of the
+    period was retracted; the period has no data (see `in_window`)."""
 
     start: datetime
     end: datetime
     value: float
     count: int
     last_at: datetime
+    revision: int = 0
 
 
 class Aggregate(Protocol):
     """What tells two aggregates of one KPI period apart in time: a stored `PeriodValue`, an
     incoming `lodestar.kpi.value.v1` (or a period metrics answered for a backfill)."""
+
+    @property
+    def revision(self) -> int: ...
 
     @property
     def count(self) -> int: ...
@@ -76,14 +82,20 @@ class Aggregate(Protocol):
 def newer_aggregate(stored: Aggregate, incoming: Aggregate) -> bool:
     """Whether `incoming` may replace `stored` (the same KPI period): unless it is older.
 
-    A period's aggregate only grows in metrics (a measurement is stored once and never
-    removed; the last observation time only moves forward), so of two aggregates of one
-    period the one with more measurements, then the later last observation, is the newer.
-    An equal one replaces (a redelivery: the same state). An older aggregate re-published
-    (a rebalance, a relay resending) loses, in whatever order the two arrive.
+    Metrics orders the aggregates it publishes of one period by (revision, count, last_at):
+    a correction (a restated or retracted measurement) recomputes the period and raises its
+    revision, and may lower its count (a retraction) or its last observation time; between
+    corrections the period only grows (a measurement is stored once, the last observation
+    time only moves forward), so more measurements, then the later last observation, is the
+    newer. An equal one replaces (a redelivery: the same state). An older aggregate
+    re-published (a rebalance, a relay resending) loses, in whatever order the two arrive.
     The one place this rule lives: goals' consumer, its batch coalescing and the backfill of
     a newly linked KR all ask it."""
-    return (incoming.count, incoming.last_at) >= (stored.count, stored.last_at)
+    return (incoming.revision, incoming.count, incoming.last_at) >= (
+        stored.revision,
+        stored.count,
+        stored.last_at,
+    )
 
 
 def follows_kpi(kpi: str | None, state: str, kind: str) -> bool:
@@ -115,9 +127,24 @@ def overlaps(start: datetime, end: datetime, window_start: datetime, window_end:
 def in_window(
     periods: Sequence[PeriodValue], window_start: datetime, window_end: datetime
 ) -> list[PeriodValue]:
-    """The periods overlapping the window, oldest first."""
-    chosen = [p for p in periods if overlaps(p.start, p.end, window_start, window_end)]
+    """The periods with data overlapping the window, oldest first. A period stored with count
+    0 (all its measurements retracted) has no data any more: it is left out, as if never
+    received (its value, 0, is no value), but stays stored, its revision ordering what comes
+    next for it."""
+    chosen = [
+        p for p in periods if p.count > 0 and overlaps(p.start, p.end, window_start, window_end)
+    ]
     return sorted(chosen, key=lambda p: p.start)
+
+
+def emptied_window(
+    periods: Sequence[PeriodValue], window_start: datetime, window_end: datetime
+) -> bool:
+    """Whether the KR stored periods of its window and every one was since emptied by
+    retractions (count 0): its KPI has no data there any more, the KR no value (as before
+    its first `kpi.value`), rather than the one the retracted measurements made."""
+    inside = [p for p in periods if overlaps(p.start, p.end, window_start, window_end)]
+    return bool(inside) and all(p.count == 0 for p in inside)
 
 
 def window_value(periods: Sequence[PeriodValue], aggregation: WindowAggregation) -> float | None:

@@ -66,6 +66,7 @@ def period_row(
     count: int,
     last_value: float,
     last_at: datetime,
+    revision: int,
     now: datetime,
 ) -> dict[str, Any]:
     """One KR's value of one KPI period, as `store_periods` takes it."""
@@ -78,6 +79,7 @@ def period_row(
         "count": count,
         "last_value": last_value,
         "last_at": last_at,
+        "revision": revision,
         "updated_at": now,
     }
 
@@ -90,6 +92,22 @@ async def store_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
         await session.execute(_upsert(session), unique)
 
 
+_VALUE_COLUMNS = (
+    _PERIODS.c.key_result_id,
+    _PERIODS.c.period_start,
+    _PERIODS.c.period_end,
+    _PERIODS.c.value,
+    _PERIODS.c.count,
+    _PERIODS.c.last_at,
+    _PERIODS.c.revision,
+)
+
+
+def _period_value(row: Any) -> tuple[str, link.PeriodValue]:
+    kr_id, start, end, value, count, last_at, revision = row
+    return kr_id, link.PeriodValue(start, end, value, count, last_at, revision)
+
+
 async def stored_of(
     session: AsyncSession, tenant: str, kr_ids: Collection[str], starts: Collection[datetime]
 ) -> dict[tuple[str, datetime], link.PeriodValue]:
@@ -98,16 +116,13 @@ async def stored_of(
         return {}
     c = _PERIODS.c
     result = await session.execute(
-        select(c.key_result_id, c.period_start, c.period_end, c.value, c.count, c.last_at).where(
+        select(*_VALUE_COLUMNS).where(
             c.tenant == tenant,
             c.key_result_id.in_(list(kr_ids)),
             c.period_start.in_(list(starts)),
         )
     )
-    return {
-        (kr_id, start): link.PeriodValue(start, end, value, count, last_at)
-        for kr_id, start, end, value, count, last_at in result.all()
-    }
+    return {(kr_id, value.start): value for kr_id, value in map(_period_value, result.all())}
 
 
 async def store_newer(
@@ -138,7 +153,12 @@ def _stamp(row: Mapping[str, Any] | link.PeriodValue) -> link.PeriodValue:
     if isinstance(row, link.PeriodValue):
         return row
     return link.PeriodValue(
-        row["period_start"], row["period_end"], row["value"], row["count"], row["last_at"]
+        row["period_start"],
+        row["period_end"],
+        row["value"],
+        row["count"],
+        row["last_at"],
+        row["revision"],
     )
 
 
@@ -152,12 +172,12 @@ async def periods_of(
         return found
     c = _PERIODS.c
     result = await session.execute(
-        select(c.key_result_id, c.period_start, c.period_end, c.value, c.count, c.last_at)
+        select(*_VALUE_COLUMNS)
         .where(c.tenant == tenant, c.key_result_id.in_(list(kr_ids)))
         .order_by(c.key_result_id, c.period_start)
     )
-    for kr_id, start, end, value, count, last_at in result.all():
-        found[kr_id].append(link.PeriodValue(start, end, value, count, last_at))
+    for kr_id, value in map(_period_value, result.all()):
+        found[kr_id].append(value)
     return found
 
 

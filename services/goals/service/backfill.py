@@ -86,16 +86,19 @@ async def store(
             kr_id=kr.id,
             period_start=p.start,
             period_end=p.end,
-            value=p.value,
+            # An emptied period is stored as no data (count 0), for its revision.
+            value=p.value if p.value is not None else 0.0,
             count=p.count,
-            last_value=p.last_value if p.last_value is not None else p.value,
+            last_value=p.last_value if p.last_value is not None else (p.value or 0.0),
             # An older metrics sends no last_at: the period's start makes any value consumed
             # for that period count as newer.
             last_at=p.last_at or p.start,
+            revision=p.revision,
             now=now,
         )
         for p in periods
-        if p.value is not None and link.overlaps(p.start, p.end, kr.starts_at, kr.due_at)
+        if (p.value is not None or p.emptied)
+        and link.overlaps(p.start, p.end, kr.starts_at, kr.due_at)
     ]
     stored = await link_repo.store_newer(session, rows)
     if not stored:

@@ -39,8 +39,9 @@ def period_of(item: KpiValue) -> tuple[str, str, datetime]:
 
 
 def newest_aggregates(values: Sequence[KpiValue]) -> list[KpiValue]:
-    """Of the batch's values of one KPI period, the newest aggregate (`newer_aggregate`: an
-    older one re-published after it loses); the survivors keep the batch's order."""
+    """Of the batch's values of one KPI period, the newest aggregate (`newer_aggregate`, by
+    (revision, count, last_at): an older one re-published after it loses, a correction that
+    lowers the count wins); the survivors keep the batch's order."""
     best: dict[tuple[str, str, datetime], tuple[int, KpiValue]] = {}
     for i, item in enumerate(values):
         key = period_of(item)
@@ -137,6 +138,7 @@ def _period_rows(
                     count=payload.count,
                     last_value=payload.last_value,
                     last_at=payload.last_at,
+                    revision=payload.revision,
                     now=now,
                 )
             )

@@ -102,6 +102,7 @@ async def promote(
             count=current.count,
             last_value=current.last_value if current.last_value is not None else current.value,
             last_at=current.last_at,
+            revision=current.revision,
             now=now,
         )
         await link_repo.store_periods(session, [row])

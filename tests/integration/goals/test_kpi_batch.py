@@ -156,6 +156,7 @@ class TestCoalescedBatch:
                 count=1,
                 last_value=value,
                 last_at=now,
+                revision=0,
                 now=now,
             )
 

@@ -16,7 +16,7 @@ from tests.support.kafka import wait_until
 pytestmark = pytest.mark.kafka
 
 
-async def follows(loop: Loop, kr_id: str, current: float) -> dict[str, Any]:
+async def follows(loop: Loop, kr_id: str, current: float | None) -> dict[str, Any]:
     async def check() -> Any:
         got = await loop.get(f"/v1/key-results/{kr_id}")
         return got if got["current"] == current else None
@@ -61,3 +61,42 @@ async def test_a_restated_and_a_retracted_measurement_move_the_linked_kr(loop: L
         params={"start": iso(today() - timedelta(days=1)), "end": iso(today())},
     )
     assert [(p["value"], p["count"]) for p in series.json()["points"]] == [(10.0, 1)]
+
+
+async def test_a_period_emptied_by_retractions_leaves_the_kr_window(loop: Loop) -> None:
+    """Every measurement of a day retracted: metrics publishes the day with count 0 and
+    value 0; the KR's `min` over its window is then the other day's, not 0. A KR linked
+    afterwards backfills the same from the series (the emptied day a null point). Both days
+    emptied: the KRs have no value."""
+    await loop.kpi("mql", period="day", aggregation="sum")
+    cycle = await loop.cycle(days_in=50, days_left=50)
+    objective = await loop.objective(cycle["id"])
+    body = {"start": 0.0, "target": 100.0, "kpi_aggregation": "min"}
+    kr = await loop.linked_kr(objective["id"], "mql", **body)
+    before, yesterday = today() - timedelta(hours=36), today() - timedelta(hours=12)
+
+    async def measure(body: Any, path: str = "/v1/measurements") -> None:
+        answer = await loop.metrics.post(path, json=body)
+        assert answer.status_code == 202, answer.text
+
+    await measure(
+        [
+            {"kpi": "mql", "value": 40.0, "time": iso(before), "id": "deal-1"},
+            {"kpi": "mql", "value": 20.0, "time": iso(yesterday), "id": "deal-2"},
+        ]
+    )
+    await follows(loop, kr["id"], 20.0)
+
+    await measure({"kpi": "mql", "id": "deal-2"}, "/v1/measurements/retractions")
+    got = await follows(loop, kr["id"], 40.0)
+    assert got["progress"] == pytest.approx(0.4)
+
+    later = await loop.linked_kr(objective["id"], "mql", **body)
+    got = await follows(loop, later["id"], 40.0)
+    assert got["progress"] == pytest.approx(0.4)
+
+    # The other day retracted too: no data in the window, no value (as before the first).
+    await measure({"kpi": "mql", "id": "deal-1"}, "/v1/measurements/retractions")
+    for linked in (kr, later):
+        got = await follows(loop, linked["id"], None)
+        assert (got["progress"], got["status"]) == (0.0, "not_started")

@@ -301,7 +301,9 @@ class TestBackfillRace:
         assert isinstance(settings, GoalsSettings)
         hour = timedelta(hours=1)
 
-        def consumed(start: datetime, value: float, count: int, at: timedelta) -> KpiValue:
+        def consumed(
+            start: datetime, value: float, count: int, at: timedelta, revision: int = 0
+        ) -> KpiValue:
             payload = KpiValueV1(
                 kpi="trials",
                 period="day",
@@ -312,18 +314,22 @@ class TestBackfillRace:
                 count=count,
                 last_value=value,
                 last_at=start + at,
-                health="unknown",
+                health="unknown" if count else "no_data",
+                revision=revision,
             )
             return KpiValue("acme", payload)
 
-        def answered(start: datetime, value: float, count: int, at: timedelta) -> KpiPeriodRead:
+        def answered(
+            start: datetime, value: float | None, count: int, at: timedelta, revision: int = 0
+        ) -> KpiPeriodRead:
             return KpiPeriodRead(
                 start=start,
                 end=start + DAY,
                 value=value,
                 count=count,
                 last_value=value,
-                last_at=start + at,
+                last_at=None if value is None else start + at,
+                revision=revision,
             )
 
         async def consume(item: KpiValue) -> None:
@@ -346,3 +352,20 @@ class TestBackfillRace:
         await consume(consumed(first, 8.0, 3, 11 * hour))
         got = await loop.get(f"/v1/key-results/{kr['id']}")
         assert got["current"] == 17.0
+
+        # Corrections: the backfill read the first day restated down to one measurement
+        # (revision 1) and the second emptied by retractions (revision 2, a null point); the
+        # consumer then gets the values from before the corrections, re-published: they lose.
+        await backfill_with(
+            answered(first, 4.0, 1, 8 * hour, 1), answered(second, None, 0, hour, 2)
+        )
+        got = await loop.get(f"/v1/key-results/{kr['id']}")
+        assert got["current"] == 4.0
+        await consume(consumed(first, 8.0, 3, 11 * hour))
+        await consume(consumed(second, 9.0, 3, 15 * hour))
+        got = await loop.get(f"/v1/key-results/{kr['id']}")
+        assert got["current"] == 4.0
+        # A value after the corrections (the next revision) wins, however few it counts.
+        await consume(consumed(second, 2.0, 1, 16 * hour, 3))
+        got = await loop.get(f"/v1/key-results/{kr['id']}")
+        assert got["current"] == 6.0

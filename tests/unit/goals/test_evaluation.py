@@ -165,6 +165,31 @@ class TestClosedCycle:
 
 
 class TestLinkedKr:
+    def test_a_window_emptied_by_retractions_leaves_the_kr_without_a_value(self) -> None:
+        linked = kr(
+            kpi="mql",
+            kpi_aggregation="sum",
+            kpi_period="day",
+            current=30.0,
+            kpi_last_at=START + DAY / 2,
+        )
+        emptied = [PeriodValue(START, START + DAY, 0.0, 0, START - timedelta(microseconds=1), 2)]
+        outcome = run(
+            [objective()], [linked], change=Change(source="kpi"), periods={"kr1": emptied}
+        )
+        judged = outcome.key_results["kr1"]
+        assert (judged.current, judged.kpi_last_at, judged.progress) == (None, None, 0.0)
+        assert judged.periods_met == 0
+
+    def test_periods_outside_the_window_leave_the_value_as_it_is(self) -> None:
+        linked = kr(kpi="mql", kpi_aggregation="sum", kpi_period="day", current=30.0)
+        before = START - 2 * DAY
+        outside = [PeriodValue(before, before + DAY, 0.0, 0, before, 1)]
+        outcome = run(
+            [objective()], [linked], change=Change(source="kpi"), periods={"kr1": outside}
+        )
+        assert outcome.key_results["kr1"].current == 30.0
+
     def test_met_for_enough_periods_it_graduates(self) -> None:
         linked = kr(kpi="mql", kpi_aggregation="last", kpi_period="day", kpi_cadence_s=86400)
         assert kpi_followers(ACTIVE, [linked], Change()) == ["kr1"]

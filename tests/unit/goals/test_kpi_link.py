@@ -17,9 +17,9 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def day(i: int, value: float, count: int = 1) -> link.PeriodValue:
+def day(i: int, value: float, count: int = 1, revision: int = 0) -> link.PeriodValue:
     start = T0 + i * DAY
-    return link.PeriodValue(start, start + DAY, value, count, start + DAY / 2)
+    return link.PeriodValue(start, start + DAY, value, count, start + DAY / 2, revision)
 
 
 INCREASE = KeyResultSpec(kind=KrKind.INCREASE, start=0.0, target=10.0)
@@ -57,6 +57,26 @@ class TestWindowValue:
         # day 2 overlaps (half of it is inside); day 5 starts at the window's end: outside
         assert [p.start for p in chosen] == [T0 + i * DAY for i in (2, 3, 4)]
 
+    @pytest.mark.parametrize(
+        ("aggregation", "expected"),
+        [("last", 7.0), ("sum", 11.0), ("avg", 5.5), ("min", 4.0), ("max", 7.0), ("count", 7.0)],
+    )
+    def test_a_period_emptied_by_retractions_has_no_value(
+        self, aggregation: str, expected: float
+    ) -> None:
+        """Day 2 stored with count 0 (every measurement retracted, value 0): the window is
+        days 0 and 1 alone, so `last` is day 1's, `min` is not 0."""
+        periods = [day(0, 4.0, 2), day(2, 0.0, count=0, revision=3), day(1, 7.0, 5)]
+        chosen = link.in_window(periods, T0, T0 + 10 * DAY)
+        assert [p.start for p in chosen] == [T0, T0 + DAY]
+        got = link.window_value(chosen, link.WindowAggregation(aggregation))
+        assert got == pytest.approx(expected)
+
+    def test_a_window_of_emptied_periods_has_no_value(self) -> None:
+        chosen = link.in_window([day(0, 0.0, count=0, revision=1)], T0, T0 + DAY)
+        assert chosen == []
+        assert link.window_value(chosen, link.WindowAggregation.LAST) is None
+
     def test_a_late_value_replacing_its_period_changes_the_window_value(self) -> None:
         """The store keeps one value per period; a correction replaces it, never adds."""
         stored = {p.start: p for p in (day(0, 4.0), day(1, 6.0))}
@@ -83,6 +103,13 @@ class TestPeriodsMet:
         periods = [day(0, 11), day(1, 11), day(3, 11), day(4, 11)]
         got = link.periods_met(INCREASE, periods, link.WindowAggregation.LAST, self.NOW)
         assert got == 2
+
+    def test_a_period_emptied_by_retractions_is_a_gap(self) -> None:
+        """A DECREASE KR would take the emptied period's 0 for met: it has no data, no value."""
+        stored = [day(0, 4.0), day(1, 4.0), day(2, 0.0, count=0, revision=1), day(3, 4.0)]
+        periods = link.in_window(stored, T0, self.NOW)
+        got = link.periods_met(DECREASE, periods, link.WindowAggregation.LAST, self.NOW)
+        assert got == 1
 
     def test_the_running_period_does_not_count(self) -> None:
         periods = [day(0, 11), day(1, 11)]
@@ -249,19 +276,48 @@ class TestNewerAggregate:
     def test_an_equal_aggregate_replaces(self) -> None:
         assert link.newer_aggregate(day(0, 10.0, count=3), day(0, 10.0, count=3))
 
-    @given(st.lists(st.tuples(st.integers(1, 50), st.integers(0, 1000)), min_size=1, max_size=8))
-    def test_any_arrival_order_converges_on_the_newest(self, stamps: list[tuple[int, int]]) -> None:
-        """Folding the aggregates in any order keeps the one with the largest stamp."""
+    def test_a_correction_wins_though_it_lowers_the_count(self) -> None:
+        """A retraction recomputes the period: fewer measurements, a higher revision."""
+        before = day(0, 50.0, count=2)
+        retracted = day(0, 10.0, count=1, revision=1)
+        assert link.newer_aggregate(before, retracted)
+        assert not link.newer_aggregate(retracted, before)  # the old one re-published
+
+    def test_an_emptied_period_wins_and_an_older_value_of_it_loses(self) -> None:
+        emptied = link.PeriodValue(T0, T0 + DAY, 0.0, 0, T0 - timedelta(microseconds=1), 2)
+        assert link.newer_aggregate(day(0, 10.0, count=1, revision=1), emptied)
+        assert not link.newer_aggregate(emptied, day(0, 10.0, count=1, revision=1))
+        assert not link.newer_aggregate(emptied, day(0, 50.0, count=9))
+
+    def test_the_revision_decides_before_the_last_observation(self) -> None:
+        """A restatement may carry an earlier last observation: its revision still wins."""
+        late = link.PeriodValue(T0, T0 + DAY, 5.0, 3, T0 + DAY - timedelta(seconds=1), 0)
+        restated = link.PeriodValue(T0, T0 + DAY, 4.0, 3, T0 + timedelta(seconds=1), 1)
+        assert link.newer_aggregate(late, restated)
+        assert not link.newer_aggregate(restated, late)
+
+    @given(
+        st.lists(
+            st.tuples(st.integers(0, 5), st.integers(0, 50), st.integers(0, 1000)),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    def test_any_arrival_order_converges_on_the_newest(
+        self, stamps: list[tuple[int, int, int]]
+    ) -> None:
+        """Folding the aggregates in any order keeps the one with the largest stamp
+        (revision, count, last_at): metrics' order of a period's values."""
         periods = [
-            link.PeriodValue(T0, T0 + DAY, float(i), c, T0 + timedelta(seconds=s))
-            for i, (c, s) in enumerate(stamps)
+            link.PeriodValue(T0, T0 + DAY, float(i), c, T0 + timedelta(seconds=s), r)
+            for i, (r, c, s) in enumerate(stamps)
         ]
-        newest = max((p.count, p.last_at) for p in periods)
+        newest = max(stamps)
         for order in (periods, list(reversed(periods))):
             held = order[0]
             for incoming in order[1:]:
                 held = incoming if link.newer_aggregate(held, incoming) else held
-            assert (held.count, held.last_at) == newest
+            assert (held.revision, held.count, (held.last_at - T0).seconds) == newest
 
 
 class TestGraduationPace:

@@ -1,5 +1,6 @@
 """Coalescing a batch of `kpi.values`: of one (tenant, KPI, period) only the newest aggregate
-is stored (`kpi_link.newer_aggregate`: an older one re-published after it loses), and what
+is stored (`kpi_link.newer_aggregate`, by (revision, count, last_at): an older one
+re-published after it loses, a correction that lowers the count wins), and what
 survives keeps the batch's order."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def value(
     tenant: str = "acme",
     count: int = 1,
     last_at: timedelta = DAY / 2,
+    revision: int = 0,
 ) -> KpiValue:
     start = T0 + day * DAY
     payload = KpiValueV1(
@@ -33,7 +35,8 @@ def value(
         count=count,
         last_value=v,
         last_at=start + last_at,
-        health="unknown",
+        health="unknown" if count else "no_data",
+        revision=revision,
     )
     return KpiValue(tenant, payload)
 
@@ -82,6 +85,17 @@ class TestNewestAggregates:
             value("nps", 0, 28.0, count=3, last_at=14 * hour),  # as many, an earlier last
         ]
         assert seen(newest_aggregates(batch)) == [("acme", "nps", 0, 30.0), ("acme", "nps", 1, 1.0)]
+
+    def test_a_correction_wins_though_it_lowers_the_count(self) -> None:
+        hour = timedelta(hours=1)
+        batch = [
+            value("nps", 0, 50.0, count=2, last_at=15 * hour),
+            value("nps", 0, 10.0, count=1, last_at=12 * hour, revision=1),  # a retraction
+            value("nps", 0, 0.0, count=0, last_at=-DAY, revision=2),  # the period emptied
+            value("nps", 0, 50.0, count=2, last_at=15 * hour),  # the first, re-published
+            value("nps", 0, 10.0, count=1, last_at=12 * hour, revision=1),  # and the second
+        ]
+        assert seen(newest_aggregates(batch)) == [("acme", "nps", 0, 0.0)]
 
     def test_a_newer_aggregate_takes_its_place_in_batch_order(self) -> None:
         batch = [value("nps", 0, 1.0), value("mql", 0, 2.0), value("nps", 0, 5.0, count=2)]
