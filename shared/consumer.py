@@ -36,19 +36,22 @@ import contextlib
 import enum
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DisconnectionError, InterfaceError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from shared.events import PAYLOADS, CloudEvent
+from shared.failures import failure_reason, is_transient
+from shared.inbound import (
+    BatchHandler,
+    Decoder,
+    Inbound,
+    InvalidEvent,
+    Rejection,
+    decode_record,
+)
 from shared.kafka_auth import KafkaAuth
 from shared.producer import EventProducer
 from shared.supervisor import RepeatedErrors
@@ -59,179 +62,12 @@ REASON_HEADER = "lodestar.dlq.reason"
 DECODE_SLICE = 250  # records decoded between two turns of the event loop
 
 
-class InvalidEvent(Exception):
-    """A record that can never be processed; its message is the DLQ reason."""
-
-
-Built = tuple[CloudEvent, BaseModel | None]
-
-
-class Inbound:
-    """One decoded record: the envelope, and its typed payload when the type is known.
-
-    Read-only, compared by (record, event, payload). A decoder on a hot path may defer the
-    pydantic objects (`Inbound.deferred`): it hands over its own already-validated form of the
-    record as `decoded`, and `event` and `payload` are built from it only when first read.
-    """
-
-    __slots__ = ("_build", "_decoded", "_event", "_payload", "_record")
-    __match_args__ = ("record", "event", "payload")
-
-    def __init__(
-        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, payload: BaseModel | None
-    ) -> None:
-        self._record = record
-        self._event: CloudEvent | None = event
-        self._payload = payload
-        self._decoded: object = None
-        self._build: Callable[[Any], Built] | None = None
-
-    @classmethod
-    def deferred(
-        cls, record: ConsumerRecord[bytes, bytes], decoded: object, build: Callable[[Any], Built]
-    ) -> Inbound:
-        """An inbound whose `event` and `payload` are `build(decoded)`, made when first read;
-        `decoded` must be valid exactly when `build` succeeds (validate before deferring)."""
-        inbound = cls.__new__(cls)
-        inbound._record = record
-        inbound._event = None
-        inbound._payload = None
-        inbound._decoded = decoded
-        inbound._build = build
-        return inbound
-
-    @property
-    def record(self) -> ConsumerRecord[bytes, bytes]:
-        return self._record
-
-    @property
-    def decoded(self) -> object:
-        """The decoder's own form of the record (`deferred`), else None."""
-        return self._decoded
-
-    @property
-    def event(self) -> CloudEvent:
-        if self._event is None:
-            self._materialise()
-        assert self._event is not None
-        return self._event
-
-    @property
-    def payload(self) -> BaseModel | None:
-        if self._event is None:
-            self._materialise()
-        return self._payload
-
-    def _materialise(self) -> None:
-        assert self._build is not None
-        # Two threads reading at once build equal objects, and either pair is kept whole:
-        # the payload is set before the event, whose presence says both are there.
-        event, payload = self._build(self._decoded)
-        self._payload = payload
-        self._event = event
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Inbound):
-            return NotImplemented
-        return (self.record, self.event, self.payload) == (other.record, other.event, other.payload)
-
-    __hash__ = None  # type: ignore[assignment]  # as the dataclass it was: its fields are not
-
-    def __repr__(self) -> str:
-        return f"Inbound(record={self.record!r}, event={self.event!r}, payload={self.payload!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A record refused, with the reason sent in its DLQ header; `category` is the bounded
-    label it is counted under in `/metrics` (derived from the reason when not given)."""
-
-    record: ConsumerRecord[bytes, bytes]
-    reason: str
-    category: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.category or reason_category(self.reason)
-
-
-_CATEGORIES = (
-    ("handler failed", "handler_failed"),
-    ("payload too large", "too_large"),
-    ("outside the deduplication window", "outside_window"),
-    ("unknown tenant", "unknown_reference"),
-    ("no tenant proof", "tenant_proof"),
-    ("invalid tenant proof", "tenant_proof"),
-    ("tenant proof refused", "tenant_proof"),
-    ("unknown kpi", "unknown_reference"),
-    ("unexpected", "unexpected_type"),
-    ("invalid", "invalid_event"),
-    ("empty record", "invalid_event"),
-    ("undecodable", "invalid_event"),
-)
-
-
-def reason_category(reason: str) -> str:
-    """The bounded category of a free-text DLQ reason (`other` for one not listed)."""
-    lowered = reason.lower()
-    for prefix, category in _CATEGORIES:
-        if lowered.startswith(prefix):
-            return category
-    return "other"
-
-
 class ConsumerObserver(Protocol):
     """What a runner reports, for metrics (`shared.observability.Metrics` implements it)."""
 
     def batch_stored(self, loop: str, stored: int, rejections: Sequence[Rejection]) -> None: ...
 
     def batch_retried(self, loop: str, kind: str) -> None: ...
-
-
-# SQLite result codes that say "not now" rather than "never": BUSY, LOCKED, NOMEM, READONLY,
-# IOERR, FULL, CANTOPEN, PROTOCOL (https://sqlite.org/rescode.html; primary code = low byte).
-_SQLITE_TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
-# SQLSTATE classes and codes of PostgreSQL that say the same: connection exception,
-# authorization refused and database missing (both at connect time: configuration, never the
-# record), insufficient resources, operator intervention (shutdown), system error,
-# serialization failure and deadlock, lock not available.
-_SQLSTATE_TRANSIENT = ("08", "28", "3D000", "53", "57", "58", "40001", "40P01", "55P03")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether `exc` (or an exception it wraps) is of a kind that passes by itself: a lost or
-    refused connection, a locked database, a timeout, an OS or Kafka error."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(
-            current,
-            OSError | TimeoutError | KafkaError | InterfaceError | DisconnectionError | PoolTimeout,
-        ):
-            return True
-        if getattr(current, "connection_invalidated", False):
-            return True
-        code = getattr(current, "sqlite_errorcode", None)
-        if isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT:
-            return True
-        state = getattr(current, "sqlstate", None)
-        if isinstance(state, str) and state.startswith(_SQLSTATE_TRANSIENT):
-            return True
-        if "database is locked" in str(current):
-            return True
-        orig = getattr(current, "orig", None)  # SQLAlchemy's wrapper of the driver's error
-        current = orig if isinstance(orig, BaseException) else current.__cause__
-    return False
-
-
-def failure_reason(exc: BaseException, limit: int = 500) -> str:
-    """`handler failed: <Type>: <message>`, on one line and bounded (driver errors can quote
-    a whole statement with its parameters)."""
-    message = " ".join(str(exc).split())
-    if len(message) > limit:
-        message = message[:limit] + "…"
-    return f"handler failed: {type(exc).__name__}: {message}"
 
 
 class _Verdict(enum.Enum):
@@ -242,44 +78,6 @@ class _Verdict(enum.Enum):
 
 HealthProbe = Callable[[], Awaitable[None]]
 """Raises unless the database answers (`SELECT 1` on a connection of its own)."""
-
-
-class BatchHandler(Protocol):
-    """Stores a batch in one transaction; returns the records it refused, with reasons."""
-
-    async def __call__(self, batch: Sequence[Inbound]) -> Sequence[Rejection]: ...
-
-
-def validation_reason(exc: ValidationError) -> str:
-    """A one-line summary of a pydantic error, for DLQ headers and logs."""
-    parts = []
-    for error in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in error["loc"]) or "(record)"
-        parts.append(f"{loc}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def decode_record(record: ConsumerRecord[bytes, bytes], max_bytes: int) -> Inbound:
-    """Validate one record as a CloudEvent (and its payload, for the types Lodestar knows)."""
-    if record.value is None:
-        raise InvalidEvent("empty record")
-    if len(record.value) > max_bytes:
-        raise InvalidEvent(f"payload too large: {len(record.value)} bytes > {max_bytes}")
-    try:
-        event = CloudEvent.model_validate_json(record.value)
-    except ValidationError as exc:
-        raise InvalidEvent(f"invalid CloudEvent: {validation_reason(exc)}") from exc
-    payload_type = PAYLOADS.get(event.type)
-    payload = None
-    if payload_type is not None:
-        try:
-            payload = payload_type.model_validate(event.data)
-        except ValidationError as exc:
-            raise InvalidEvent(f"invalid data for {event.type}: {validation_reason(exc)}") from exc
-    return Inbound(record, event, payload)
-
-
-Decoder = Callable[[ConsumerRecord[bytes, bytes]], Inbound]
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.auth import upsert_api_key, upsert_tenant
-from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.db import Database
 from shared.events import ApiKeyV1, TenantV1
+from shared.inbound import BatchHandler, Inbound, Rejection
 
 
 def identity_handler(db: Database) -> BatchHandler:

@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 
 from shared.api import PUBLIC, Admin
-from shared.consumer import Rejection
+from shared.inbound import Rejection
 from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ from pathlib import Path
 import structlog
 
 from shared.auth import rotate_bootstrap_key
-from shared.consumer import BatchHandler, ConsumerRunner, Decoder
+from shared.consumer import ConsumerRunner
 from shared.db import Database, SqliteFileLock, sqlite_file
 from shared.events import API_KEY_V1, new_event
 from shared.identity import identity_handler
+from shared.inbound import BatchHandler, Decoder
 from shared.inbox import InboxPruner
 from shared.leader import WAKE_CHANNEL, Leadership, SingletonLoop
 from shared.looplag import LoopLagMonitor

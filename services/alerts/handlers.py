@@ -18,7 +18,6 @@ from typing import Any, cast
 from services.alerts.service.evaluator import Evaluator, Inputs
 from services.alerts.settings import AlertsSettings
 from shared.coalesce import newest
-from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.db import Database
 from shared.events import (
     KPI_VALUE_V1,
@@ -32,6 +31,7 @@ from shared.events import (
     ObjectiveChangedV1,
     utcnow,
 )
+from shared.inbound import BatchHandler, Inbound, Rejection
 from shared.inbox import first_deliveries
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.goals.service import kpi_values
 from services.goals.settings import GoalsSettings
 from shared import inbox
-from shared.consumer import Inbound, Rejection
 from shared.events import KPI_VALUE_V1, CloudEvent, utcnow
+from shared.inbound import Inbound, Rejection
 from shared.runtime import ConsumerSpec, Runtime
 
 Received = tuple[CloudEvent, Any]

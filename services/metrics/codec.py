@@ -33,8 +33,8 @@ from shared.bounds import (
     MAX_TIME,
     MIN_TIME,
 )
-from shared.consumer import Inbound, decode_record
 from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
+from shared.inbound import Inbound, decode_record
 
 # `\A...\Z`, not `^...$`: Python's `$` also matches before a trailing newline.
 _SLUG = r"\A[a-z0-9][a-z0-9._-]{0,62}\Z"

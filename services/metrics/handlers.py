@@ -22,8 +22,8 @@ from services.metrics.codec import Envelope
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.service import graduation
 from shared import ingest_proof
-from shared.consumer import BatchHandler, Inbound, Rejection
 from shared.events import KR_GRADUATED_V1, KrGraduatedV1, utcnow
+from shared.inbound import BatchHandler, Inbound, Rejection
 from shared.inbox import first_delivery
 from shared.runtime import Runtime
 

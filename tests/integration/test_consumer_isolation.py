@@ -16,17 +16,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Column, Float, MetaData, String, Table, func, select
 from structlog.testing import capture_logs
 
-from shared.consumer import (
-    REASON_HEADER,
-    BatchHandler,
-    ConsumerRunner,
-    Decoder,
-    HealthProbe,
-    Inbound,
-    Rejection,
-    decode_record,
-)
+from shared.consumer import REASON_HEADER, ConsumerRunner, HealthProbe
 from shared.db import Database
+from shared.inbound import BatchHandler, Decoder, Inbound, Rejection, decode_record
 from shared.observability import Metrics
 from shared.producer import EventProducer
 from shared.settings import Topics

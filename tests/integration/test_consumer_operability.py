@@ -24,9 +24,10 @@ from services.goals.settings import GoalsSettings
 from services.metrics.app import create_app as create_metrics_app
 from shared import inbox
 from shared.app import build_service_app
-from shared.consumer import REASON_HEADER, BatchHandler, Inbound, Rejection
+from shared.consumer import REASON_HEADER
 from shared.db import Database
 from shared.events import utcnow
+from shared.inbound import BatchHandler, Inbound, Rejection
 from shared.outbox import OutboxRelay
 from shared.producer import EventProducer
 from shared.runtime import ConsumerSpec, Runtime

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from sqlalchemy import Column, Float, MetaData, String, Table, func, select
 
-from shared.consumer import REASON_HEADER, BatchHandler, ConsumerRunner, Inbound, Rejection
+from shared.consumer import REASON_HEADER, ConsumerRunner
 from shared.db import Database
 from shared.events import MEASUREMENT_V1, MeasurementV1
+from shared.inbound import BatchHandler, Inbound, Rejection
 from shared.producer import EventProducer
 from shared.settings import Topics
 from shared.sql import dialect_insert

@@ -23,8 +23,8 @@ from services.goals.schemas import KeyResultCreate
 from services.metrics.codec import Decoded, measurement_decoder
 from services.metrics.schemas import MeasurementIn
 from shared.bounds import MAX_MAGNITUDE, first_bad_text
-from shared.consumer import InvalidEvent, decode_record
 from shared.events import CloudEvent, KrProgressV1
+from shared.inbound import InvalidEvent, decode_record
 
 FIXED = settings(
     derandomize=True,

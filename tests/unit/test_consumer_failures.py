@@ -10,7 +10,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from structlog.testing import capture_logs
 
-from shared.consumer import failure_reason, is_transient, reason_category
+from shared.failures import failure_reason, is_transient
+from shared.inbound import reason_category
 from shared.supervisor import RepeatedErrors
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from shared.consumer import Inbound, Rejection
+from shared.inbound import Inbound, Rejection
 
 
 class MeasurementWriter(Protocol):

@@ -43,7 +43,7 @@ from services.metrics.ingest.rows import (
     prepare,
     record_rollups,
 )
-from shared.consumer import Inbound, Rejection
+from shared.inbound import Inbound, Rejection
 from shared.leader import WAKE_CHANNEL
 
 POINT_COLUMNS = [

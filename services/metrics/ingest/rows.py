@@ -25,8 +25,8 @@ from services.metrics.domain.health import (
 )
 from services.metrics.domain.rollups import Aggregate
 from services.metrics.tables import from_micros, to_micros
-from shared.consumer import Inbound, Rejection
 from shared.events import KPI_VALUE_V1, MeasurementRetractedV1, MeasurementV1
+from shared.inbound import Inbound, Rejection
 from shared.periods import DEFAULT_TIMEZONE, Period, period_bounds, period_end
 
 DAY_US = 86_400_000_000

@@ -33,8 +33,8 @@ from services.metrics.ingest.rows import (
     prepare,
     record_rollups,
 )
-from shared.consumer import Inbound, Rejection
 from shared.db import SQLITE_PRAGMAS
+from shared.inbound import Inbound, Rejection
 
 POINT_COLUMNS = "id, tenant, source, event_id, kpi, observed_at, period_start, value, dimensions"
 CHUNKS = (500, 50, 1)

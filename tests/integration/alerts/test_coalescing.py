@@ -13,7 +13,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.alerts.app import create_app
 from services.alerts.handlers import evaluation_handler
-from shared.consumer import Inbound, decode_record
+from shared.inbound import Inbound, decode_record
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.integration.alerts.helpers import alerts_settings

@@ -30,7 +30,7 @@ from services.metrics.codec import measurement_decoder
 from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
 from services.metrics.ingest.sqlite import SqliteWriter
 from services.metrics.tables import MetricsTable
-from shared.consumer import Inbound
+from shared.inbound import Inbound
 from shared.tables import infra_metadata
 from tests.integration.metrics.test_rollups_property import (
     BASE,

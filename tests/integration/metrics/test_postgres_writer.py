@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.metrics.codec import measurement_decoder
 from services.metrics.ingest.postgres import PostgresWriter, asyncpg_dsn
-from shared.consumer import Inbound
+from shared.inbound import Inbound
 from tests.support.infra import migrated_postgres_database
 
 pytestmark = pytest.mark.postgres

@@ -9,8 +9,8 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from services.metrics.codec import Decoded, identity, measurement_decoder
-from shared.consumer import InvalidEvent, decode_record
 from shared.events import MeasurementRetractedV1
+from shared.inbound import InvalidEvent, decode_record
 from tests.support.events import measurement
 
 MAX = 4096
