@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from pydantic import SecretStr
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
@@ -37,7 +38,7 @@ from shared.topics import ensure_topics, topic_specs
 from tests.conftest import DatabaseFactory
 from tests.integration.metrics.support import create_kpi, stored_points
 from tests.integration.metrics.support import settings as metrics_settings
-from tests.support.apps import RunningApp, running, service_settings
+from tests.support.apps import TEST_SECRET_KEY, RunningApp, running, service_settings
 from tests.support.events import measurement
 from tests.support.kafka import (
     TopicReader,
@@ -97,6 +98,7 @@ async def probe_service(
     settings = ServiceSettings(
         service_name="probe",
         **settings_for(kafka_bootstrap),
+        secret_key=SecretStr(TEST_SECRET_KEY),
         topics=topics,
         database_url=database_url,
         consumer_poll_timeout_ms=50,
