@@ -104,7 +104,7 @@ def expected(events: list[Event]) -> dict[tuple[str, int], tuple[Any, ...]]:
             chosen[(source, n)] = (revision, kpi, at, value)
     groups: dict[tuple[str, int], list[tuple[datetime, float]]] = {}
     for _, kpi, at, value in chosen.values():
-        groups.setdefault((kpi, micros(start_of(kpi, at))), []).append((at, value))
+        groups.setdefault((kpi, micros(start_of(kpi, at, "UTC"))), []).append((at, value))
     result = {}
     for key, points in groups.items():
         values = [value for _, value in points]
@@ -174,7 +174,7 @@ class TestSqlite:
     ) -> None:
         tenant = f"t{uuid.uuid4().hex[:10]}"  # each example its own tenant: no clean-up needed
         with sqlite3.connect(path) as db:
-            for sql, args in seed_sql(tenant):
+            for sql, args in seed_sql(tenant, "UTC"):
                 fixed = tuple(
                     a.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(a, datetime) else a
                     for a in args
@@ -201,7 +201,7 @@ class TestPostgres:
         async def run() -> tuple[list[Any], list[bytes]]:
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
-                for sql, args in seed_sql(tenant):
+                for sql, args in seed_sql(tenant, "UTC"):
                     await conn.execute(sql.format(*[f"${i + 1}" for i in range(len(args))]), *args)
             finally:
                 await conn.close()
