@@ -9,12 +9,14 @@ left as it is.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError, for_code
 
 from shared.kafka_auth import KafkaAuth
 from shared.settings import ServiceSettings
@@ -65,14 +67,33 @@ def _spec(settings: ServiceSettings, short: str, name: str, policy: str | None =
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, auth: KafkaAuth | None = None
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    auth: KafkaAuth | None = None,
+    authorization_wait_s: float = 10.0,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created now."""
+    """Create the topics that do not exist yet; returns the names created now.
+
+    A refusal for lack of authorisation is retried for `authorization_wait_s`: ACLs granted
+    just before a service starts take a moment to reach the brokers' authorizers (the tests,
+    which grant each test's ACLs right before starting its services, met that refusal on a
+    loaded machine); after that it is an error naming the topic (grant the deployment's ACLs:
+    `lodestar kafka-grant`)."""
     wanted = list(specs)
+    deadline = time.monotonic() + authorization_wait_s
+    while True:
+        try:
+            return await _create_missing(bootstrap, wanted, auth or KafkaAuth())
+        except TopicAuthorizationFailedError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def _create_missing(bootstrap: str, wanted: list[TopicSpec], auth: KafkaAuth) -> list[str]:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="lodestar-topics",
-        **(auth or KafkaAuth()).client_options(),
+        bootstrap_servers=bootstrap, client_id="lodestar-topics", **auth.client_options()
     )
     await admin.start()
     try:
