@@ -1,0 +1,114 @@
+"""Removing a guardrail reaches alerts, on the real broker, metrics and alerts in-process, on
+SQLite and PostgreSQL: `DELETE /v1/kpis/{key}/guardrail` in metrics publishes
+`lodestar.kpi.guardrail.removed.v1` on `kpi.values` (keyed `tenant/kpi`, like the KPI's
+values); alerts resolves the KPI's KpiGuardrailBreached on `alerts`, its guardrail is gone
+(404), and a later breaching value fires nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from services.alerts.app import create_app
+from services.metrics.app import create_app as create_metrics_app
+from services.metrics.settings import MetricsSettings
+from shared.settings import Topics
+from tests.conftest import DatabaseFactory
+from tests.integration.alerts.helpers import (
+    alerts_settings,
+    kpi_value,
+    kr_graduated,
+    not_sentinel,
+    send,
+    sentinel,
+)
+from tests.integration.alerts.test_guardrails import guardrail_alerts, guardrail_of
+from tests.support.apps import running, service_settings
+from tests.support.kafka import TopicReader, wait_until
+
+pytestmark = pytest.mark.kafka
+
+REMOVED = "lodestar.kpi.guardrail.removed.v1"
+
+
+async def test_removing_the_guardrail_resolves_its_alert_and_ends_the_watch(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    alerts_db, metrics_db = await databases.new(), await databases.new()
+    settings = alerts_settings(kafka_bootstrap, topics, alerts_db, admin_key)
+    metrics_settings = service_settings(
+        MetricsSettings, bootstrap=kafka_bootstrap, topics=topics,
+        database_url=metrics_db, admin_key=admin_key,
+    )  # fmt: skip
+    kpi_values, okr = topics.name(topics.kpi_values), topics.name(topics.okr_events)
+    async with (
+        running(create_metrics_app(metrics_settings), admin_key) as metrics,
+        running(create_app(settings), admin_key) as app,
+        TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
+        TopicReader(kafka_bootstrap, kpi_values) as values,
+    ):
+        body = {"key": "churn", "name": "Churn", "direction": "lower", "green": 6.0}
+        created = await metrics.client.post("/v1/kpis", json=body)
+        assert created.status_code == 201, created.text
+        graduation = kr_graduated("kr-7", "churn", target=4.0, id=str(uuid.uuid4()))
+        await send(kafka_bootstrap, okr, graduation)
+        await wait_until(lambda: guardrail_of(app, "churn"), what="alerts' guardrail")
+
+        async def guarded() -> bool:
+            kpi = (await metrics.client.get("/v1/kpis/churn")).json()
+            return kpi["guardrail"] is not None
+
+        await wait_until(guarded, what="metrics' guardrail")
+
+        # The KPI leaves the guardrail's green: KpiGuardrailBreached fires.
+        await send(kafka_bootstrap, kpi_values, kpi_value("churn", 4.6, health="amber"))
+        await alerts.wait_for(lambda _: len(guardrail_alerts(alerts)) >= 1, what="the firing")
+        [firing] = guardrail_alerts(alerts)
+        assert firing["type"] == "lodestar.alert.firing.v1"
+        assert firing["data"]["labels"]["graduated_from"] == "kr-7"
+
+        removed = await metrics.client.delete("/v1/kpis/churn/guardrail")
+        assert removed.status_code == 200, removed.text
+        assert (removed.json()["green"], removed.json()["guardrail"]) == (6.0, None)
+
+        # metrics announced it on kpi.values, under the KPI's record key.
+        await values.wait_for(
+            lambda rs: any(json.loads(r.value)["type"] == REMOVED for r in rs if r.value),
+            what=REMOVED,
+        )
+        [record] = [r for r in values.records if r.value and json.loads(r.value)["type"] == REMOVED]
+        assert record.key == b"acme/churn"
+        event = json.loads(record.value)
+        assert (event["tenant"], event["subject"], event["source"]) == (
+            "acme",
+            "churn",
+            "lodestar/metrics",
+        )
+        assert event["data"]["kpi"] == "churn"
+        assert event["data"]["key_result_id"] == "kr-7"
+        assert event["data"]["removed_at"]
+
+        # alerts resolves the alert, an ordinary resolution on `alerts`, and drops the guardrail.
+        await alerts.wait_for(lambda _: len(guardrail_alerts(alerts)) >= 2, what="the resolution")
+        resolved = guardrail_alerts(alerts)[1]
+        assert resolved["type"] == "lodestar.alert.resolved.v1"
+        assert resolved["data"]["status"] == "resolved"
+        assert resolved["data"]["fingerprint"] == firing["data"]["fingerprint"]
+        assert resolved["data"]["endsAt"] is not None
+        answer = await app.client.get("/v1/guardrails/churn")
+        assert answer.status_code == 404, answer.text
+        assert (await app.client.get("/v1/guardrails")).json()["items"] == []
+        params = {"state": "firing", "label": "alertname=KpiGuardrailBreached"}
+        assert (await app.client.get("/v1/alerts", params=params)).json()["items"] == []
+
+        # A later breaching value fires nothing: the sentinel after it (a value of another KPI
+        # whose rule fires, in the same partition) proves it was evaluated.
+        await send(kafka_bootstrap, kpi_values, kpi_value("churn", 7.0, health="amber"))
+        await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+        assert [e["type"] for e in guardrail_alerts(alerts)] == [
+            "lodestar.alert.firing.v1",
+            "lodestar.alert.resolved.v1",
+        ], not_sentinel(alerts)
+        assert (await app.client.get("/v1/guardrails/churn")).status_code == 404
