@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,6 +70,7 @@ async def test_removing_the_guardrail_resolves_its_alert_and_ends_the_watch(
         assert firing["type"] == "lodestar.alert.firing.v1"
         assert firing["data"]["labels"]["graduated_from"] == "kr-7"
 
+        before_removal = datetime.now(UTC)
         removed = await metrics.client.delete("/v1/kpis/churn/guardrail")
         assert removed.status_code == 200, removed.text
         assert (removed.json()["green"], removed.json()["guardrail"]) == (6.0, None)
@@ -112,3 +114,27 @@ async def test_removing_the_guardrail_resolves_its_alert_and_ends_the_watch(
             "lodestar.alert.resolved.v1",
         ], not_sentinel(alerts)
         assert (await app.client.get("/v1/guardrails/churn")).status_code == 404
+
+        # The removed graduation delivered late (another id, from before the removal) does
+        # not make the KPI a guardrail again; a later graduation does, and it fires again.
+        await send(kafka_bootstrap, okr, graduated_at("kr-7", "churn", before_removal))
+        await sentinel(app.client, kafka_bootstrap, okr, alerts, after="kr-7")
+        assert (await app.client.get("/v1/guardrails/churn")).status_code == 404
+        await send(kafka_bootstrap, okr, graduated_at("kr-8", "churn", datetime.now(UTC)))
+        revived = await wait_until(lambda: guardrail_of(app, "churn"), what="the new guardrail")
+        assert revived["key_result_id"] == "kr-8"
+        await send(kafka_bootstrap, kpi_values, kpi_value("churn", 7.5, health="amber"))
+        await alerts.wait_for(lambda _: len(guardrail_alerts(alerts)) >= 3, what="a new firing")
+        await sentinel(app.client, kafka_bootstrap, kpi_values, alerts, after="churn")
+        seen = [
+            (e["type"].split(".")[-2], e["data"]["labels"]["graduated_from"])
+            for e in guardrail_alerts(alerts)
+        ]
+        assert seen == [("firing", "kr-7"), ("resolved", "kr-7"), ("firing", "kr-8")]
+
+
+def graduated_at(key_result: str, kpi: str, at: datetime) -> bytes:
+    """A graduation of `key_result` made at `at` (a fresh event id)."""
+    event = json.loads(kr_graduated(key_result, kpi, target=4.0))
+    event["data"]["graduated_at"] = at.isoformat()
+    return json.dumps(event).encode()
