@@ -256,9 +256,14 @@ class Evaluator:
 
     async def _close_guardrail_alerts(self, tenant: str, kpi: str) -> None:
         """Resolve the KPI's active KpiGuardrailBreached alerts (the state machine's ordinary
-        resolution: history, the `alerts` topic, webhooks)."""
+        resolution: history, the `alerts` topic, webhooks). An alert fired earlier in this
+        batch is active in memory only, until `flush()`: it is closed too."""
         rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
-        for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
+        found = {a.fingerprint: a for a in await alerts_repo.of_rule(self.session, tenant, rule.id)}
+        for (of_tenant, fingerprint), live in self._live.items():
+            if of_tenant == tenant and live.alert.rule_id == rule.id:
+                found.setdefault(fingerprint, live.alert)
+        for alert in found.values():
             if alert.subject == kpi:
                 self._step(alert, closing(rule), CLOSED)
 

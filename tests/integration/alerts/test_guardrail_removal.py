@@ -11,10 +11,14 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from services.alerts.app import create_app
+from services.alerts.handlers import evaluation_handler
 from services.metrics.app import create_app as create_metrics_app
 from services.metrics.settings import MetricsSettings
+from shared.consumer import Inbound, decode_record
+from shared.events import KpiGuardrailRemovedV1, new_event, utcnow
 from shared.settings import Topics
 from tests.conftest import DatabaseFactory
 from tests.integration.alerts.helpers import (
@@ -138,3 +142,39 @@ def graduated_at(key_result: str, kpi: str, at: datetime) -> bytes:
     event = json.loads(kr_graduated(key_result, kpi, target=4.0))
     event["data"]["graduated_at"] = at.isoformat()
     return json.dumps(event).encode()
+
+
+def inbound(raw: bytes) -> Inbound:
+    """A record of `kpi.values` as the consumer hands it to the handler."""
+    key = f"acme/{json.loads(raw)['subject']}".encode()
+    return decode_record(ConsumerRecord("kpi.values", 0, 0, 0, 0, key, raw, None, 0, 0, []), 65536)
+
+
+async def test_a_removal_in_the_batch_of_the_breach_resolves_it(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    """The breach and the removal in one consumer batch (handed to the service's own handler,
+    so one batch for certain), where the firing is in memory only until the batch is written:
+    the alert fires and resolves all the same."""
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+    okr = topics.name(topics.okr_events)
+    async with (
+        running(create_app(settings), admin_key) as app,
+        TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
+    ):
+        await send(kafka_bootstrap, okr, kr_graduated("kr-7", "churn", target=4.0))
+        await wait_until(lambda: guardrail_of(app, "churn"), what="a guardrail")
+        removal = new_event(
+            type=REMOVED, source="lodestar/metrics", tenant="acme", subject="churn",
+            data=KpiGuardrailRemovedV1(kpi="churn", key_result_id="kr-7", removed_at=utcnow()),
+        ).to_json()  # fmt: skip
+        handle = evaluation_handler(app.runtime.db, settings)
+        await handle([inbound(kpi_value("churn", 4.6, health="amber")), inbound(removal)])
+        await alerts.wait_for(lambda _: len(guardrail_alerts(alerts)) >= 2, what="the resolution")
+        assert [e["type"] for e in guardrail_alerts(alerts)] == [
+            "lodestar.alert.firing.v1",
+            "lodestar.alert.resolved.v1",
+        ]
+        assert (await app.client.get("/v1/guardrails/churn")).status_code == 404
+        params = {"state": "firing", "label": "alertname=KpiGuardrailBreached"}
+        assert (await app.client.get("/v1/alerts", params=params)).json()["items"] == []
