@@ -30,6 +30,7 @@ MEASUREMENT_RETRACTED_V1 = "lodestar.kpi.measurement.retracted.v1"
 KPI_VALUE_V1 = "lodestar.kpi.value.v1"
 KR_PROGRESS_V1 = "lodestar.kr.progress.v1"
 KR_GRADUATED_V1 = "lodestar.kr.graduated.v1"
+KPI_GUARDRAIL_REMOVED_V1 = "lodestar.kpi.guardrail.removed.v1"
 OBJECTIVE_CHANGED_V1 = "lodestar.objective.changed.v1"
 ALERT_FIRING_V1 = "lodestar.alert.firing.v1"
 ALERT_RESOLVED_V1 = "lodestar.alert.resolved.v1"
@@ -258,6 +259,19 @@ class KrGraduatedV1(_Payload):
     )
 
 
+class KpiGuardrailRemovedV1(_Payload):
+    """`lodestar.kpi.guardrail.removed.v1` on `kpi.values`: the guardrail the graduation of
+    `key_result_id` made of the KPI was removed (`DELETE /v1/kpis/{key}/guardrail` in
+    metrics), the KPI's earlier bands restored. `subject` is the KPI, so the record key is
+    `tenant/kpi` and the event is ordered with that KPI's values. Alerts stops watching the
+    KPI as a guardrail and resolves its `KpiGuardrailBreached`; a graduation from before
+    `removed_at` delivered later does not make it a guardrail again."""
+
+    kpi: str
+    key_result_id: str
+    removed_at: Annotated[UtcDatetime, Field(strict=False)]
+
+
 class ObjectiveChangedV1(_Payload):
     """`lodestar.objective.changed.v1`: an objective's progress, status or state changed."""
 
@@ -331,6 +345,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     KPI_VALUE_V1: KpiValueV1,
     KR_PROGRESS_V1: KrProgressV1,
     KR_GRADUATED_V1: KrGraduatedV1,
+    KPI_GUARDRAIL_REMOVED_V1: KpiGuardrailRemovedV1,
     OBJECTIVE_CHANGED_V1: ObjectiveChangedV1,
     ALERT_FIRING_V1: AlertV1,
     ALERT_RESOLVED_V1: AlertV1,

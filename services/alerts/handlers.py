@@ -1,6 +1,6 @@
-"""Inbound events of the alerts service: KPI values (`kpi.values`), KR progress, graduations
-and objective changes (`okr.events`). Types it does not evaluate are skipped, not
-dead-lettered: those topics carry other services' events too.
+"""Inbound events of the alerts service: KPI values and guardrail removals (`kpi.values`), KR
+progress, graduations and objective changes (`okr.events`). Types it does not evaluate are
+skipped, not dead-lettered: those topics carry other services' events too.
 
 A batch is one transaction: its events' identities are recorded (re-deliveries are skipped) in
 one statement, then the evaluator loads what the batch needs, each event goes to the handler
@@ -20,11 +20,13 @@ from services.alerts.settings import AlertsSettings
 from shared.coalesce import newest
 from shared.db import Database
 from shared.events import (
+    KPI_GUARDRAIL_REMOVED_V1,
     KPI_VALUE_V1,
     KR_GRADUATED_V1,
     KR_PROGRESS_V1,
     OBJECTIVE_CHANGED_V1,
     CloudEvent,
+    KpiGuardrailRemovedV1,
     KpiValueV1,
     KrGraduatedV1,
     KrProgressV1,
@@ -53,6 +55,12 @@ async def kr_graduated(evaluator: Evaluator, event: CloudEvent, graduated: KrGra
     await evaluator.kr_graduated(event, graduated)
 
 
+async def guardrail_removed(
+    evaluator: Evaluator, event: CloudEvent, removed: KpiGuardrailRemovedV1
+) -> None:
+    await evaluator.guardrail_removed(event, removed)
+
+
 # The payload's class follows the event type (`shared.events.PAYLOADS`).
 Handler = Callable[[Evaluator, CloudEvent, Any], Awaitable[None]]
 EVENT_HANDLERS: dict[str, Handler] = {
@@ -60,14 +68,17 @@ EVENT_HANDLERS: dict[str, Handler] = {
     KR_PROGRESS_V1: kr_progress,
     OBJECTIVE_CHANGED_V1: objective_changed,
     KR_GRADUATED_V1: kr_graduated,
+    KPI_GUARDRAIL_REMOVED_V1: guardrail_removed,
 }
 
-# What an event of each type is the current state of; a graduation replaces nothing.
+# What an event of each type is the current state of; a graduation or a removal replaces
+# nothing (each is kept, in its place among the KPI's values).
 STATE_KEYS: dict[str, Callable[[CloudEvent, Any], Hashable | None]] = {
     KPI_VALUE_V1: lambda e, p: (e.tenant, "kpi", p.kpi, p.period_start),
     KR_PROGRESS_V1: lambda e, p: (e.tenant, "key_result", p.key_result_id),
     OBJECTIVE_CHANGED_V1: lambda e, p: (e.tenant, "objective", p.objective_id),
     KR_GRADUATED_V1: lambda e, p: None,
+    KPI_GUARDRAIL_REMOVED_V1: lambda e, p: None,
 }
 
 

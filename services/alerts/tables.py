@@ -135,7 +135,10 @@ class TenantSettings(AlertsTable, table=True):
 class Guardrail(AlertsTable, table=True):
     """A KPI whose linked key result graduated: its health band now holds the KR's target, and
     its health leaving green fires `KpiGuardrailBreached`. One per KPI: a later graduation of
-    another KR on the same KPI replaces it."""
+    another KR on the same KPI replaces it. A removed guardrail (metrics'
+    `lodestar.kpi.guardrail.removed.v1`) keeps its row with `removed_at`, a tombstone: it is
+    no guardrail (not listed, fires nothing), and a graduation from before the removal
+    delivered later does not revive it; a later graduation does."""
 
     __tablename__ = "guardrails"
 
@@ -149,6 +152,7 @@ class Guardrail(AlertsTable, table=True):
     periods_met: int
     graduated_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class KpiLatestPeriod(AlertsTable, table=True):

@@ -17,6 +17,7 @@ BY_KPI = Sort("kpi", col(Guardrail.kpi))  # type: ignore[arg-type]
 
 
 async def get(session: AsyncSession, tenant: str, kpi: str) -> Guardrail | None:
+    """The KPI's row, a removed guardrail's tombstone included."""
     return await session.get(Guardrail, (tenant, kpi))
 
 
@@ -27,7 +28,7 @@ def add(session: AsyncSession, row: Guardrail) -> None:
 async def of_kpis(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Guardrail]:
-    """The guardrails of these (tenant, KPI) that exist."""
+    """The guardrail rows of these (tenant, KPI) that exist, tombstones included."""
     wanted = sorted(set(keys))
     found: dict[tuple[str, str], Guardrail] = {}
     for chunk in chunks(wanted):
@@ -46,6 +47,14 @@ async def of_kpis(
 async def page(
     session: AsyncSession, tenant: str, *, limit: int, cursor: str | None
 ) -> tuple[list[Guardrail], str | None]:
+    """A page of the tenant's guardrails, the removed ones (tombstones) left out."""
     return await page_of_tenant(
-        session, Guardrail, tenant, sort=BY_KPI, limit=limit, cursor=cursor, id_column="kpi"
+        session,
+        Guardrail,
+        tenant,
+        sort=BY_KPI,
+        limit=limit,
+        cursor=cursor,
+        where=[col(Guardrail.removed_at).is_(None)],
+        id_column="kpi",
     )

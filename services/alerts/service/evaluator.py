@@ -69,6 +69,7 @@ from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, Guardrail, KpiLatestPeriod
 from shared.events import (
     CloudEvent,
+    KpiGuardrailRemovedV1,
     KpiValueV1,
     KrGraduatedV1,
     KrProgressV1,
@@ -76,7 +77,7 @@ from shared.events import (
 )
 from shared.outbox import enqueue
 
-Inputs = KpiValueV1 | KrProgressV1 | ObjectiveChangedV1 | KrGraduatedV1
+Inputs = KpiValueV1 | KrProgressV1 | ObjectiveChangedV1 | KrGraduatedV1 | KpiGuardrailRemovedV1
 
 
 class Evaluator:
@@ -121,7 +122,7 @@ class Evaluator:
                 targets.add((event.tenant, "key_result", payload.key_result_id))
             elif isinstance(payload, ObjectiveChangedV1):
                 targets.add((event.tenant, "objective", payload.objective_id))
-            else:
+            else:  # a graduation or a guardrail's removal
                 kpis.add((event.tenant, payload.kpi))
         await loaded.load_rules(targets)
         await loaded.load_guardrails(kpis)
@@ -213,6 +214,10 @@ class Evaluator:
         at = getattr(graduated, "graduated_at", None) or event.time
         if row is not None and at < row.graduated_at:
             return
+        if row is not None and row.removed_at is not None:
+            if at <= row.removed_at:
+                return  # the guardrail this made was removed since: it stays removed
+            row.removed_at = None
         previous = row.key_result_id if row is not None else None
         if row is None:
             row = Guardrail(
@@ -236,10 +241,31 @@ class Evaluator:
         row.graduated_at = at
         row.updated_at = self.now
         if previous is not None and previous != graduated.key_result_id:
-            rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
-            for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
-                if alert.subject == kpi:
-                    self._step(alert, closing(rule), CLOSED)
+            await self._close_guardrail_alerts(tenant, kpi)
+
+    async def guardrail_removed(self, event: CloudEvent, removed: KpiGuardrailRemovedV1) -> None:
+        """The KPI is no guardrail any more (metrics removed it): keep its row as a tombstone
+        and resolve its KpiGuardrailBreached, as a rule that is gone resolves its alerts. A
+        removal older than the graduation recorded (a later one replaced it) changes nothing."""
+        row = await self.loaded.guardrail(event.tenant, removed.kpi)
+        if row is None or row.removed_at is not None or removed.removed_at < row.graduated_at:
+            return
+        row.removed_at = removed.removed_at
+        row.updated_at = self.now
+        await self._close_guardrail_alerts(event.tenant, removed.kpi)
+
+    async def _close_guardrail_alerts(self, tenant: str, kpi: str) -> None:
+        """Resolve the KPI's active KpiGuardrailBreached alerts (the state machine's ordinary
+        resolution: history, the `alerts` topic, webhooks). An alert fired earlier in this
+        batch is active in memory only, until `flush()`: it is closed too."""
+        rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
+        found = {a.fingerprint: a for a in await alerts_repo.of_rule(self.session, tenant, rule.id)}
+        for (of_tenant, fingerprint), live in self._live.items():
+            if of_tenant == tenant and live.alert.rule_id == rule.id:
+                found.setdefault(fingerprint, live.alert)
+        for alert in found.values():
+            if alert.subject == kpi:
+                self._step(alert, closing(rule), CLOSED)
 
     async def _status_rules(
         self,
@@ -264,13 +290,14 @@ class Evaluator:
             kpi = payload.kpi
             switches = loaded.switches_of(tenant)
             guardrail = await loaded.guardrail(tenant, kpi) if switches.guardrail_breached else None
+            watched = guardrail is not None and guardrail.removed_at is None
             return kpi_subjects(
                 await loaded.rules_for(tenant, "kpi", kpi),
                 kpi,
                 payload.tags,
                 switches,
                 self.builtins,
-                guardrail.key_result_id if guardrail is not None else None,
+                guardrail.key_result_id if watched and guardrail is not None else None,
             )
         if isinstance(payload, KrProgressV1):
             kr = payload.key_result_id

@@ -11,8 +11,11 @@ from shared.errors import found
 
 
 async def get_guardrail(session: AsyncSession, tenant: str, kpi: str) -> Guardrail:
+    """The KPI's guardrail; 404 when no key result graduated on it, or its guardrail was
+    removed since."""
+    row = await repository.get(session, tenant, kpi)
     return found(
-        await repository.get(session, tenant, kpi),
+        row if row is not None and row.removed_at is None else None,
         GuardrailNotFound(f"KPI '{kpi}' is not a guardrail (no key result graduated)"),
     )
 

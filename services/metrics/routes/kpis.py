@@ -58,12 +58,15 @@ async def delete_kpi(key: str, caller: Writer, session: WriteSession) -> Respons
 
 
 @router.delete("/{key}/guardrail", response_model=KpiRead, responses=problem_responses(404))
-async def remove_guardrail(key: str, caller: Writer, session: WriteSession, now: Now) -> KpiRead:
+async def remove_guardrail(
+    key: str, caller: Writer, session: WriteSession, now: Now, settings: SettingsDep
+) -> KpiRead:
     """Remove the guardrail a graduated key result made of the KPI (`guardrail` on the KPI
     says what it changed): the KPI gets back the direction and bands it had before, unless
     they were edited since (then the edit stays). 404 when the KPI is no guardrail. A write
-    key, as for PATCH."""
-    return await graduation.remove_guardrail(session, caller.tenant, key, now)
+    key, as for PATCH. Alerts learns of it (`lodestar.kpi.guardrail.removed.v1` on
+    `kpi.values`) and resolves the KPI's KpiGuardrailBreached."""
+    return await graduation.remove_guardrail(session, caller.tenant, key, now, settings)
 
 
 @router.get("/{key}/value", response_model=KpiValueRead, responses=problem_responses(404))

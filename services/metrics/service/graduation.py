@@ -21,7 +21,9 @@ from services.metrics.repository import kpis as repo
 from services.metrics.schemas import BandsRead, GuardrailRead, KpiRead
 from services.metrics.service.kpis import load
 from services.metrics.tables import Kpi
-from shared.events import KrGraduatedV1
+from shared.events import KPI_GUARDRAIL_REMOVED_V1, KpiGuardrailRemovedV1, KrGraduatedV1, new_event
+from shared.outbox import enqueue
+from shared.settings import ServiceSettings
 
 
 def _bands(kpi: Kpi) -> KpiBands:
@@ -80,10 +82,16 @@ async def apply_graduation(
     return True
 
 
-async def remove_guardrail(session: AsyncSession, tenant: str, key: str, now: datetime) -> KpiRead:
+async def remove_guardrail(
+    session: AsyncSession, tenant: str, key: str, now: datetime, settings: ServiceSettings
+) -> KpiRead:
     """Undo the graduation: the KPI is no guardrail any more, and gets back the bands and
     direction it had before (unless they were edited since: then the edit stays). 404 when
-    the KPI is no guardrail."""
+    the KPI is no guardrail.
+
+    `lodestar.kpi.guardrail.removed.v1` goes to the outbox in the same transaction, on
+    `kpi.values` (the topic metrics writes) under the KPI's record key, so it is ordered with
+    the KPI's values: alerts then stops watching the guardrail and resolves its alert."""
     kpi = await load(session, tenant, key)
     if kpi.guardrail is None:
         raise GuardrailNotFound(f"KPI '{key}' is no guardrail")
@@ -94,4 +102,14 @@ async def remove_guardrail(session: AsyncSession, tenant: str, key: str, now: da
     kpi.updated_at = now
     session.add(kpi)
     await session.flush()
+    removed = KpiGuardrailRemovedV1(kpi=key, key_result_id=record.key_result_id, removed_at=now)
+    event = new_event(
+        type=KPI_GUARDRAIL_REMOVED_V1,
+        source=f"lodestar/{settings.service_name}",
+        tenant=tenant,
+        subject=key,
+        data=removed,
+        time=now,
+    )
+    await enqueue(session, settings.topics.name(settings.topics.kpi_values), event)
     return kpi_read(kpi)

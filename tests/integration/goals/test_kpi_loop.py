@@ -10,10 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
+from shared.events import KPI_GUARDRAIL_REMOVED_V1, KpiGuardrailRemovedV1, new_event
 from tests.integration.goals.conftest import Goals, Loop, iso, kpi_value_event, now, today
-from tests.support.kafka import TopicReader, wait_until
+from tests.support.kafka import TopicReader, new_consumer, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -152,6 +153,37 @@ class TestFollowKpiValues:
 
         await wait_until(moved, what="acme's value")
         assert (await loop.get(f"/v1/key-results/{plain['id']}"))["current"] is None
+        assert [e["value"] for e in await kpi_check_ins(loop, kr["id"])] == [20.0]
+
+    async def test_a_guardrail_removal_on_kpi_values_is_skipped_not_dead_lettered(
+        self, loop: Loop
+    ) -> None:
+        """metrics' `lodestar.kpi.guardrail.removed.v1` shares `kpi.values` (and the KPI's
+        partition): goals passes over it and goes on with the values after it."""
+        await loop.kpi("nps")
+        kr = await setup_kr(loop, "nps")
+        data = KpiGuardrailRemovedV1(kpi="nps", key_result_id="kr-0", removed_at=now())
+        removal = new_event(
+            type=KPI_GUARDRAIL_REMOVED_V1, source="lodestar/metrics", tenant="acme",
+            subject="nps", data=data,
+        ).to_json()  # fmt: skip
+        # The value after it, in the same partition, is the sentinel: goals got past the removal.
+        await loop.send_kpi_values("nps", removal, kpi_value_event("nps", today(), 20.0))
+
+        async def moved() -> Any:
+            return (await loop.get(f"/v1/key-results/{kr['id']}"))["current"] == 20.0
+
+        await wait_until(moved, what="the value after the removal")
+        dlq = loop.topics.dlq_for(loop.topics.name(loop.topics.kpi_values))
+        consumer = new_consumer(loop.bootstrap, dlq, group_id=None)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(dlq) or set()
+            assert partitions, f"{dlq} exists (goals creates the DLQ of what it consumes)"
+            ends = await consumer.end_offsets([TopicPartition(dlq, p) for p in partitions])
+        finally:
+            await consumer.stop()
+        assert sum(ends.values()) == 0, f"dead-lettered: {ends}"
         assert [e["value"] for e in await kpi_check_ins(loop, kr["id"])] == [20.0]
 
 
