@@ -9,15 +9,24 @@ cd "$REPO"
 bash scripts/setup.sh
 bash deploy/console/browser.sh >/dev/null  # Debian's chromium for tests/e2e/console
 
-# Start the broker and PostgreSQL unless they already run; stop on exit what we started.
+# Start the broker and PostgreSQL unless they already run; stop on exit what we started. A
+# broker this run started is the tests' alone: it is reset on exit (its topics and ACLs gone
+# with its data), so the tests need not delete theirs one by one at the end.
 started=()
 cleanup() {
   for service in "${started[@]}"; do
-    bash "deploy/$service/$service.sh" stop >/dev/null 2>&1 || true
+    if [[ "$service" == kafka ]]; then
+      bash deploy/kafka/kafka.sh reset >/dev/null 2>&1 || true
+    else
+      bash "deploy/$service/$service.sh" stop >/dev/null 2>&1 || true
+    fi
   done
 }
 trap cleanup EXIT
-bash deploy/kafka/kafka.sh status >/dev/null 2>&1 || started+=(kafka)
+if ! bash deploy/kafka/kafka.sh status >/dev/null 2>&1; then
+  started+=(kafka)
+  export LODESTAR_TEST_BROKER_DISPOSABLE=1
+fi
 bash deploy/postgres/postgres.sh status >/dev/null 2>&1 || started+=(postgres)
 echo "test: kafka at $(bash deploy/kafka/kafka.sh start)" >&2
 echo "test: postgres at $(bash deploy/postgres/postgres.sh start)" >&2

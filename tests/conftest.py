@@ -46,10 +46,14 @@ def postgres_server() -> str:
 
 @pytest.fixture(scope="session")
 async def _test_topic_prefixes(kafka_bootstrap: str) -> AsyncIterator[set[str]]:
-    """The prefixes the session's tests used; their topics are deleted at the end, or the
-    broker's log dir would gain a few thousand partitions per run (and restart slowly)."""
+    """The prefixes the session's tests used; their topics and ACLs are deleted at the end, or
+    the broker's log dir would gain a few thousand partitions per run (and restart slowly) —
+    unless the broker is the run's own (`LODESTAR_TEST_BROKER_DISPOSABLE`, scripts/test.sh),
+    reset whole when the run ends."""
     prefixes: set[str] = set()
     yield prefixes
+    if os.environ.get("LODESTAR_TEST_BROKER_DISPOSABLE") == "1":
+        return  # scripts/test.sh started this broker for this run and resets it at its end
     admin = kafka.new_admin(kafka_bootstrap)
     await admin.start()
     try:

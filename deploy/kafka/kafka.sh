@@ -6,6 +6,7 @@
 #   deploy/kafka/kafka.sh fetch       download the jars once (keyed by a hash of pom.xml)
 #   deploy/kafka/kafka.sh start       start (or reuse) the broker; prints its bootstrap address
 #   deploy/kafka/kafka.sh stop        stop it (no broker: nothing to do)
+#   deploy/kafka/kafka.sh reset       stop it and delete its data (a test-only broker)
 #   deploy/kafka/kafka.sh status      exit 0 and print the bootstrap address if it runs, else 1
 #   deploy/kafka/kafka.sh bootstrap   print the bootstrap address (exit 1 if none runs)
 #   deploy/kafka/kafka.sh env USER    print `export LODESTAR_KAFKA_*=...` lines for USER (admin,
@@ -373,6 +374,15 @@ cmd_stop() {
   rm -f "$PIDFILE" "$BOOTFILE"
 }
 
+# Stop it and delete its log dir: the next start formats afresh (new users and passwords, the
+# ACLs applied again). For a broker only tests used, whose topics and ACLs are disposable.
+cmd_reset() {
+  cmd_stop
+  take_lock
+  rm -rf "$DATA" "$CREDS"
+  log "log dir $DATA deleted"
+}
+
 cmd_status() {
   running_bootstrap
 }
@@ -382,12 +392,12 @@ cmd_bootstrap() {
 }
 
 case "${1:-}" in
-  fetch | start | stop | status | bootstrap) "cmd_$1" ;;
+  fetch | start | stop | reset | status | bootstrap) "cmd_$1" ;;
   env) cmd_env "${2:-}" ;;
   add-user) cmd_add_user "${2:-}" ;;
   remove-user) cmd_remove_user "${2:-}" ;;
   *)
-    echo "usage: $0 fetch|start|stop|status|bootstrap|env USER|add-user USER|remove-user USER" >&2
+    echo "usage: $0 fetch|start|stop|reset|status|bootstrap|env USER|add-user USER|remove-user USER" >&2
     exit 2
     ;;
 esac
