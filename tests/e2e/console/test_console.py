@@ -1,6 +1,8 @@
 """The web console in Debian's headless Chromium, driven by Playwright, over goals, metrics and
 alerts running as processes on the real broker, seeded by `scripts/demo.py`. Each view is
-saved as a screenshot into `docs/console/` (the README shows them)."""
+saved as a screenshot: into the directory `LODESTAR_CONSOLE_SHOTS` names
+(`LODESTAR_CONSOLE_SHOTS=docs/console` refreshes the README's), else a temporary one, so a
+test run leaves the working tree as it was."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextlib
 import os
 import re
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -42,7 +45,9 @@ pytestmark = pytest.mark.kafka
 
 CHROMIUM = "/usr/bin/chromium"
 DEFAULT_GRADUATION = GoalsSettings.model_fields["graduation_periods"].default
-SHOTS = ROOT / "docs" / "console"
+SHOTS = Path(
+    os.environ.get("LODESTAR_CONSOLE_SHOTS") or Path(tempfile.gettempdir()) / "lodestar-console"
+)
 LIVE_S = 2.0  # the issue's bound: a measurement shows within 2 s, without a reload
 
 
@@ -198,7 +203,7 @@ class Tab:
         await self.page.get_by_role("button", name="Sign in").click()
 
     async def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
+        # Playwright makes the directory when it is missing.
         await self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
