@@ -54,6 +54,7 @@ from services.alerts.repository import deliveries as deliveries_repo
 from services.alerts.repository import guardrails as guardrails_repo
 from services.alerts.repository import kpi_periods as kpi_periods_repo
 from services.alerts.repository import rules as rules_repo
+from services.alerts.service.definitions import DefinitionCache
 from services.alerts.service.loader import BatchLoader
 from services.alerts.service.mapping import (
     LiveAlert,
@@ -90,12 +91,20 @@ class Evaluator:
     Nothing reaches the session's database before `flush()` but new rows a query flushes.
     """
 
-    def __init__(self, session: AsyncSession, settings: AlertsSettings, now: datetime) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: AlertsSettings,
+        now: datetime,
+        definitions: DefinitionCache | None = None,
+    ) -> None:
+        """`definitions`: the loop's cache kept between batches; without one (an API call)
+        the tenant's definitions are loaded afresh."""
         self.session = session
         self.settings = settings
         self.now = now
         self.builtins = builtin_rules(settings)
-        self.loaded = BatchLoader(session, now)
+        self.loaded = BatchLoader(session, now, definitions or DefinitionCache())
         self.notifier = Notifier(settings, now)
         self._identities: dict[
             tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
@@ -109,21 +118,14 @@ class Evaluator:
         """Load what `batch` needs in a few queries, whatever its size."""
         loaded = self.loaded
         await loaded.load_tenants({event.tenant for event, _ in batch})
-        targets: set[tuple[str, str, str]] = set()
         kpis: set[tuple[str, str]] = set()
         valued: set[tuple[str, str]] = set()
         for event, payload in batch:
             if isinstance(payload, KpiValueV1):
-                targets.add((event.tenant, "kpi", payload.kpi))
                 kpis.add((event.tenant, payload.kpi))
                 valued.add((event.tenant, payload.kpi))
-            elif isinstance(payload, KrProgressV1):
-                targets.add((event.tenant, "key_result", payload.key_result_id))
-            elif isinstance(payload, ObjectiveChangedV1):
-                targets.add((event.tenant, "objective", payload.objective_id))
-            else:
+            elif isinstance(payload, KrGraduatedV1):
                 kpis.add((event.tenant, payload.kpi))
-        await loaded.load_rules(targets)
         await loaded.load_guardrails(kpis)
         await self._load_periods(valued)
         keys: set[tuple[str, str]] = set()
