@@ -120,13 +120,17 @@ class Evaluator:
         await loaded.load_tenants({event.tenant for event, _ in batch})
         kpis: set[tuple[str, str]] = set()
         valued: set[tuple[str, str]] = set()
+        linked: set[tuple[str, str]] = set()  # the KPIs of key results: their inhibitors
         for event, payload in batch:
             if isinstance(payload, KpiValueV1):
                 kpis.add((event.tenant, payload.kpi))
                 valued.add((event.tenant, payload.kpi))
             elif isinstance(payload, KrGraduatedV1):
                 kpis.add((event.tenant, payload.kpi))
+            elif isinstance(payload, KrProgressV1) and payload.kpi:
+                linked.add((event.tenant, payload.kpi))
         await loaded.load_guardrails(kpis)
+        await loaded.load_firing(kpis | linked)
         await self._load_periods(valued)
         keys: set[tuple[str, str]] = set()
         for event, payload in batch:
@@ -239,6 +243,7 @@ class Evaluator:
         row.updated_at = self.now
         if previous is not None and previous != graduated.key_result_id:
             rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
+            await self.loaded.load_firing({(tenant, kpi)})
             for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
                 if alert.subject == kpi:
                     self._step(alert, closing(rule), CLOSED)
@@ -296,6 +301,7 @@ class Evaluator:
         """Advance every alert the clock can move; returns how many were looked at."""
         await self._ensure_absent_alerts()
         alerts = await alerts_repo.to_tick(self.session)
+        await self._load_firing(alerts)
         stored = await rules_repo.by_id(
             self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
         )
@@ -322,9 +328,14 @@ class Evaluator:
     async def close_rule_alerts(self, tenant: str, rule: RuleView) -> None:
         """The rule is gone, disabled or changed its identity: resolve what it holds open."""
         await self.loaded.load_tenants({tenant})
-        for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
+        alerts = await alerts_repo.of_rule(self.session, tenant, rule.id)
+        await self._load_firing(alerts)
+        for alert in alerts:
             self._step(alert, closing(rule), CLOSED)
         await self.flush()
+
+    async def _load_firing(self, alerts: Sequence[Alert]) -> None:
+        await self.loaded.load_firing({(a.tenant, a.labels.get("kpi", "")) for a in alerts})
 
     async def _ensure_absent_alerts(self) -> None:
         """A `no_data` rule on one KPI has an alert from its creation, so silence from the
@@ -364,6 +375,7 @@ class Evaluator:
         key, alerts = (tenant, fp), self.loaded.alerts
         if key not in alerts:  # prepared batches never get here: no coroutine per event
             await self.loaded.load_alerts({key})
+            await self.loaded.load_firing({(tenant, labels.get("kpi", ""))})
         alert = alerts[key]
         if alert is None:
             if keeps_memory(rule):
@@ -393,7 +405,8 @@ class Evaluator:
         tenant = alert.tenant
         labels = live.labels
         silences = silenced_by(self.loaded.silences.get(tenant, ()), labels, self.now)
-        firing = self.loaded.firing.setdefault(tenant, {})
+        # Every inhibit rule holds the `kpi` label equal: only that KPI's firing alerts count.
+        firing = self.loaded.firing_on(tenant, labels.get("kpi", ""))
         is_inhibited = inhibited(labels, firing.values())
         marks = Marks(silenced=bool(silences), inhibited=is_inhibited, acknowledged=live.acked)
         new, events = step(live.status, obs, rule.policy, self.now, marks)

@@ -29,20 +29,32 @@ class BatchLoader:
         self.definitions = definitions
         self.tenants: dict[str, TenantDefinitions] = {}
         self.silences: dict[str, tuple[SilenceSpec, ...]] = {}
-        self.firing: dict[str, dict[str, dict[str, str]]] = {}
+        # (tenant, KPI) → fingerprint → labels of the firing alerts on that KPI: the only
+        # possible inhibitors of an alert with that `kpi` label (`domain.matching`).
+        self.firing: dict[Key, dict[str, dict[str, str]]] = {}
         self.guardrails: dict[Key, Guardrail | None] = {}
         self.alerts: dict[Key, Alert | None] = {}
 
     async def load_tenants(self, tenants: set[str]) -> None:
-        """Definitions (current as of this transaction) and firing alerts of the tenants not
-        loaded yet. The silences are the unexpired ones; `silenced_by` judges them at `now`."""
+        """Definitions (current as of this transaction) of the tenants not loaded yet. The
+        silences are the unexpired ones; `silenced_by` judges them at `now`."""
         missing = tenants - self.tenants.keys()
         if not missing:
             return
         found = await self.definitions.current(self.session, missing, self.now)
         self.tenants.update(found)
         self.silences.update({tenant: d.silences for tenant, d in found.items()})
-        self.firing.update(await alerts_repo.firing_labels_of(self.session, missing))
+
+    async def load_firing(self, keys: set[Key]) -> None:
+        """The firing alerts on these (tenant, KPI) not loaded yet. A KPI of "" (an alert
+        without a `kpi` label) has none: nothing without one can inhibit."""
+        missing = {k for k in keys if k not in self.firing and k[1]}
+        if missing:
+            self.firing.update(await alerts_repo.firing_on_kpis(self.session, missing))
+
+    def firing_on(self, tenant: str, kpi: str) -> dict[str, dict[str, str]]:
+        """The loaded firing set of one KPI, kept current by the evaluator as alerts move."""
+        return self.firing.setdefault((tenant, kpi), {})
 
     def switches_of(self, tenant: str) -> Switches:
         held = self.tenants.get(tenant)
