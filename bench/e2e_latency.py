@@ -1,6 +1,7 @@
 """End-to-end latency of the KPI ↔ OKR loop with the three services as processes.
 
     python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50] [--hops]
+                                [--profile DIR]
 
 Starts the real broker (deploy/kafka/kafka.sh) and goals, metrics and alerts as uvicorn
 processes on SQLite, defines K KPIs, one threshold rule per KPI and one key result linked to
@@ -11,7 +12,9 @@ measurement: latency = time received minus time produced, on one clock. When two
 one KPI land in the same ingest batch, or their `kpi.values` in the same batch of goals or
 alerts, only the newer surfaces (KRs and alerts follow the KPI's latest value); those are
 counted as superseded, not timed. `--hops` also times measurement → `kpi.values` (the metrics
-hop), with one more consumer on the machine.
+hop), with one more consumer on the machine. `--profile DIR` records the alerts process with
+py-spy while the measurements flow (DIR/alerts.svg, a flame graph, and DIR/alerts.txt, the
+collapsed stacks); py-spy needs ptrace rights (root here).
 
 Baseline, measured in the same run on the same broker: a bare produce → consume hop.
 """
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +50,12 @@ from tests.support.processes import platform, sqlite_urls  # noqa: E402
 
 THRESHOLD = 1_000_000.0
 TENANT = "acme"
+MAX_KPIS = 5000
+SETUP_LANES = 8  # definitions posted at once (3 per KPI; 5,000 KPIs one by one took long)
+QUOTAS = {  # a tenant of MAX_KPIS KPIs, rules and key results
+    "LODESTAR_MAX_KPIS_PER_TENANT": str(MAX_KPIS),
+    "LODESTAR_MAX_RULES_PER_TENANT": str(MAX_KPIS),
+}
 
 
 @contextlib.contextmanager
@@ -63,7 +73,7 @@ def no_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def measurement(kpi: str, value: float) -> bytes:
+def measurement(tenant: str, kpi: str, value: float) -> bytes:
     return json.dumps(
         {
             "specversion": "1.0",
@@ -72,7 +82,7 @@ def measurement(kpi: str, value: float) -> bytes:
             "source": "bench/e2e",
             "time": datetime.now(UTC).isoformat(),
             "subject": kpi,
-            "tenant": TENANT,
+            "tenant": tenant,
             "datacontenttype": "application/json",
             "data": {"value": value},
         }
@@ -135,35 +145,63 @@ async def setup(client: httpx.AsyncClient, urls: dict[str, str], kpis: Iterable[
             json={"cycle_id": cycle["id"], "title": "Latency", "owner": "bench"},
         )
     ).json()
-    for key in kpis:
-        for url, body in (
-            (f"{urls['metrics']}/v1/kpis", {"key": key, "name": key, "aggregation": "last"}),
-            (
-                f"{urls['alerts']}/v1/rules",
-                {"name": f"High_{key}", "kpi": key, "operator": "above", "threshold": THRESHOLD},
-            ),
-            (
-                f"{urls['goals']}/v1/objectives/{objective['id']}/key-results",
-                {
-                    "title": key,
-                    "kind": "increase",
-                    "start": 0,
-                    "target": 2 * THRESHOLD,
-                    "kpi": key,
-                    "kpi_aggregation": "last",
-                },
-            ),
-        ):
-            answer = await client.post(url, json=body)
-            if answer.status_code != 201:
-                raise SystemExit(f"POST {url}: {answer.status_code} {answer.text}")
+    lanes = asyncio.Semaphore(SETUP_LANES)
+
+    async def define(key: str) -> None:
+        async with lanes:
+            for url, body in (
+                (f"{urls['metrics']}/v1/kpis", {"key": key, "name": key, "aggregation": "last"}),
+                (
+                    f"{urls['alerts']}/v1/rules",
+                    {
+                        "name": f"High_{key}",
+                        "kpi": key,
+                        "operator": "above",
+                        "threshold": THRESHOLD,
+                    },
+                ),
+                (
+                    f"{urls['goals']}/v1/objectives/{objective['id']}/key-results",
+                    {
+                        "title": key,
+                        "kind": "increase",
+                        "start": 0,
+                        "target": 2 * THRESHOLD,
+                        "kpi": key,
+                        "kpi_aggregation": "last",
+                    },
+                ),
+            ):
+                answer = await client.post(url, json=body)
+                if answer.status_code != 201:
+                    raise SystemExit(f"POST {url}: {answer.status_code} {answer.text}")
+
+    await asyncio.gather(*(define(key) for key in kpis))
+
+
+def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy on the alerts process for the measuring time, or None without `--profile`."""
+    if args.profile is None:
+        return None
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    seconds = str(max(1, int(args.seconds)))
+    command = [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "50", "--nonblocking"]
+    return subprocess.Popen(
+        [*command, "-f", "raw", "-o", str(out / "alerts.txt")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
     bootstrap = kafka_bootstrap()
     topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
     admin_key = generate_key()[0]
-    kpis = [f"k{i:03d}" for i in range(args.kpis)]
+    if not 1 <= args.kpis <= MAX_KPIS:
+        raise SystemExit(f"--kpis is 1..{MAX_KPIS}")
+    kpis = [f"k{i:04d}" for i in range(args.kpis)]
     with tempfile.TemporaryDirectory() as tmp:
         databases = sqlite_urls(tmp)
         with platform(
@@ -172,6 +210,7 @@ async def run(args: argparse.Namespace) -> None:
             admin_key=admin_key,
             database_urls=databases,
             log_dir=Path(tmp),
+            extra_env=QUOTAS,
         ) as running:
             urls = {n: running.url(n) for n in ("goals", "metrics", "alerts")}
             headers = {"Authorization": f"Bearer {admin_key}"}
@@ -192,16 +231,21 @@ async def run(args: argparse.Namespace) -> None:
 
             async def send(i: int) -> None:
                 # Alternate above/below the threshold per KPI; every value is unique.
-                kpi = kpis[i % len(kpis)]
+                kpi, tenant = kpis[i % len(kpis)], TENANT
                 above = (i // len(kpis)) % 2 == 0
                 value = THRESHOLD + 1 + i if above else float(i)
                 sent[value] = time.perf_counter()
-                await producer.send(topic, measurement(kpi, value), key=f"{TENANT}/{kpi}".encode())
+                await producer.send(
+                    topic, measurement(tenant, kpi, value), key=f"{tenant}/{kpi}".encode()
+                )
 
             with no_gc():
+                spy = profiler(args, running.services["alerts"].process.pid)
                 started = time.perf_counter()
                 total = await pace(args.rate, args.seconds, send)
                 rate = total / (time.perf_counter() - started)
+                if spy is not None:
+                    spy.wait()
                 await producer.stop()
                 await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
             for collector in collectors:
@@ -249,7 +293,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=1000, help="measurements per second")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--kpis", type=int, default=50)
+    parser.add_argument("--kpis", type=int, default=50, help=f"at most {MAX_KPIS}")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the alerts process into DIR/alerts.txt"
+    )
     parser.add_argument(
         "--hops",
         action="store_true",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, cast
 
+from services.alerts.service.definitions import DefinitionCache
 from services.alerts.service.evaluator import Evaluator, Inputs
 from services.alerts.settings import AlertsSettings
 from shared.coalesce import newest
@@ -88,6 +89,10 @@ def state_of(item: tuple[CloudEvent, Inputs]) -> Hashable | None:
 
 
 def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
+    """The handler of the inbound topics; its rules, silences and settings are cached between
+    batches (`DefinitionCache`: reloaded for a tenant whose definitions version moved)."""
+    definitions = DefinitionCache()
+
     async def handle(batch: Sequence[Inbound]) -> Sequence[Rejection]:
         items: list[tuple[CloudEvent, Inputs]] = [
             (item.event, cast(Inputs, item.payload))
@@ -102,7 +107,7 @@ def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
             fresh = newest(
                 [item for item, new in zip(items, first, strict=True) if new], key=state_of
             )
-            evaluator = Evaluator(session, settings, now)
+            evaluator = Evaluator(session, settings, now, definitions)
             await evaluator.prepare(fresh)
             for event, payload in fresh:
                 await EVENT_HANDLERS[event.type](evaluator, event, payload)

@@ -22,6 +22,7 @@ import structlog
 from services.alerts import egress
 from services.alerts.domain.webhooks import signed_headers
 from services.alerts.service.alerts import expire_acknowledgements
+from services.alerts.service.definitions import DefinitionCache
 from services.alerts.service.deliveries import Outcome, due_deliveries, record_outcomes
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
@@ -39,6 +40,7 @@ class Ticker(BackgroundLoop):
         super().__init__()
         self._db = db
         self._settings = settings
+        self._definitions = DefinitionCache()
         self.ticks = 0
 
     async def run(self) -> None:
@@ -52,7 +54,7 @@ class Ticker(BackgroundLoop):
         now = utcnow()
         async with self._db.transaction() as session:
             await expire_acknowledgements(session, self._settings, now)
-            seen = await Evaluator(session, self._settings, now).tick()
+            seen = await Evaluator(session, self._settings, now, self._definitions).tick()
         self.ticks += 1
         return seen
 

@@ -224,3 +224,14 @@ class AlertmanagerResolution(AlertsTable, table=True):
     fingerprint: str = Field(primary_key=True, max_length=32)
     url: str = Field(primary_key=True, max_length=512)
     ended_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class DefinitionVersion(AlertsTable, table=True):
+    """A tenant's definitions version: bumped in the transaction of every write that changes
+    its rules, silences or settings, so a replica's cache of them (`service.definitions`)
+    sees that it moved with one query a batch and reloads that tenant only."""
+
+    __tablename__ = "definition_versions"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    version: int

@@ -18,6 +18,7 @@ from services.metrics.handlers import measurements_handler, okr_events_handler
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.ingest.postgres import PostgresWriter
 from services.metrics.ingest.sqlite import SqliteWriter
+from services.metrics.okr_codec import skipping_decoder
 from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
 from shared.app import build_service_app
@@ -51,7 +52,12 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 decoder=measurement_decoder(settings.max_event_bytes, settings.max_future_skew_s),
                 inbox_window=False,  # deduplicated for ever on the stored (tenant, source, id)
             ),
-            ConsumerSpec("okr-events", [settings.topics.okr_events], okr_events_handler(runtime)),
+            ConsumerSpec(
+                "okr-events",
+                [settings.topics.okr_events],
+                okr_events_handler(runtime),
+                decoder=skipping_decoder(settings.max_event_bytes),
+            ),
         ]
 
     app = build_service_app(

@@ -131,19 +131,28 @@ async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
     return result.scalars().all()
 
 
-async def firing_labels_of(
-    session: AsyncSession, tenants: Iterable[str]
-) -> dict[str, dict[str, dict[str, str]]]:
-    """Tenant → fingerprint → labels of the firing alerts of these tenants."""
-    wanted = sorted(set(tenants))
-    found: dict[str, dict[str, dict[str, str]]] = {t: {} for t in wanted}
+async def firing_on_kpis(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
+    """(tenant, KPI) → fingerprint → labels of the firing alerts on these KPIs themselves
+    (subject kind `kpi`: the ones whose `kpi` label is the KPI and that have no `key_result`)."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], dict[str, dict[str, str]]] = {k: {} for k in wanted}
+    if not wanted:
+        return found
     result = await session.execute(
-        select(col(Alert.tenant), col(Alert.fingerprint), col(Alert.labels)).where(
-            col(Alert.tenant).in_(wanted), col(Alert.state) == AlertState.FIRING.value
+        select(
+            col(Alert.tenant), col(Alert.subject), col(Alert.fingerprint), col(Alert.labels)
+        ).where(
+            col(Alert.tenant).in_(sorted({t for t, _ in wanted})),
+            col(Alert.subject).in_(sorted({k for _, k in wanted})),
+            col(Alert.subject_kind) == "kpi",
+            col(Alert.state) == AlertState.FIRING.value,
         )
     )
-    for tenant, fp, labels in result.all():
-        found[tenant][fp] = dict(labels)
+    for tenant, kpi, fp, labels in result.all():
+        if (tenant, kpi) in wanted:
+            found[(tenant, kpi)][fp] = dict(labels)
     return found
 
 

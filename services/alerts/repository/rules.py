@@ -1,10 +1,10 @@
-"""Alert rules: by id, pages by name, the enabled rules a batch of events is evaluated against."""
+"""Alert rules: by id, pages by name, the ones with a webhook or a `no_data` condition."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -59,32 +59,6 @@ async def by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, AlertRul
         return {}
     result = await session.execute(select(AlertRule).where(col(AlertRule.id).in_(ids)))
     return {r.id: r for r in result.scalars().all()}
-
-
-async def for_targets(
-    session: AsyncSession, targets: Iterable[tuple[str, str, str]]
-) -> Sequence[AlertRule]:
-    """Enabled rules on any of these (tenant, target kind, target), and every enabled
-    tag-selector rule of their tenants (the caller matches exactly): one query for a batch."""
-    wanted = set(targets)
-    if not wanted:
-        return []
-    tenants = sorted({t for t, _, _ in wanted})
-    names = sorted({target for _, _, target in wanted})
-    result = await session.execute(
-        select(AlertRule)
-        .where(
-            col(AlertRule.tenant).in_(tenants),
-            col(AlertRule.enabled).is_(True),
-            or_(col(AlertRule.target).in_(names), col(AlertRule.target_kind) == "selector"),
-        )
-        .order_by(col(AlertRule.id))
-    )
-    return [
-        r
-        for r in result.scalars().all()
-        if r.target_kind == "selector" or (r.tenant, r.target_kind, r.target) in wanted
-    ]
 
 
 async def absent_on_kpis(session: AsyncSession) -> Sequence[AlertRule]:

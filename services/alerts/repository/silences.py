@@ -1,8 +1,8 @@
-"""Silences: by id, pages newest first, the active ones of a batch's tenants."""
+"""Silences: by id, pages newest first, the ones ending after a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -52,19 +52,6 @@ async def page(
     return await page_of_tenant(
         session, Silence, tenant, sort=NEWEST_FIRST, limit=limit, cursor=cursor, where=live
     )
-
-
-async def active_of(
-    session: AsyncSession, tenants: Iterable[str], now: datetime
-) -> Sequence[Silence]:
-    result = await session.execute(
-        select(Silence).where(
-            col(Silence.tenant).in_(sorted(set(tenants))),
-            col(Silence.starts_at) <= now,
-            col(Silence.ends_at) > now,
-        )
-    )
-    return result.scalars().all()
 
 
 async def ended_after(session: AsyncSession, tenant: str, since: datetime) -> Sequence[Silence]:

@@ -54,6 +54,7 @@ from services.alerts.repository import deliveries as deliveries_repo
 from services.alerts.repository import guardrails as guardrails_repo
 from services.alerts.repository import kpi_periods as kpi_periods_repo
 from services.alerts.repository import rules as rules_repo
+from services.alerts.service.definitions import DefinitionCache
 from services.alerts.service.loader import BatchLoader
 from services.alerts.service.mapping import (
     LiveAlert,
@@ -91,12 +92,20 @@ class Evaluator:
     Nothing reaches the session's database before `flush()` but new rows a query flushes.
     """
 
-    def __init__(self, session: AsyncSession, settings: AlertsSettings, now: datetime) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: AlertsSettings,
+        now: datetime,
+        definitions: DefinitionCache | None = None,
+    ) -> None:
+        """`definitions`: the loop's cache kept between batches; without one (an API call)
+        the tenant's definitions are loaded afresh."""
         self.session = session
         self.settings = settings
         self.now = now
         self.builtins = builtin_rules(settings)
-        self.loaded = BatchLoader(session, now)
+        self.loaded = BatchLoader(session, now, definitions or DefinitionCache())
         self.notifier = Notifier(settings, now)
         self._identities: dict[
             tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
@@ -110,22 +119,20 @@ class Evaluator:
         """Load what `batch` needs in a few queries, whatever its size."""
         loaded = self.loaded
         await loaded.load_tenants({event.tenant for event, _ in batch})
-        targets: set[tuple[str, str, str]] = set()
         kpis: set[tuple[str, str]] = set()
         valued: set[tuple[str, str]] = set()
+        linked: set[tuple[str, str]] = set()  # the KPIs of key results: their inhibitors
         for event, payload in batch:
             if isinstance(payload, KpiValueV1):
-                targets.add((event.tenant, "kpi", payload.kpi))
                 kpis.add((event.tenant, payload.kpi))
                 valued.add((event.tenant, payload.kpi))
             elif isinstance(payload, KrProgressV1):
-                targets.add((event.tenant, "key_result", payload.key_result_id))
-            elif isinstance(payload, ObjectiveChangedV1):
-                targets.add((event.tenant, "objective", payload.objective_id))
-            else:  # a graduation or a guardrail's removal
+                if payload.kpi:
+                    linked.add((event.tenant, payload.kpi))
+            elif not isinstance(payload, ObjectiveChangedV1):  # a graduation or a removal
                 kpis.add((event.tenant, payload.kpi))
-        await loaded.load_rules(targets)
         await loaded.load_guardrails(kpis)
+        await loaded.load_firing(kpis | linked)
         await self._load_periods(valued)
         keys: set[tuple[str, str]] = set()
         for event, payload in batch:
@@ -259,6 +266,7 @@ class Evaluator:
         resolution: history, the `alerts` topic, webhooks). An alert fired earlier in this
         batch is active in memory only, until `flush()`: it is closed too."""
         rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
+        await self.loaded.load_firing({(tenant, kpi)})
         found = {a.fingerprint: a for a in await alerts_repo.of_rule(self.session, tenant, rule.id)}
         for (of_tenant, fingerprint), live in self._live.items():
             if of_tenant == tenant and live.alert.rule_id == rule.id:
@@ -321,6 +329,7 @@ class Evaluator:
         """Advance every alert the clock can move; returns how many were looked at."""
         await self._ensure_absent_alerts()
         alerts = await alerts_repo.to_tick(self.session)
+        await self._load_firing(alerts)
         stored = await rules_repo.by_id(
             self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
         )
@@ -347,9 +356,14 @@ class Evaluator:
     async def close_rule_alerts(self, tenant: str, rule: RuleView) -> None:
         """The rule is gone, disabled or changed its identity: resolve what it holds open."""
         await self.loaded.load_tenants({tenant})
-        for alert in await alerts_repo.of_rule(self.session, tenant, rule.id):
+        alerts = await alerts_repo.of_rule(self.session, tenant, rule.id)
+        await self._load_firing(alerts)
+        for alert in alerts:
             self._step(alert, closing(rule), CLOSED)
         await self.flush()
+
+    async def _load_firing(self, alerts: Sequence[Alert]) -> None:
+        await self.loaded.load_firing({(a.tenant, a.labels.get("kpi", "")) for a in alerts})
 
     async def _ensure_absent_alerts(self) -> None:
         """A `no_data` rule on one KPI has an alert from its creation, so silence from the
@@ -389,6 +403,7 @@ class Evaluator:
         key, alerts = (tenant, fp), self.loaded.alerts
         if key not in alerts:  # prepared batches never get here: no coroutine per event
             await self.loaded.load_alerts({key})
+            await self.loaded.load_firing({(tenant, labels.get("kpi", ""))})
         alert = alerts[key]
         if alert is None:
             if keeps_memory(rule):
@@ -418,7 +433,8 @@ class Evaluator:
         tenant = alert.tenant
         labels = live.labels
         silences = silenced_by(self.loaded.silences.get(tenant, ()), labels, self.now)
-        firing = self.loaded.firing.setdefault(tenant, {})
+        # Every inhibit rule holds the `kpi` label equal: only that KPI's firing alerts count.
+        firing = self.loaded.firing_on(tenant, labels.get("kpi", ""))
         is_inhibited = inhibited(labels, firing.values())
         marks = Marks(silenced=bool(silences), inhibited=is_inhibited, acknowledged=live.acked)
         new, events = step(live.status, obs, rule.policy, self.now, marks)

@@ -88,7 +88,11 @@ def new_alert(
     subject: str,
     now: datetime,
 ) -> Alert:
-    """The row of an alert seen for the first time (inactive; a no-data clock starts now)."""
+    """The row of an alert seen for the first time (inactive; a no-data clock starts now).
+
+    Every field with a default factory is given: for a missing one SQLModel asks pydantic
+    for the default, which inspects the factory's signature each time (~300 µs a row, 12% of
+    the alerts process at 1,000 KPIs, py-spy)."""
     return Alert(
         tenant=tenant,
         fingerprint=fp,
@@ -99,6 +103,8 @@ def new_alert(
         labels=dict(labels),
         annotations=dict(rule.annotations),
         last_seen_at=now if rule.condition.kind is ConditionKind.NO_DATA else None,
+        samples=[],
+        silenced_by=[],
         updated_at=now,
     )
 

@@ -12,6 +12,7 @@ from services.alerts.errors import QuotaExceeded, RuleNotFound
 from services.alerts.repository import deliveries
 from services.alerts.repository import rules as repository
 from services.alerts.schemas import RuleCreate, RuleUpdate, Webhook
+from services.alerts.service.definitions import bump
 from services.alerts.service.destinations import check_destination
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.service.mapping import rule_view
@@ -36,6 +37,7 @@ async def seal_stored_secrets(session: AsyncSession, settings: AlertsSettings) -
     for rule in await repository.with_webhook(session):
         if rule.webhook_secret and not rule.webhook_secret.startswith(FERNET_PREFIX):
             rule.webhook_secret = seal(settings.secret_key, rule.webhook_secret)
+            await bump(session, rule.tenant)
             sealed += 1
     for delivery in await deliveries.pending(session):
         if not delivery.secret.startswith(FERNET_PREFIX):
@@ -90,6 +92,7 @@ async def create_rule(
         updated_at=now,
     )
     await repository.add(session, rule)
+    await bump(session, tenant)
     return rule
 
 
@@ -134,6 +137,7 @@ async def update_rule(
         rule.webhook_url = rule.webhook_secret = None
     rule.updated_at = now
     await repository.save(session)
+    await bump(session, tenant)
     return rule
 
 
@@ -144,3 +148,4 @@ async def delete_rule(
     rule = await get_rule(session, tenant, rule_id)
     await Evaluator(session, settings, now).close_rule_alerts(tenant, rule_view(rule))
     await repository.delete(session, rule)
+    await bump(session, tenant)

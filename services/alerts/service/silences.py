@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts.errors import QuotaExceeded, SilenceNotFound
 from services.alerts.repository import silences as repository
 from services.alerts.schemas import SilenceCreate
+from services.alerts.service.definitions import bump
 from services.alerts.tables import Silence
 from shared.errors import Unprocessable, found
 
@@ -35,6 +36,7 @@ async def create_silence(
         updated_at=now,
     )
     await repository.add(session, silence)
+    await bump(session, tenant)
     return silence
 
 
@@ -73,4 +75,5 @@ async def expire_silence(
         silence.ends_at = max(now, silence.starts_at)
         silence.updated_at = now
         await repository.save(session)
+        await bump(session, tenant)
     return silence

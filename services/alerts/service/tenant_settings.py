@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts.domain.rules import BUILTIN_KPI_GUARDRAIL, KPI_RED, KR_OFF_TRACK
 from services.alerts.repository import tenant_settings as repository
 from services.alerts.schemas import SettingsUpdate
+from services.alerts.service.definitions import bump
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import TenantSettings
@@ -47,4 +48,5 @@ async def update_settings(
         row.guardrail_breached = body.guardrail_breached
     row.updated_at = now
     await repository.save(session)
+    await bump(session, tenant)
     return row

@@ -16,7 +16,7 @@ from services.alerts.domain.evaluation import (
     Verdict,
     step,
 )
-from services.alerts.domain.matching import inhibited
+from services.alerts.domain.matching import DEFAULT_INHIBIT_RULES, inhibited
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -235,3 +235,10 @@ class TestNoData:
         assert run.feed(Observation(Verdict.BREACH, None, fresh=False), 600) is AlertState.FIRING
         assert run.status.last_seen_at == at(0)
         assert run.feed(clear(), 700) is AlertState.RESOLVED
+
+
+def test_every_inhibit_rule_holds_the_kpi_label_equal() -> None:
+    """The evaluator looks for inhibitors among the firing alerts of the target's KPI only
+    (`BatchLoader.firing_on`); that is exact only while every rule holds `kpi` equal."""
+    assert DEFAULT_INHIBIT_RULES
+    assert all("kpi" in rule.equal for rule in DEFAULT_INHIBIT_RULES)
