@@ -3,13 +3,13 @@
 Every list in every service pages with `keyset_page`: one sort column plus the primary key as
 tie-breaker, `limit + 1` rows fetched to know whether there is a next page.
 
-A cursor is its values (the sort's name, the last row's sort value and id) and an HMAC over
-them, the list (table) and the tenant it was made for, keyed by the deployment's secret
+A cursor is its values (the tenant it was made for, the sort's name, the last row's sort value
+and id) and an HMAC over them and the list (table), keyed by the deployment's secret
 (`configure`). So a client can neither forge the values (a number where the database compares
-text answered 500 on PostgreSQL) nor carry a cursor to another tenant, list or sort: every
-cursor that is not one we made for this very page is a 400, never a 5xx. The values are also
-checked against the sort column's type, so even a cursor signed under an older shape of the
-list cannot reach the database with the wrong type.
+text answered 500 on PostgreSQL) nor carry a cursor to another list or sort (400), and
+another tenant's cursor, genuine but not the caller's, is a 404, as another tenant's id is:
+never a 5xx. The values are also checked against the sort column's type, so even a cursor
+signed under an older shape of the list cannot reach the database with the wrong type.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared.errors import BadRequest
+from shared.errors import BadRequest, NotFound
 
 __all__ = [
     "CursorQuery",
@@ -80,28 +80,31 @@ def _mac(scope: str, payload: bytes) -> bytes:
     return hmac.new(_key, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:18]
 
 
-def encode_cursor(scope: str, values: list[Any]) -> str:
-    """An opaque cursor for `values`, valid only where `scope` (tenant and list) is the same."""
-    payload = json.dumps(values, separators=(",", ":")).encode()
-    return f"{_b64(payload)}.{_b64(_mac(scope, payload))}"
+def encode_cursor(tenant: str, table: str, values: list[Any]) -> str:
+    """An opaque cursor for the tenant's `values` of the list `table`."""
+    payload = json.dumps([tenant, *values], separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_mac(table, payload))}"
 
 
-def decode_cursor(scope: str, cursor: str) -> list[Any]:
-    """The values of a cursor made by `encode_cursor` for `scope`; BadRequest otherwise."""
+def decode_cursor(tenant: str, table: str, cursor: str) -> list[Any]:
+    """The values of a cursor `encode_cursor` made for the list `table`: BadRequest for any
+    other text, NotFound for one made for another tenant."""
     payload_text, _, mac_text = cursor.partition(".")
     try:
         payload, mac = _unb64(payload_text), _unb64(mac_text)
     except (ValueError, binascii.Error) as exc:
         raise BadRequest("invalid cursor") from exc
-    if not hmac.compare_digest(mac, _mac(scope, payload)):
+    if not hmac.compare_digest(mac, _mac(table, payload)):
         raise BadRequest("the cursor does not belong to this list")
     try:
         values = json.loads(payload)
     except ValueError as exc:  # JSONDecodeError and UnicodeError are both
         raise BadRequest("invalid cursor") from exc
-    if not isinstance(values, list):
+    if not isinstance(values, list) or not values:
         raise BadRequest("invalid cursor")
-    return values
+    if values[0] != tenant:
+        raise NotFound("no such page: the cursor is another tenant's")
+    return values[1:]
 
 
 @dataclass(frozen=True)
@@ -160,12 +163,12 @@ async def keyset_page(
     tenant: str,
 ) -> tuple[list[T], str | None]:
     """One page of `stmt` (already filtered to `tenant`) ordered by (sort column, id); the
-    cursor is bound to the tenant, the list and the sort it was made for, so one replayed
-    elsewhere is refused (400)."""
+    cursor is bound to the list and the sort it was made for (replayed elsewhere: 400) and to
+    the tenant (another tenant's: 404)."""
     col, ident = sort.column, id_column
-    scope = f"{tenant}\0{getattr(model, '__tablename__', model.__name__)}"
+    table = str(getattr(model, "__tablename__", model.__name__))
     if cursor is not None:
-        values = decode_cursor(scope, cursor)
+        values = decode_cursor(tenant, table, cursor)
         if len(values) != 3 or values[0] != sort.name:
             raise BadRequest("the cursor does not belong to this list and sort")
         last = _decode(values[1], _column_type(col))
@@ -183,7 +186,7 @@ async def keyset_page(
     tail = rows[-1]
     key = sort.column.key
     values = [sort.name, _encode(getattr(tail, key)), _encode(getattr(tail, ident.key))]
-    next_cursor = encode_cursor(scope, values)
+    next_cursor = encode_cursor(tenant, table, values)
     return rows, next_cursor
 
 

@@ -10,9 +10,9 @@ for every operation that needs a key:
     a key one scope too small  → 403 (read on write routes, write on admin routes)
     another tenant's id in the path → 404 (the ids are the tenant's real objects)
 
-and another tenant's id in a body, or its cursor, is refused too (404 and 400: a cursor is
-signed for the tenant and list it was made for, and one that is not ours for this page is a
-malformed cursor, the 400 every list documents). An operation with a path id and a body
+and another tenant's id in a body, or its cursor, is refused too (404: a cursor is signed
+for the tenant and list it was made for; a genuine one of another tenant is that tenant's,
+like its ids, while one made up or for another list is a malformed cursor, 400). An operation with a path id and a body
 needs a valid sample body below, so that the 404 is the tenant check and not a 422: a new
 such route fails until one is added.
 """
@@ -185,7 +185,7 @@ async def check_matrix(app: RunningApp, keys: Keys, ids: dict[str, str]) -> int:
 
 
 async def foreign_cursor_refused(client: httpx.AsyncClient, path: str, keys: Keys) -> None:
-    """Tenant acme's cursor for `path` is refused to globex (and still works for acme)."""
+    """Tenant acme's cursor for `path` is not found for globex (and still works for acme)."""
     first = await client.get(path, params={"limit": 1})
     assert first.status_code == 200, first.text
     cursor = first.json()["next_cursor"]
@@ -197,7 +197,7 @@ async def foreign_cursor_refused(client: httpx.AsyncClient, path: str, keys: Key
         params={"limit": 1, "cursor": cursor},
         headers={"Authorization": f"Bearer {keys.other_tenant}"},
     )
-    assert theirs.status_code == 400, (path, theirs.text)
+    assert theirs.status_code == 404, (path, theirs.text)
     assert theirs.headers["content-type"] == "application/problem+json"
 
 

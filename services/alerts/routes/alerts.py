@@ -18,7 +18,7 @@ from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=problem_responses(401, 403))
 
 
-@router.get("", response_model=Page[AlertRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[AlertRead], responses=problem_responses(400, 404, 422))
 async def list_alerts(
     caller: Reader,
     session: ReadSession,

@@ -18,7 +18,7 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=Page[DeliveryRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[DeliveryRead], responses=problem_responses(400, 404, 422))
 async def list_deliveries(
     caller: Reader,
     session: ReadSession,

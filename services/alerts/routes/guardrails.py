@@ -15,7 +15,7 @@ from shared.pagination import CursorQuery, LimitQuery, Page, page_of
 router = APIRouter(prefix="/guardrails", tags=["guardrails"], responses=problem_responses(401, 403))
 
 
-@router.get("", response_model=Page[GuardrailRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[GuardrailRead], responses=problem_responses(400, 404, 422))
 async def list_guardrails(
     caller: Reader, session: ReadSession, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[GuardrailRead]:

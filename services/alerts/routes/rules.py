@@ -28,7 +28,7 @@ async def create_rule(
     return rule_read(rule)
 
 
-@router.get("", response_model=Page[RuleRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[RuleRead], responses=problem_responses(400, 404, 422))
 async def list_rules(
     caller: Reader, session: ReadSession, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[RuleRead]:

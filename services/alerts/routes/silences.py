@@ -35,7 +35,7 @@ async def create(
     return silence_read(silence, now)
 
 
-@router.get("", response_model=Page[SilenceRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[SilenceRead], responses=problem_responses(400, 404, 422))
 async def list_silences(
     caller: Reader,
     session: ReadSession,

@@ -35,7 +35,7 @@ async def create_cycle(
     return await service.create(session, caller.tenant, body, now)
 
 
-@router.get("", response_model=Page[CycleRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[CycleRead], responses=problem_responses(400, 404, 422))
 async def list_cycles(
     caller: Reader,
     session: ReadSession,

@@ -52,7 +52,7 @@ async def create_objective(
     return await service.create(session, caller.tenant, body, settings, now)
 
 
-@router.get("", response_model=Page[ObjectiveRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[ObjectiveRead], responses=problem_responses(400, 404, 422))
 async def list_objectives(
     caller: Reader,
     session: ReadSession,

@@ -37,7 +37,7 @@ async def create_team(
     return await service.create(session, caller.tenant, body, now)
 
 
-@router.get("", response_model=Page[TeamRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[TeamRead], responses=problem_responses(400, 404, 422))
 async def list_teams(
     caller: Reader,
     session: ReadSession,

@@ -31,7 +31,7 @@ async def create_kpi(
     return await service.create(session, caller.tenant, body, now, quota=quota)
 
 
-@router.get("", response_model=Page[KpiRead], responses=problem_responses(400, 422))
+@router.get("", response_model=Page[KpiRead], responses=problem_responses(400, 404, 422))
 async def list_kpis(
     caller: Reader, session: ReadSession, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[KpiRead]:
