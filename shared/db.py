@@ -29,6 +29,17 @@ from sqlalchemy.ext.asyncio import (
 
 from shared import sqlite_inline
 
+# The one SQLAlchemy name the service layer may use (an import-linter contract): the type of the
+# session a use case is handed.
+__all__ = [
+    "AsyncSession",
+    "Database",
+    "SqliteFileInUse",
+    "SqliteFileLock",
+    "create_engine",
+    "sqlite_file",
+]
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL makes "offsets committed after the DB commit" mean "nothing lost" on power loss;

@@ -12,9 +12,9 @@ for every operation that needs a key:
 
 and another tenant's id in a body, or its cursor, is refused too (404: a cursor is signed
 for the tenant and list it was made for; a genuine one of another tenant is that tenant's,
-like its ids, while one made up or for another list is a malformed cursor, 400). An operation with a path id and a body
-needs a valid sample body below, so that the 404 is the tenant check and not a 422: a new
-such route fails until one is added.
+like its ids, while one made up or for another list is a malformed cursor, 400). An
+operation with a path id and a body needs a valid sample body below, so that the 404 is the
+tenant check and not a 422: a new such route fails until one is added.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.am_schemas import (
     AlertmanagerSettingsRead,
     AlertmanagerSettingsUpdate,
@@ -24,6 +22,7 @@ from services.alerts.service import silences
 from services.alerts.service.destinations import check_destination
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertmanagerTarget, Silence
+from shared.db import AsyncSession
 
 # Alertmanager keeps expired silences this long (its --data.retention default, 120 h).
 SILENCE_RETENTION = timedelta(hours=120)

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.domain.evaluation import ACTIVE_STATES, AlertState
 from services.alerts.domain.labels import ack_in_force
 from services.alerts.errors import AlertNotAcknowledged, AlertNotActive, AlertNotFound
@@ -18,6 +16,7 @@ from services.alerts.schemas import AckCreate
 from services.alerts.service.notifier import ack_notice
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertHistory
+from shared.db import AsyncSession
 from shared.errors import BadRequest, found
 from shared.events import ALERT_ACKNOWLEDGED_V1, ALERT_UNACKNOWLEDGED_V1, AlertAckV1
 from shared.outbox import enqueue

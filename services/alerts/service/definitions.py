@@ -18,13 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.domain.matching import Silence as SilenceSpec
 from services.alerts.domain.rules import RuleView, Switches
 from services.alerts.repository import definitions as repository
 from services.alerts.repository import tenant_settings as settings_repo
 from services.alerts.service.mapping import rule_view, silence_spec, switches_of
+from shared.db import AsyncSession
 
 
 async def bump(session: AsyncSession, tenant: str) -> None:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts.domain.webhooks import retry_delay
 from services.alerts.errors import DeliveryNotFound
 from services.alerts.repository import deliveries as repository
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import WebhookDelivery
+from shared.db import AsyncSession
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.domain.conditions import (
     Condition,
     ConditionKind,
@@ -68,6 +66,7 @@ from services.alerts.service.mapping import (
 from services.alerts.service.notifier import Notifier
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, Guardrail, KpiLatestPeriod
+from shared.db import AsyncSession
 from shared.events import (
     CloudEvent,
     KpiGuardrailRemovedV1,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.errors import GuardrailNotFound
 from services.alerts.repository import guardrails as repository
 from services.alerts.tables import Guardrail
+from shared.db import AsyncSession
 from shared.errors import found
 
 

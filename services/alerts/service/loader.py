@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.domain.matching import Silence as SilenceSpec
 from services.alerts.domain.rules import RuleView, Switches
 from services.alerts.repository import alerts as alerts_repo
 from services.alerts.repository import guardrails as guardrails_repo
 from services.alerts.service.definitions import DefinitionCache, TenantDefinitions
 from services.alerts.tables import Alert, Guardrail
+from shared.db import AsyncSession
 
 Key = tuple[str, str]  # tenant, fingerprint (alerts) or tenant, KPI (guardrails)
 

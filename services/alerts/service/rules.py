@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.errors import QuotaExceeded, RuleNotFound
 from services.alerts.repository import deliveries
 from services.alerts.repository import rules as repository
@@ -19,6 +17,7 @@ from services.alerts.service.mapping import rule_view
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import AlertRule
 from shared.crypto import FERNET_PREFIX, seal
+from shared.db import AsyncSession
 from shared.errors import found
 
 

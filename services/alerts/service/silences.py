@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.errors import QuotaExceeded, SilenceNotFound
 from services.alerts.repository import silences as repository
 from services.alerts.schemas import SilenceCreate
 from services.alerts.service.definitions import bump
 from services.alerts.tables import Silence
+from shared.db import AsyncSession
 from shared.errors import Unprocessable, found
 
 

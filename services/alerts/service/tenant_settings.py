@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.alerts.domain.rules import BUILTIN_KPI_GUARDRAIL, KPI_RED, KR_OFF_TRACK
 from services.alerts.repository import tenant_settings as repository
 from services.alerts.schemas import SettingsUpdate
@@ -14,6 +12,7 @@ from services.alerts.service.definitions import bump
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import TenantSettings
+from shared.db import AsyncSession
 
 
 async def get_settings(session: AsyncSession, tenant: str) -> TenantSettings | None:

@@ -4,8 +4,6 @@ learn it."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.errors import (
     ApiKeyNotFound,
@@ -17,6 +15,7 @@ from services.goals.repository import api_keys as repository
 from services.goals.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from services.goals.settings import GoalsSettings
 from shared.auth import generate_key, parse_key, parse_scopes, upsert_api_key
+from shared.db import AsyncSession
 from shared.errors import found
 from shared.events import API_KEY_V1, ApiKeyV1, new_event, utcnow
 from shared.outbox import enqueue

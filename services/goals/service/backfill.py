@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals import mappers
 from services.goals.domain import kpi_link as link
@@ -31,7 +30,7 @@ from services.goals.schemas import KeyResultRead
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import new_id
-from shared.db import Database
+from shared.db import AsyncSession, Database
 
 log = structlog.get_logger(__name__)
 

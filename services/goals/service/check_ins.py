@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import progress as p
 from services.goals.errors import FollowsKpi, InvalidKeyResult
@@ -18,6 +16,7 @@ from services.goals.service.evaluation import reevaluate
 from services.goals.service.key_results import load, load_open_kr
 from services.goals.settings import GoalsSettings
 from services.goals.tables import CheckIn, new_id
+from shared.db import AsyncSession
 from shared.pagination import Page, page_of
 
 

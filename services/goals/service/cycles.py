@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import scoring
 from services.goals.errors import (
@@ -34,6 +32,7 @@ from services.goals.schemas import (
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, Objective, new_id
+from shared.db import AsyncSession
 from shared.errors import found
 from shared.pagination import Page, page_of
 

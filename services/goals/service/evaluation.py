@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import evaluation
 from services.goals.domain.evaluation import Change
@@ -24,6 +22,7 @@ from services.goals.repository import kpi_links as link_repo
 from services.goals.repository import objectives as objective_repo
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult
+from shared.db import AsyncSession
 from shared.outbox import enqueue
 from shared.tenants import timezone_of
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.errors import InitiativeNotFound
 from services.goals.repository import initiatives as repo
@@ -13,6 +11,7 @@ from services.goals.schemas import InitiativeCreate, InitiativeRead, InitiativeU
 from services.goals.service.cycles import load_open
 from services.goals.service.key_results import load as load_kr
 from services.goals.tables import Initiative, new_id
+from shared.db import AsyncSession
 from shared.errors import found
 
 

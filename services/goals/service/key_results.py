@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
@@ -33,6 +31,7 @@ from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.objectives import load as load_objective
 from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult, new_id
+from shared.db import AsyncSession
 from shared.errors import found
 
 

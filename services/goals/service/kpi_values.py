@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals.domain import kpi_link as link
 from services.goals.repository import check_ins as check_in_repo
 from services.goals.repository import cycles as cycle_repo
@@ -21,6 +19,7 @@ from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult, new_id
+from shared.db import AsyncSession
 from shared.events import KpiValueV1
 
 

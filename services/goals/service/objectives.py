@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain.alignment import creates_cycle
 from services.goals.errors import (
@@ -33,6 +31,7 @@ from services.goals.service.cycles import load_open
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult, Objective, new_id
+from shared.db import AsyncSession
 from shared.errors import found
 from shared.pagination import Page, page_of
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
@@ -19,6 +17,7 @@ from services.goals.service.cycles import load_open
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.key_results import new_kr
 from services.goals.settings import GoalsSettings
+from shared.db import AsyncSession
 
 
 def _title(info: KpiInfo, kind: p.KrKind, start: float, body: KeyResultPromote) -> str:

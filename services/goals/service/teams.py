@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals import mappers
 from services.goals.domain import progress as p
 from services.goals.domain.alignment import creates_cycle, subtree
@@ -22,6 +20,7 @@ from services.goals.schemas import (
 )
 from services.goals.service.cycles import load as load_cycle
 from services.goals.tables import Team, TeamMember, new_id
+from shared.db import AsyncSession
 from shared.errors import found
 from shared.pagination import Page, page_of
 

@@ -8,11 +8,10 @@ re-bucketed, a KPI's history may show its old-zone periods beside the new ones).
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.goals.repository import tenants as repository
 from services.goals.schemas import TenantRead, TenantUpdate
 from shared.auth import upsert_tenant
+from shared.db import AsyncSession
 from shared.events import TENANT_V1, TenantV1, new_event
 from shared.outbox import enqueue
 from shared.periods import DEFAULT_TIMEZONE

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.metrics.mappers import kpi_read, series_points, value_read
 from services.metrics.repository import kpis as kpi_repo
 from services.metrics.repository import rollups as rollup_repo
 from services.metrics.schemas import DashboardRead, DashboardTile
 from services.metrics.service.values import value_of
+from shared.db import AsyncSession
 from shared.periods import Period, period_bounds, previous_start
 from shared.tenants import timezone_of
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.metrics.domain.guardrails import (
     Guardrail,
     KpiBands,
@@ -21,6 +19,7 @@ from services.metrics.repository import kpis as repo
 from services.metrics.schemas import BandsRead, GuardrailRead, KpiRead
 from services.metrics.service.kpis import load
 from services.metrics.tables import Kpi
+from shared.db import AsyncSession
 from shared.events import KPI_GUARDRAIL_REMOVED_V1, KpiGuardrailRemovedV1, KrGraduatedV1, new_event
 from shared.outbox import enqueue
 from shared.settings import ServiceSettings

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.metrics.domain.health import Direction
 from services.metrics.errors import KpiConflict, KpiNotFound, KpiPeriodLocked, QuotaExceeded
 from services.metrics.mappers import kpi_read
@@ -14,6 +12,7 @@ from services.metrics.repository import measurements as measurement_repo
 from services.metrics.repository import rollups as rollup_repo
 from services.metrics.schemas import KpiCreate, KpiRead, KpiUpdate, check_bands
 from services.metrics.tables import Kpi
+from shared.db import AsyncSession
 from shared.errors import Unprocessable, found
 from shared.pagination import Page, page_of
 

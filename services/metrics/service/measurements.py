@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.metrics.errors import UnknownKpis
 from services.metrics.repository import kpis as repository
 from services.metrics.schemas import MeasurementIn, RetractionIn
 from shared import ingest_proof
 from shared.auth import Principal
+from shared.db import AsyncSession
 from shared.events import (
     MEASUREMENT_RETRACTED_V1,
     MEASUREMENT_V1,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.metrics.domain.health import Aggregation
 from services.metrics.errors import SeriesInvalid
 from services.metrics.mappers import series_points, value_read
@@ -13,6 +11,7 @@ from services.metrics.repository import rollups as rollup_repo
 from services.metrics.schemas import KpiValueRead, SeriesRead
 from services.metrics.service.kpis import load
 from services.metrics.tables import Kpi
+from shared.db import AsyncSession
 from shared.periods import (
     Period,
     bucket_starts,
