@@ -199,6 +199,16 @@ def sample(kpi: str, at: datetime) -> float:
     return round(min(100.0, 99.7 + 0.25 * phase + random.gauss(0, 0.1)), 3)
 
 
+def live_sample(kpi: str, at: datetime, elapsed: float) -> float:
+    """`sample`, with a churn incident in seconds 5-25 of every minute of the run: the current
+    value goes over ChurnHigh's 3.5 % (and the KPI red), so alerts fire and resolve while you
+    watch, on the alerts topic, the console and Alertmanager."""
+    value = sample(kpi, at)
+    if kpi == "churn" and 5 <= elapsed % 60 < 25:
+        return round(max(value, 3.5) + 1.0, 2)
+    return value
+
+
 def event(tenant: str, kpi: str, value: float, at: datetime, event_id: str) -> bytes:
     return json.dumps(
         {
@@ -277,9 +287,11 @@ async def main(args: argparse.Namespace) -> None:
             started = time.monotonic()
             while args.seconds is None or time.monotonic() - started < args.seconds:
                 now = datetime.now(UTC)
+                elapsed = time.monotonic() - started
                 for kpi in KPIS:
                     key = kpi["key"]
-                    value = event(args.tenant, key, sample(key, now), now, str(uuid.uuid4()))
+                    measured = live_sample(key, now, elapsed)
+                    value = event(args.tenant, key, measured, now, str(uuid.uuid4()))
                     await producer.send(
                         topic,
                         value,
