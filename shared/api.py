@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute
 
 from shared.auth import Principal, Scope, authenticate, require
+from shared.errors import Unauthorized
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -110,9 +111,18 @@ def _scoped(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         runtime: RuntimeDep,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
-        async with runtime.db.session() as session:
-            found = await authenticate(session, authorization)
-        request.app.state.rate_limiter.take(found.key_id)
+        limiter = request.app.state.rate_limiter
+        try:
+            async with runtime.db.session() as session:
+                found = await authenticate(session, authorization)
+        except Unauthorized:
+            # A refused key spends a token of the address it came from (behind a proxy: the
+            # proxy's): a flood of bad keys is answered 429 past the burst, as a key's calls
+            # are. Valid keys from that address keep their own buckets.
+            host = request.client.host if request.client else "unknown"
+            limiter.take(f"refused:{host}", who="refused keys from this address")
+            raise
+        limiter.take(found.key_id)
         return require(found, scope)
 
     setattr(principal, SCOPE_ATTRIBUTE, scope)

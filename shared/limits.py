@@ -1,5 +1,6 @@
-"""Request limits: the body size cap (`BodyLimit`), and per-key rate limits: a token bucket
-per API key, in the memory of each process.
+"""Request limits: the body size cap (`BodyLimit`), and rate limits: a token bucket per API
+key, and one per client address for the keys it presents that are refused (401), in the
+memory of each process.
 
 Each key may make `burst` calls at once and `rate` a second after that; past it a call
 answers 429 with `Retry-After` (whole seconds until a token is back). The buckets are per
@@ -70,8 +71,14 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._swept = time.monotonic()
 
-    def take(self, key: str, now: float | None = None) -> None:
+    def take(self, key: str, now: float | None = None, *, who: str = "this API key") -> None:
         """Spend one token of `key`'s bucket; TooManyRequests when it is empty."""
+        bucket = self._refilled(key, now)
+        if bucket.tokens < 1:
+            self._refuse(bucket, who)
+        bucket.tokens -= 1
+
+    def _refilled(self, key: str, now: float | None) -> _Bucket:
         now = time.monotonic() if now is None else now
         self._sweep(now)
         bucket = self._buckets.get(key)
@@ -79,13 +86,14 @@ class RateLimiter:
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
         bucket.at = now
-        if bucket.tokens < 1:
-            wait = math.ceil((1 - bucket.tokens) / self.rate)
-            raise TooManyRequests(
-                f"this API key may make {self.rate:g} calls a second (bursts of {self.burst})",
-                headers={"Retry-After": str(max(wait, 1))},
-            )
-        bucket.tokens -= 1
+        return bucket
+
+    def _refuse(self, bucket: _Bucket, who: str) -> None:
+        wait = math.ceil((1 - bucket.tokens) / self.rate)
+        raise TooManyRequests(
+            f"{who} may make {self.rate:g} calls a second (bursts of {self.burst})",
+            headers={"Retry-After": str(max(wait, 1))},
+        )
 
     def _sweep(self, now: float) -> None:
         if now - self._swept < _IDLE_S:

@@ -81,6 +81,26 @@ async def test_a_key_past_its_rate_gets_429_with_retry_after(
         assert theirs.status_code == 200
 
 
+async def test_refused_keys_past_the_burst_get_429_and_valid_keys_go_on(
+    kafka_bootstrap: str, topics: Topics, sqlite_databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = metrics_settings(kafka_bootstrap, topics, await sqlite_databases.new(), admin_key)
+    settings.rate_limit_burst = 5
+    settings.rate_limit_per_s = 0.01  # a token every 100 s: none comes back during the test
+    async with running(create_metrics(settings), admin_key) as metrics:
+        wrong = {"Authorization": f"Bearer {generate_key()[0]}"}  # well formed, never issued
+        answers = [
+            (await metrics.client.get("/v1/kpis", headers=wrong)).status_code for _ in range(7)
+        ]
+        assert answers == [401] * 5 + [429] * 2
+        limited = await metrics.client.get("/v1/kpis", headers={"Authorization": "Bearer x"})
+        assert limited.status_code == 429, limited.text
+        assert limited.headers["content-type"] == PROBLEM
+        assert 1 <= int(limited.headers["retry-after"]) <= 100
+        # The address's valid key is not held back by the refused ones.
+        assert (await metrics.client.get("/v1/kpis")).status_code == 200
+
+
 async def test_kpi_quota_is_per_tenant(
     kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
