@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from fastapi import APIRouter, status
 
 from services.metrics.deps import Now, ReadSession, RuntimeDep, Writer
@@ -17,6 +20,7 @@ from services.metrics.schemas import (
 from services.metrics.service import measurements as service
 from shared.errors import problem_responses
 from shared.producer import BrokerUnavailable
+from shared.settings import ServiceSettings
 
 router = APIRouter(prefix="/measurements", tags=["measurements"])
 
@@ -33,6 +37,18 @@ _RESPONSES[503] = {
         }
     },
 }
+
+
+@contextlib.contextmanager
+def _acknowledged(settings: ServiceSettings, what: str) -> Iterator[None]:
+    """A broker that did not acknowledge every record in time: 503 with `Retry-After`."""
+    try:
+        yield
+    except BrokerUnavailable as exc:
+        raise IngestUnavailable(
+            f"the event broker did not acknowledge the {what}: {exc}",
+            headers={"Retry-After": str(settings.ingest_retry_after_s)},
+        ) from exc
 
 
 @router.post(
@@ -61,21 +77,15 @@ async def post_measurements(
     the revision is higher; see also `POST /v1/measurements/retractions`."""
     items = body if isinstance(body, list) else [body]
     settings = runtime.settings
-    topic = runtime.topic(settings.topics.measurements)
-    try:
+    with _acknowledged(settings, "measurements"):
         events = await service.accept_measurements(
             session,
             runtime.producer,
-            topic,
+            runtime.topic(settings.topics.measurements),
             caller,
             items,
             ack_timeout_s=settings.ingest_ack_timeout_s,
         )
-    except BrokerUnavailable as exc:
-        raise IngestUnavailable(
-            f"the event broker did not acknowledge the measurements: {exc}",
-            headers={"Retry-After": str(settings.ingest_retry_after_s)},
-        ) from exc
     sources = {e.source for e in events}
     return MeasurementsAccepted(
         ids=[e.id for e in events], source=sources.pop() if len(sources) == 1 else None
@@ -103,7 +113,7 @@ async def post_retractions(
     later. 422 for an unknown KPI."""
     items = body if isinstance(body, list) else [body]
     settings = runtime.settings
-    try:
+    with _acknowledged(settings, "retractions"):
         events = await service.accept_retractions(
             session,
             runtime.producer,
@@ -113,9 +123,4 @@ async def post_retractions(
             now,
             ack_timeout_s=settings.ingest_ack_timeout_s,
         )
-    except BrokerUnavailable as exc:
-        raise IngestUnavailable(
-            f"the event broker did not acknowledge the retractions: {exc}",
-            headers={"Retry-After": str(settings.ingest_retry_after_s)},
-        ) from exc
     return RetractionsAccepted(ids=[e.id for e in events])
