@@ -12,9 +12,9 @@ measurement: latency = time received minus time produced, on one clock. When two
 one KPI land in the same ingest batch, or their `kpi.values` in the same batch of goals or
 alerts, only the newer surfaces (KRs and alerts follow the KPI's latest value); those are
 counted as superseded, not timed. `--hops` also times measurement → `kpi.values` (the metrics
-hop), with one more consumer on the machine. `--profile DIR` records the alerts process with
-py-spy while the measurements flow (DIR/alerts.svg, a flame graph, and DIR/alerts.txt, the
-collapsed stacks); py-spy needs ptrace rights (root here).
+hop), with one more consumer on the machine. `--profile DIR` records the three service processes
+with py-spy while the measurements flow (DIR/goals.txt, metrics.txt, alerts.txt: collapsed
+stacks); py-spy needs ptrace rights (root here).
 
 Baseline, measured in the same run on the same broker: a bare produce → consume hop.
 """
@@ -179,20 +179,24 @@ async def setup(client: httpx.AsyncClient, urls: dict[str, str], kpis: Iterable[
     await asyncio.gather(*(define(key) for key in kpis))
 
 
-def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes] | None:
-    """py-spy on the alerts process for the measuring time, or None without `--profile`."""
+def profilers(args: argparse.Namespace, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each service process for the measuring time (DIR/<service>.txt, collapsed
+    stacks), or none without `--profile`."""
     if args.profile is None:
-        return None
+        return []
     out = Path(args.profile)
     out.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).parent / "py-spy"
     seconds = str(max(1, int(args.seconds)))
-    command = [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "50", "--nonblocking"]
-    return subprocess.Popen(
-        [*command, "-f", "raw", "-o", str(out / "alerts.txt")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return [
+        subprocess.Popen(
+            [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "50", "--nonblocking"]
+            + ["-f", "raw", "-o", str(out / f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -240,11 +244,13 @@ async def run(args: argparse.Namespace) -> None:
                 )
 
             with no_gc():
-                spy = profiler(args, running.services["alerts"].process.pid)
+                spies = profilers(
+                    args, {n: running.services[n].process.pid for n in ("goals", "metrics", "alerts")}
+                )
                 started = time.perf_counter()
                 total = await pace(args.rate, args.seconds, send)
                 rate = total / (time.perf_counter() - started)
-                if spy is not None:
+                for spy in spies:
                     spy.wait()
                 await producer.stop()
                 await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
@@ -295,7 +301,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--kpis", type=int, default=50, help=f"at most {MAX_KPIS}")
     parser.add_argument(
-        "--profile", metavar="DIR", help="py-spy the alerts process into DIR/alerts.txt"
+        "--profile", metavar="DIR", help="py-spy the three services into DIR/<service>.txt"
     )
     parser.add_argument(
         "--hops",
