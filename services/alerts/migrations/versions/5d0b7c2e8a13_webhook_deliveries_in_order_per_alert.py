@@ -1,20 +1,10 @@
-"""webhook_deliveries: seq (order within a batch) and an index by alert, to post each alert's
-deliveries in order
-
-Revision ID: 5d0b7c2e8a13
-Revises: c41f5e0a9d21
-Create Date: 2026-12-01 21:10:00.000000
-"""
-
-from collections.abc import Sequence
+"""webhook_deliveries: seq and an index by alert, to post each alert's deliveries in order"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '5d0b7c2e8a13'
-down_revision: str | None = 'c41f5e0a9d21'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = '5d0b7c2e8a13'
+down_revision = 'c41f5e0a9d21'
 
 
 def upgrade() -> None:

@@ -1,11 +1,4 @@
-"""alertmanager: per-tenant targets, resolutions each Alertmanager has accepted
-
-Revision ID: a3c1e0d2b7f4
-Revises: e6b19d4c7f08
-Create Date: 2026-12-01 21:00:00.000000
-"""
-
-from collections.abc import Sequence
+"""alertmanager: per-tenant targets, resolutions each Alertmanager has accepted"""
 
 import sqlalchemy as sa
 import sqlmodel
@@ -13,11 +6,8 @@ from alembic import op
 
 import shared.tables
 
-
-revision: str = 'a3c1e0d2b7f4'
-down_revision: str | None = 'e6b19d4c7f08'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'a3c1e0d2b7f4'
+down_revision = 'e6b19d4c7f08'
 
 
 def upgrade() -> None:

@@ -1,21 +1,12 @@
-"""alerts: ack_expires_at, for acknowledgements that lapse
-
-Revision ID: a83e41f6b2c7
-Revises: 5d0b7c2e8a13
-Create Date: 2026-12-01 21:20:00.000000
-"""
-
-from collections.abc import Sequence
+"""alerts: ack_expires_at, for acknowledgements that lapse"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import shared.tables
 
-revision: str = 'a83e41f6b2c7'
-down_revision: str | None = '5d0b7c2e8a13'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'a83e41f6b2c7'
+down_revision = '5d0b7c2e8a13'
 
 
 def upgrade() -> None:

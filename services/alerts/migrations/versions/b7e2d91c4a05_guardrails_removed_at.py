@@ -1,21 +1,12 @@
-"""alerts: guardrails.removed_at, a removed guardrail kept as a tombstone
-
-Revision ID: b7e2d91c4a05
-Revises: a3c1e0d2b7f4
-Create Date: 2026-12-02 00:20:00.000000
-"""
-
-from collections.abc import Sequence
+"""alerts: guardrails.removed_at, a removed guardrail kept as a tombstone"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import shared.tables
 
-revision: str = 'b7e2d91c4a05'
-down_revision: str | None = 'a3c1e0d2b7f4'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'b7e2d91c4a05'
+down_revision = 'a3c1e0d2b7f4'
 
 
 def upgrade() -> None:

@@ -1,20 +1,11 @@
-"""definition_versions: a tenant's rules/silences/settings version, for the evaluators' caches
-
-Revision ID: b8d2f4a61c39
-Revises: b7e2d91c4a05
-Create Date: 2026-12-02 00:20:00.000000
-"""
-
-from collections.abc import Sequence
+"""definition_versions: a tenant's rules/silences/settings version, for the evaluators' caches"""
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = 'b8d2f4a61c39'
-down_revision: str | None = 'b7e2d91c4a05'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'b8d2f4a61c39'
+down_revision = 'b7e2d91c4a05'
 
 
 def upgrade() -> None:

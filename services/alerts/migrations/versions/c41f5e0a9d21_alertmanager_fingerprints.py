@@ -3,22 +3,16 @@
 The fingerprint used to be the first 16 hex digits of a SHA-256 of the labels. Alerts, their
 history and their webhook deliveries are keyed by it: each is rewritten from the alert's stored
 labels, and a pending delivery's body names the new one.
-
-Revision ID: c41f5e0a9d21
-Revises: 7f802985ce24
-Create Date: 2026-12-01 21:00:00.000000
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'c41f5e0a9d21'
-down_revision: str | None = '7f802985ce24'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'c41f5e0a9d21'
+down_revision = '7f802985ce24'
 
 _OFFSET64 = 14695981039346656037
 _PRIME64 = 1099511628211
@@ -89,4 +83,3 @@ def _rewrite(fingerprint: Callable[[dict[str, str]], str]) -> None:
                 .where(_deliveries.c.id == delivery_id)
                 .values(body=body.replace(f'"fingerprint":"{old}"', f'"fingerprint":"{new}"'))
             )
-

@@ -1,11 +1,4 @@
-"""kpi_latest_periods: each KPI's newest period, so values of older periods move no alert
-
-Revision ID: e6b19d4c7f08
-Revises: a83e41f6b2c7
-Create Date: 2026-12-01 21:30:00.000000
-"""
-
-from collections.abc import Sequence
+"""kpi_latest_periods: each KPI's newest period, so values of older periods move no alert"""
 
 import sqlalchemy as sa
 import sqlmodel
@@ -13,10 +6,8 @@ from alembic import op
 
 import shared.tables
 
-revision: str = 'e6b19d4c7f08'
-down_revision: str | None = 'a83e41f6b2c7'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'e6b19d4c7f08'
+down_revision = 'a83e41f6b2c7'
 
 
 def upgrade() -> None:

@@ -1,20 +1,10 @@
-"""kpis: the guardrail record (what a graduation changed, so it can be seen and undone)
-
-Revision ID: c3a9d5e1f2b4
-Revises: 7e663ea8c60e
-Create Date: 2026-12-01 23:40:00.000000
-"""
-
-from collections.abc import Sequence
+"""kpis: the guardrail record (what a graduation changed, so it can be seen and undone)"""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = 'c3a9d5e1f2b4'
-down_revision: str | None = '7e663ea8c60e'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = 'c3a9d5e1f2b4'
+down_revision = '7e663ea8c60e'
 
 
 def upgrade() -> None:
