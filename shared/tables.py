@@ -25,17 +25,30 @@ from sqlalchemy import (
 )
 
 
-class UtcDateTime(TypeDecorator[datetime]):
+class AwareDateTime(TypeDecorator[datetime]):
+    """Base of the column types that hold an instant: None is stored as NULL, a naive datetime
+    is refused (its zone would be a guess); a subclass says how an aware one is stored."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return self.bind_aware(value, dialect)
+
+    def bind_aware(self, value: datetime, dialect: Dialect) -> Any:
+        raise NotImplementedError
+
+
+class UtcDateTime(AwareDateTime):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps none)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
+    def bind_aware(self, value: datetime, dialect: Dialect) -> datetime:
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

@@ -19,13 +19,12 @@ from sqlalchemy import (
     Dialect,
     Index,
     LargeBinary,
-    TypeDecorator,
     false,
 )
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.tables import UtcDateTime, infra_metadata
+from shared.tables import AwareDateTime, UtcDateTime, infra_metadata
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -40,17 +39,13 @@ def from_micros(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-class EpochMicros(TypeDecorator[datetime]):
+class EpochMicros(AwareDateTime):
     """An aware UTC datetime stored as BIGINT microseconds since the Unix epoch."""
 
     impl = BigInteger
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
+    def bind_aware(self, value: datetime, dialect: Dialect) -> int:
         return to_micros(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
