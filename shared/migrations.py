@@ -8,6 +8,9 @@ Replicas starting together migrate once: on PostgreSQL the upgrade runs in one t
 that first takes a transaction-scoped advisory lock, so the others wait for it, then find the
 database at head and do nothing (PostgreSQL's DDL is transactional: a replica killed halfway
 leaves no half-migrated schema). On SQLite one process owns the file (`shared.db`).
+
+The tables every service has (`shared.tables`) change through `shared.migration_ops`: one
+frozen function per version, called from a revision in each service.
 """
 
 from __future__ import annotations

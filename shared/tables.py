@@ -2,7 +2,8 @@
 and the tenants and API keys it knows of.
 
 They live on `infra_metadata` (SQLAlchemy Core) so each service's migrations include them
-beside its own SQLModel tables.
+beside its own SQLModel tables; the operations that make them are written once, by version, in
+`shared.migration_ops` (a change here needs a new version there).
 """
 
 from __future__ import annotations
