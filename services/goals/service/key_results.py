@@ -97,24 +97,14 @@ async def new_kr(
     objective = await load_objective(session, tenant, objective_id)
     cycle = await load_open(session, tenant, objective.cycle_id)
     kr = KeyResult(
+        # The KPI link is made by `link_to`, after its lookup; the window defaults to the cycle.
+        **body.model_dump(exclude={"kpi", "kpi_aggregation", "starts_at", "due_at"}),
         id=new_id(),
         tenant=tenant,
         objective_id=objective.id,
         cycle_id=cycle.id,
-        title=body.title,
-        description=body.description,
-        kind=body.kind,
-        unit=body.unit,
-        start=body.start,
-        target=body.target,
-        bound_low=body.bound_low,
-        bound_high=body.bound_high,
-        weight=body.weight,
-        owner=body.owner,
         starts_at=body.starts_at or cycle.starts_at,
         due_at=body.due_at or cycle.ends_at,
-        confidence=body.confidence,
-        graduation_periods=body.graduation_periods,
         status=p.Status.NOT_STARTED.value,
         created_at=now,
         updated_at=now,

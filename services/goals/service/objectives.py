@@ -91,8 +91,15 @@ async def _check_parent(
         raise AlignmentCycle("an objective cannot align under itself or one of its descendants")
 
 
-# What a carried-over objective keeps of its source (not its parent: another cycle's).
+# What a carried-over objective keeps of its source (not its parent: another cycle's), and
+# what each of its KRs keeps: where it got to and its link, not its window, status or score.
 _CARRIED = ("title", "description", "owner_type", "owner", "team_id", "level", "commitment")
+_KR_CARRIED = (
+    *("title", "description", "kind", "unit", "weight", "owner", "confidence"),
+    *("start", "target", "bound_low", "bound_high", "current", "done"),
+    *("kpi", "kpi_aggregation", "kpi_period", "kpi_cadence_s", "graduation_periods"),
+    *("promoted_from_kpi", "promoted_at", "promoted_start"),
+)
 
 
 def _new(tenant: str, cycle_id: str, now: datetime, **fields: Any) -> Objective:
@@ -174,33 +181,13 @@ async def carry_over(write: Write, objective_id: str, body: CarryOver) -> Object
     new_krs: list[str] = []
     for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
         clone = KeyResult(
+            **{name: getattr(kr, name) for name in _KR_CARRIED},
             id=new_id(),
             tenant=tenant,
             objective_id=copy.id,
             cycle_id=target.id,
-            title=kr.title,
-            description=kr.description,
-            kind=kr.kind,
-            unit=kr.unit,
-            start=kr.start,
-            target=kr.target,
-            bound_low=kr.bound_low,
-            bound_high=kr.bound_high,
-            current=kr.current,
-            done=kr.done,
-            weight=kr.weight,
-            owner=kr.owner,
             starts_at=target.starts_at,
             due_at=target.ends_at,
-            confidence=kr.confidence,
-            kpi=kr.kpi,
-            kpi_aggregation=kr.kpi_aggregation,
-            kpi_period=kr.kpi_period,
-            kpi_cadence_s=kr.kpi_cadence_s,
-            graduation_periods=kr.graduation_periods,
-            promoted_from_kpi=kr.promoted_from_kpi,
-            promoted_at=kr.promoted_at,
-            promoted_start=kr.promoted_start,
             status="not_started",
             created_at=now,
             updated_at=now,
