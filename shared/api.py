@@ -1,4 +1,5 @@
-"""FastAPI dependencies every service uses: the runtime, sessions, and the caller's key.
+"""FastAPI dependencies every service uses: the runtime, its settings, sessions, the time of
+the request, and the caller's key.
 
 Services alias these in their own `deps.py`. A write session is one transaction around the
 route function: committed before the response is sent, rolled back if the route raises.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -17,6 +19,8 @@ from starlette.routing import BaseRoute
 
 from shared.auth import Principal, Scope, authenticate, require
 from shared.errors import Unauthorized
+from shared.events import utcnow
+from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -42,6 +46,27 @@ async def _write_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_of(kind: type[S]) -> Callable[[Runtime], S]:
+    """The dependency on a service's settings: its runtime's, which are of its `kind`."""
+
+    def settings(runtime: RuntimeDep) -> S:
+        found = runtime.settings
+        assert isinstance(found, kind)
+        return found
+
+    return settings
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+Now = Annotated[datetime, Depends(_now)]
+"""The time of the request: every use case takes `now` as a parameter, never reads a clock."""
 
 
 SCOPE_ATTRIBUTE = "lodestar_scope"

@@ -37,6 +37,7 @@ __all__ = [
     "CursorQuery",
     "LimitQuery",
     "Page",
+    "PageQuery",
     "Sort",
     "decode_cursor",
     "encode_cursor",
@@ -55,6 +56,16 @@ CursorQuery = Annotated[
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """What a list was asked for: the name of one of the sorts it offers, the page size, and
+    the previous page's `next_cursor` (None: the first page)."""
+
+    sort: str
+    limit: int
+    cursor: str | None
 
 
 # Replaced by `configure` at start-up with a key derived from `LODESTAR_SECRET_KEY`, so the

@@ -1,5 +1,6 @@
-"""The queries every service's repositories share: one of a tenant's rows by its key, and a
-page of a tenant's rows narrowed by the filters a list offers (its cursor bound to the tenant).
+"""The queries every service's repositories share: one of a tenant's rows by its key, all of
+them that match, and a page of a tenant's rows narrowed by the filters a list offers (its
+cursor bound to the tenant).
 
 Every table that holds a tenant's resources has a `tenant` column; a row is only ever found
 through its tenant, so another tenant's id is simply not there (404, never 403).
@@ -7,16 +8,16 @@ through its tenant, so another tenant's id is simply not there (404, never 403).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared.pagination import Sort, keyset_page
+from shared.pagination import PageQuery, Sort, keyset_page
 
-__all__ = ["one_of_tenant", "page_of_tenant"]
+__all__ = ["all_of_tenant", "one_of_tenant", "page_of_tenant", "sorted_page_of_tenant"]
 
 M = TypeVar("M")
 
@@ -35,6 +36,35 @@ async def one_of_tenant(
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def all_of_tenant(
+    session: AsyncSession,
+    model: type[M],
+    tenant: str,
+    *where: ColumnElement[bool],
+    order_by: Sequence[str] = ("created_at", "id"),
+    fresh: bool = False,
+    **equal: Any,
+) -> list[M]:
+    """Every one of the tenant's rows of `model` whose columns equal `equal` and that meets
+    each `where`, ordered by the columns `order_by` names.
+
+    `fresh` reads them as stored now: the session's pending changes are flushed first
+    (autoflush), then the copies it already holds are refreshed, so a caller working from
+    them never sees a stale one."""
+    stmt = (
+        select(model)
+        .where(
+            _column(model, "tenant") == tenant,
+            *(_column(model, name) == value for name, value in equal.items()),
+            *where,
+        )
+        .order_by(*(_column(model, name) for name in order_by))
+    )
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def page_of_tenant(
@@ -64,6 +94,27 @@ async def page_of_tenant(
         limit=limit,
         cursor=cursor,
         tenant=tenant,
+    )
+
+
+async def sorted_page_of_tenant(
+    session: AsyncSession,
+    model: type[M],
+    tenant: str,
+    sorts: Mapping[str, Sort],
+    query: PageQuery,
+    **equal: Any,
+) -> tuple[list[M], str | None]:
+    """`page_of_tenant` for a list that offers a choice of `sorts` (`query.sort` names one),
+    keeping the rows whose columns equal each non-None value of `equal`."""
+    return await page_of_tenant(
+        session,
+        model,
+        tenant,
+        sort=sorts[query.sort],
+        limit=query.limit,
+        cursor=query.cursor,
+        equal=equal,
     )
 
 

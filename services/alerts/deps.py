@@ -7,16 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.alerts.settings import AlertsSettings
-from shared.api import Admin, Reader, ReadSession, RuntimeDep, Writer, WriteSession
+from shared.api import Admin, Reader, ReadSession, RuntimeDep, Writer, WriteSession, settings_of
 
-
-def _settings(runtime: RuntimeDep) -> AlertsSettings:
-    settings = runtime.settings
-    assert isinstance(settings, AlertsSettings)
-    return settings
-
-
-SettingsDep = Annotated[AlertsSettings, Depends(_settings)]
+SettingsDep = Annotated[AlertsSettings, Depends(settings_of(AlertsSettings))]
 
 __all__ = [
     "Admin",

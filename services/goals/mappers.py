@@ -4,8 +4,10 @@ contracts of `shared.events`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Row
@@ -38,39 +40,27 @@ from shared.events import (
 
 # ---------------------------------------------------------------- tables → API shapes
 
-
-def cycle_read(cycle: Cycle) -> CycleRead:
-    return CycleRead.model_validate(cycle, from_attributes=True)
+Shape = TypeVar("Shape", bound=BaseModel)
 
 
-def team_read(team: Team) -> TeamRead:
-    return TeamRead.model_validate(team, from_attributes=True)
+def _reader(shape: type[Shape]) -> Callable[[object], Shape]:
+    """A row → its API `shape`, each field read off the row's attribute of that name."""
+    return partial(shape.model_validate, from_attributes=True)
 
 
-def member_read(member: TeamMember) -> MemberRead:
-    return MemberRead.model_validate(member, from_attributes=True)
-
-
-def objective_read(objective: Objective) -> ObjectiveRead:
-    return ObjectiveRead.model_validate(objective, from_attributes=True)
+cycle_read: Callable[[Cycle], CycleRead] = _reader(CycleRead)
+team_read: Callable[[Team], TeamRead] = _reader(TeamRead)
+member_read: Callable[[TeamMember], MemberRead] = _reader(MemberRead)
+objective_read: Callable[[Objective], ObjectiveRead] = _reader(ObjectiveRead)
+kr_read: Callable[[KeyResult], KeyResultRead] = _reader(KeyResultRead)
+check_in_read: Callable[[CheckIn], CheckInRead] = _reader(CheckInRead)
+initiative_read: Callable[[Initiative], InitiativeRead] = _reader(InitiativeRead)
 
 
 def objective_detail(objective: Objective, key_results: Sequence[KeyResult]) -> ObjectiveDetail:
     return ObjectiveDetail(
         **objective_read(objective).model_dump(), key_results=[kr_read(k) for k in key_results]
     )
-
-
-def kr_read(kr: KeyResult) -> KeyResultRead:
-    return KeyResultRead.model_validate(kr, from_attributes=True)
-
-
-def check_in_read(entry: CheckIn) -> CheckInRead:
-    return CheckInRead.model_validate(entry, from_attributes=True)
-
-
-def initiative_read(initiative: Initiative) -> InitiativeRead:
-    return InitiativeRead.model_validate(initiative, from_attributes=True)
 
 
 def api_key_read(row: Row[tuple[object, ...]]) -> ApiKeyRead:

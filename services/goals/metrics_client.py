@@ -13,12 +13,15 @@ metrics answers for the caller's tenant and no more.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.goals.errors import KpiHasNoValue, MetricsUnavailable, UnknownKpi
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class KpiInfo(BaseModel):
@@ -100,11 +103,17 @@ class MetricsClient:
 
     async def _get(
         self,
-        path: str,
+        shape: type[Answer],
+        what: str,
         key: str,
         authorization: str | None,
+        below: str = "",
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
+        """Metrics' answer about KPI `key` (at `/v1/kpis/{key}{below}`) read as `shape`
+        (`what` it is, in the error): UnknownKpi for a 404, MetricsUnavailable when metrics
+        cannot be reached or its answer is neither a 200 nor readable."""
+        path = f"/v1/kpis/{quote(key, safe='')}{below}"
         headers = {"Authorization": authorization} if authorization else {}
         try:
             response = await self._http.get(path, headers=headers, params=params)
@@ -119,26 +128,21 @@ class MetricsClient:
             raise MetricsUnavailable(
                 f"the metrics service answered {response.status_code} for KPI '{key}'"
             )
-        return response
+        try:
+            return shape.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise MetricsUnavailable(
+                f"the metrics service sent an unreadable {what}: {exc}"
+            ) from exc
 
     async def kpi(self, key: str, authorization: str | None) -> KpiInfo:
         """The KPI's definition; UnknownKpi (422) when metrics has none by that key for the
         caller's tenant, MetricsUnavailable (503) when metrics cannot answer."""
-        response = await self._get(f"/v1/kpis/{quote(key, safe='')}", key, authorization)
-        try:
-            return KpiInfo.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise MetricsUnavailable(f"the metrics service sent an unreadable KPI: {exc}") from exc
+        return await self._get(KpiInfo, "KPI", key, authorization)
 
     async def current(self, key: str, authorization: str | None) -> KpiCurrent:
         """The KPI's current value; KpiHasNoValue (422) when no period has data yet."""
-        response = await self._get(f"/v1/kpis/{quote(key, safe='')}/value", key, authorization)
-        try:
-            current = KpiCurrent.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise MetricsUnavailable(
-                f"the metrics service sent an unreadable value: {exc}"
-            ) from exc
+        current = await self._get(KpiCurrent, "value", key, authorization, "/value")
         if current.value is None or current.period_start is None or current.period_end is None:
             raise KpiHasNoValue(f"KPI '{key}' has no value yet to start from")
         return current
@@ -155,15 +159,7 @@ class MetricsClient:
         while at < end:
             until = min(end, at + SERIES_SLICE)
             params = {"start": at.isoformat(), "end": until.isoformat()}
-            response = await self._get(
-                f"/v1/kpis/{quote(key, safe='')}/series", key, authorization, params
-            )
-            try:
-                series = _Series.model_validate_json(response.content)
-            except ValidationError as exc:
-                raise MetricsUnavailable(
-                    f"the metrics service sent an unreadable series: {exc}"
-                ) from exc
+            series = await self._get(_Series, "series", key, authorization, "/series", params)
             # A period straddling two slices comes in both: the same rollup, kept once.
             found.update(
                 {

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.metrics.settings import MetricsSettings
-from shared.api import Admin, Reader, ReadSession, RuntimeDep, Writer, WriteSession
-from shared.events import utcnow
+from shared.api import (
+    Admin,
+    Now,
+    Reader,
+    ReadSession,
+    RuntimeDep,
+    Writer,
+    WriteSession,
+    settings_of,
+)
 
-
-def _now() -> datetime:
-    return utcnow()
-
-
-def _settings(request: Request) -> MetricsSettings:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, MetricsSettings)
-    return settings
-
-
-SettingsDep = Annotated[MetricsSettings, Depends(_settings)]
-Now = Annotated[datetime, Depends(_now)]
-"""The time of the request: every use case takes `now` as a parameter, never reads a clock."""
+SettingsDep = Annotated[MetricsSettings, Depends(settings_of(MetricsSettings))]
 
 __all__ = [
     "Admin",

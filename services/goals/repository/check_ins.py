@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import CheckIn, KeyResult
-from shared.pagination import Sort
-from shared.repository import page_of_tenant
+from shared.pagination import PageQuery, Sort
+from shared.repository import sorted_page_of_tenant
 
 CHECK_IN_SORTS = {
     "-at": Sort("-at", col(CheckIn.at), descending=True),  # type: ignore[arg-type]
@@ -58,14 +58,8 @@ async def add_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> 
 
 
 async def page(
-    session: AsyncSession, tenant: str, kr_id: str, *, sort: str, limit: int, cursor: str | None
+    session: AsyncSession, tenant: str, kr_id: str, query: PageQuery
 ) -> tuple[list[CheckIn], str | None]:
-    return await page_of_tenant(
-        session,
-        CheckIn,
-        tenant,
-        sort=CHECK_IN_SORTS[sort],
-        limit=limit,
-        cursor=cursor,
-        equal={"key_result_id": kr_id},
+    return await sorted_page_of_tenant(
+        session, CheckIn, tenant, CHECK_IN_SORTS, query, key_result_id=kr_id
     )

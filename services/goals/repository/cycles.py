@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Cycle
-from shared.pagination import Sort
-from shared.repository import one_of_tenant, page_of_tenant
+from shared.pagination import PageQuery, Sort
+from shared.repository import one_of_tenant, sorted_page_of_tenant
 
 CYCLE_SORTS = {
     "starts_at": Sort("starts_at", col(Cycle.starts_at)),  # type: ignore[arg-type]
@@ -32,23 +30,9 @@ async def by_name(session: AsyncSession, tenant: str, name: str) -> Cycle | None
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    state: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
-) -> tuple[Sequence[Cycle], str | None]:
-    return await page_of_tenant(
-        session,
-        Cycle,
-        tenant,
-        sort=CYCLE_SORTS[sort],
-        limit=limit,
-        cursor=cursor,
-        equal={"state": state},
-    )
+    session: AsyncSession, tenant: str, query: PageQuery, *, state: str | None
+) -> tuple[list[Cycle], str | None]:
+    return await sorted_page_of_tenant(session, Cycle, tenant, CYCLE_SORTS, query, state=state)
 
 
 async def open_ids(session: AsyncSession) -> list[tuple[str, str]]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from services.goals.tables import Initiative
-from shared.repository import one_of_tenant
+from shared.repository import all_of_tenant, one_of_tenant
 
 
 async def get(session: AsyncSession, tenant: str, initiative_id: str) -> Initiative | None:
@@ -15,9 +13,4 @@ async def get(session: AsyncSession, tenant: str, initiative_id: str) -> Initiat
 
 
 async def of_key_result(session: AsyncSession, tenant: str, kr_id: str) -> list[Initiative]:
-    result = await session.execute(
-        select(Initiative)
-        .where(col(Initiative.tenant) == tenant, col(Initiative.key_result_id) == kr_id)
-        .order_by(col(Initiative.created_at), col(Initiative.id))
-    )
-    return list(result.scalars().all())
+    return await all_of_tenant(session, Initiative, tenant, key_result_id=kr_id)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import KeyResult
-from shared.repository import one_of_tenant
+from shared.repository import all_of_tenant, one_of_tenant
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult | None:
@@ -21,22 +20,11 @@ async def of_objectives(
 ) -> list[KeyResult]:
     if not objective_ids:
         return []
-    result = await session.execute(
-        select(KeyResult)
-        .where(
-            col(KeyResult.tenant) == tenant, col(KeyResult.objective_id).in_(list(objective_ids))
-        )
-        .order_by(col(KeyResult.created_at), col(KeyResult.id))
+    return await all_of_tenant(
+        session, KeyResult, tenant, col(KeyResult.objective_id).in_(list(objective_ids))
     )
-    return list(result.scalars().all())
 
 
 async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[KeyResult]:
     """Every KR of the cycle, refreshed from the database (see objectives.in_cycle)."""
-    result = await session.execute(
-        select(KeyResult)
-        .where(col(KeyResult.tenant) == tenant, col(KeyResult.cycle_id) == cycle_id)
-        .order_by(col(KeyResult.created_at), col(KeyResult.id))
-        .execution_options(populate_existing=True)
-    )
-    return list(result.scalars().all())
+    return await all_of_tenant(session, KeyResult, tenant, fresh=True, cycle_id=cycle_id)

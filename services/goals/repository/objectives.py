@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Objective
-from shared.pagination import Sort
-from shared.repository import one_of_tenant, page_of_tenant
+from shared.pagination import PageQuery, Sort
+from shared.repository import all_of_tenant, one_of_tenant, sorted_page_of_tenant
 
 OBJECTIVE_SORTS = {
     "created_at": Sort("created_at", col(Objective.created_at)),  # type: ignore[arg-type]
@@ -29,22 +28,11 @@ async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Ob
     """Every objective of the cycle, as stored now (pending changes are flushed first, then
     rows read earlier in the session are refreshed, so a re-evaluation never works from a
     stale copy)."""
-    result = await session.execute(
-        select(Objective)
-        .where(col(Objective.tenant) == tenant, col(Objective.cycle_id) == cycle_id)
-        .order_by(col(Objective.created_at), col(Objective.id))
-        .execution_options(populate_existing=True)
-    )
-    return list(result.scalars().all())
+    return await all_of_tenant(session, Objective, tenant, fresh=True, cycle_id=cycle_id)
 
 
 async def children(session: AsyncSession, tenant: str, objective_id: str) -> list[Objective]:
-    result = await session.execute(
-        select(Objective)
-        .where(col(Objective.tenant) == tenant, col(Objective.parent_id) == objective_id)
-        .order_by(col(Objective.created_at), col(Objective.id))
-    )
-    return list(result.scalars().all())
+    return await all_of_tenant(session, Objective, tenant, parent_id=objective_id)
 
 
 async def of_teams(
@@ -52,45 +40,13 @@ async def of_teams(
 ) -> list[Objective]:
     if not team_ids:
         return []
-    result = await session.execute(
-        select(Objective)
-        .where(
-            col(Objective.tenant) == tenant,
-            col(Objective.cycle_id) == cycle_id,
-            col(Objective.team_id).in_(list(team_ids)),
-        )
-        .order_by(col(Objective.created_at), col(Objective.id))
+    return await all_of_tenant(
+        session, Objective, tenant, col(Objective.team_id).in_(list(team_ids)), cycle_id=cycle_id
     )
-    return list(result.scalars().all())
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    cycle_id: str | None,
-    team_id: str | None,
-    owner: str | None,
-    status: str | None,
-    level: str | None,
-    parent_id: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, tenant: str, query: PageQuery, **equal: str | None
 ) -> tuple[list[Objective], str | None]:
-    return await page_of_tenant(
-        session,
-        Objective,
-        tenant,
-        sort=OBJECTIVE_SORTS[sort],
-        limit=limit,
-        cursor=cursor,
-        equal={
-            "cycle_id": cycle_id,
-            "team_id": team_id,
-            "owner": owner,
-            "status": status,
-            "level": level,
-            "parent_id": parent_id,
-        },
-    )
+    """A page of objectives, keeping those whose columns equal each non-None filter."""
+    return await sorted_page_of_tenant(session, Objective, tenant, OBJECTIVE_SORTS, query, **equal)

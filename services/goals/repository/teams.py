@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.tables import Team, TeamMember
-from shared.pagination import Sort
-from shared.repository import one_of_tenant, page_of_tenant
+from shared.pagination import PageQuery, Sort
+from shared.repository import all_of_tenant, one_of_tenant, sorted_page_of_tenant
 
 TEAM_SORTS = {
     "name": Sort("name", col(Team.name)),  # type: ignore[arg-type]
@@ -37,54 +37,27 @@ async def parent_links(session: AsyncSession, tenant: str) -> dict[str, str | No
 async def all_of(session: AsyncSession, tenant: str, team_ids: Sequence[str]) -> list[Team]:
     if not team_ids:
         return []
-    result = await session.execute(
-        select(Team)
-        .where(col(Team.tenant) == tenant, col(Team.id).in_(list(team_ids)))
-        .order_by(col(Team.name))
+    return await all_of_tenant(
+        session, Team, tenant, col(Team.id).in_(list(team_ids)), order_by=("name",)
     )
-    return list(result.scalars().all())
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    parent_id: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, tenant: str, query: PageQuery, *, parent_id: str | None
 ) -> tuple[list[Team], str | None]:
-    return await page_of_tenant(
-        session,
-        Team,
-        tenant,
-        sort=TEAM_SORTS[sort],
-        limit=limit,
-        cursor=cursor,
-        equal={"parent_id": parent_id},
+    return await sorted_page_of_tenant(
+        session, Team, tenant, TEAM_SORTS, query, parent_id=parent_id
     )
 
 
 async def members(session: AsyncSession, tenant: str, team_id: str) -> list[TeamMember]:
-    result = await session.execute(
-        select(TeamMember)
-        .where(col(TeamMember.tenant) == tenant, col(TeamMember.team_id) == team_id)
-        .order_by(col(TeamMember.person))
-    )
-    return list(result.scalars().all())
+    return await all_of_tenant(session, TeamMember, tenant, order_by=("person",), team_id=team_id)
 
 
 async def get_member(
     session: AsyncSession, tenant: str, team_id: str, person: str
 ) -> TeamMember | None:
-    result = await session.execute(
-        select(TeamMember).where(
-            col(TeamMember.tenant) == tenant,
-            col(TeamMember.team_id) == team_id,
-            col(TeamMember.person) == person,
-        )
-    )
-    return result.scalar_one_or_none()
+    return await one_of_tenant(session, TeamMember, tenant, team_id=team_id, person=person)
 
 
 async def remove_member(session: AsyncSession, tenant: str, team_id: str, person: str) -> bool:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from services.goals.deps import Now, Reader, ReadSession, SettingsDep, Writer, WriteSession
+from services.goals.deps import Reader, ReadSession, WriteContext
 from services.goals.schemas import (
     AlignmentTree,
     CycleCreate,
@@ -17,7 +17,7 @@ from services.goals.schemas import (
 )
 from services.goals.service import cycles as service
 from shared.errors import problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, PageQuery
 
 router = APIRouter(prefix="/cycles", tags=["cycles"], responses=problem_responses(401, 403))
 
@@ -28,11 +28,9 @@ router = APIRouter(prefix="/cycles", tags=["cycles"], responses=problem_response
     response_model=CycleRead,
     responses=problem_responses(409, 422),
 )
-async def create_cycle(
-    body: CycleCreate, caller: Writer, session: WriteSession, now: Now
-) -> CycleRead:
+async def create_cycle(body: CycleCreate, write: WriteContext) -> CycleRead:
     """A new cycle, in planning. `ends_at` must be after `starts_at`; names are unique."""
-    return await service.create(session, caller.tenant, body, now)
+    return await service.create(write, body)
 
 
 @router.get("", response_model=Page[CycleRead], responses=problem_responses(400, 404, 422))
@@ -44,9 +42,8 @@ async def list_cycles(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[CycleRead]:
-    return await service.page(
-        session, caller.tenant, state=state, sort=sort, limit=limit, cursor=cursor
-    )
+    query = PageQuery(sort, limit, cursor)
+    return await service.page(session, caller.tenant, query, state=state)
 
 
 @router.get("/{cycle_id}", response_model=CycleRead, responses=problem_responses(404))
@@ -55,46 +52,33 @@ async def get_cycle(cycle_id: str, caller: Reader, session: ReadSession) -> Cycl
 
 
 @router.patch("/{cycle_id}", response_model=CycleRead, responses=problem_responses(404, 409, 422))
-async def update_cycle(
-    cycle_id: str,
-    body: CycleUpdate,
-    caller: Writer,
-    session: WriteSession,
-    settings: SettingsDep,
-    now: Now,
-) -> CycleRead:
+async def update_cycle(cycle_id: str, body: CycleUpdate, write: WriteContext) -> CycleRead:
     """Rename or move a cycle that is not closed (409 once closed)."""
-    return await service.update(session, caller.tenant, cycle_id, body, settings, now)
+    return await service.update(write, cycle_id, body)
 
 
 @router.post(
     "/{cycle_id}/activate", response_model=CycleRead, responses=problem_responses(404, 409)
 )
-async def activate_cycle(
-    cycle_id: str, caller: Writer, session: WriteSession, settings: SettingsDep, now: Now
-) -> CycleRead:
+async def activate_cycle(cycle_id: str, write: WriteContext) -> CycleRead:
     """planning → active."""
-    return await service.transition(session, caller.tenant, cycle_id, "active", settings, now)
+    return await service.transition(write, cycle_id, "active")
 
 
 @router.post("/{cycle_id}/close", response_model=CycleRead, responses=problem_responses(404, 409))
-async def close_cycle(
-    cycle_id: str, caller: Writer, session: WriteSession, settings: SettingsDep, now: Now
-) -> CycleRead:
+async def close_cycle(cycle_id: str, write: WriteContext) -> CycleRead:
     """active → closed: freezes progress into a 0.0-1.0 score per KR and objective.
 
     A keep-above/below/between KR is achieved when its bound holds at close; an increase or
     decrease KR short of its target ends off track. Scores can then be overridden with a note.
     """
-    return await service.transition(session, caller.tenant, cycle_id, "closed", settings, now)
+    return await service.transition(write, cycle_id, "closed")
 
 
 @router.post("/{cycle_id}/refresh", response_model=CycleRead, responses=problem_responses(404, 409))
-async def refresh_cycle(
-    cycle_id: str, caller: Writer, session: WriteSession, settings: SettingsDep, now: Now
-) -> CycleRead:
+async def refresh_cycle(cycle_id: str, write: WriteContext) -> CycleRead:
     """Re-judge every status against the expected pace now, emitting events for changes."""
-    return await service.refresh(session, caller.tenant, cycle_id, settings, now)
+    return await service.refresh(write, cycle_id)
 
 
 @router.get("/{cycle_id}/alignment", response_model=AlignmentTree, responses=problem_responses(404))

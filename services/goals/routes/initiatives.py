@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.goals.deps import Now, Reader, ReadSession, Writer, WriteSession
+from services.goals.deps import Reader, ReadSession, WriteContext
 from services.goals.schemas import InitiativeRead, InitiativeUpdate
 from services.goals.service import initiatives as service
 from shared.errors import problem_responses
@@ -25,6 +25,6 @@ async def get_initiative(
     "/{initiative_id}", response_model=InitiativeRead, responses=problem_responses(404, 409, 422)
 )
 async def update_initiative(
-    initiative_id: str, body: InitiativeUpdate, caller: Writer, session: WriteSession, now: Now
+    initiative_id: str, body: InitiativeUpdate, write: WriteContext
 ) -> InitiativeRead:
-    return await service.update(session, caller.tenant, initiative_id, body, now)
+    return await service.update(write, initiative_id, body)

@@ -6,17 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from services.goals.deps import (
-    CallerAuthorization,
-    MetricsDep,
-    Now,
-    Reader,
-    ReadSession,
-    RuntimeDep,
-    SettingsDep,
-    Writer,
-    WriteSession,
-)
+from services.goals.deps import KpiWriteContext, Reader, ReadSession, WriteContext
 from services.goals.schemas import (
     CarryOver,
     KeyResultCreate,
@@ -29,11 +19,10 @@ from services.goals.schemas import (
     ScoreOverride,
     StatusName,
 )
-from services.goals.service import backfill
 from services.goals.service import key_results as kr_service
 from services.goals.service import objectives as service
 from shared.errors import problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, PageQuery
 
 router = APIRouter(prefix="/objectives", tags=["objectives"], responses=problem_responses(401, 403))
 
@@ -44,12 +33,10 @@ router = APIRouter(prefix="/objectives", tags=["objectives"], responses=problem_
     response_model=ObjectiveRead,
     responses=problem_responses(404, 409, 422),
 )
-async def create_objective(
-    body: ObjectiveCreate, caller: Writer, session: WriteSession, settings: SettingsDep, now: Now
-) -> ObjectiveRead:
+async def create_objective(body: ObjectiveCreate, write: WriteContext) -> ObjectiveRead:
     """An objective in a cycle that is not closed (409), aligned under `parent_id` (an
     objective of the same cycle, 422 otherwise)."""
-    return await service.create(session, caller.tenant, body, settings, now)
+    return await service.create(write, body)
 
 
 @router.get("", response_model=Page[ObjectiveRead], responses=problem_responses(400, 404, 422))
@@ -72,15 +59,13 @@ async def list_objectives(
     return await service.page(
         session,
         caller.tenant,
+        PageQuery(sort, limit, cursor),
         cycle_id=cycle_id,
         team_id=team_id,
         owner=owner,
         status=status,
         level=level,
         parent_id=parent_id,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
     )
 
 
@@ -93,15 +78,10 @@ async def get_objective(objective_id: str, caller: Reader, session: ReadSession)
     "/{objective_id}", response_model=ObjectiveRead, responses=problem_responses(404, 409, 422)
 )
 async def update_objective(
-    objective_id: str,
-    body: ObjectiveUpdate,
-    caller: Writer,
-    session: WriteSession,
-    settings: SettingsDep,
-    now: Now,
+    objective_id: str, body: ObjectiveUpdate, write: WriteContext
 ) -> ObjectiveRead:
     """Edit or re-align (409 if the new parent would make a loop, or the cycle is closed)."""
-    return await service.update(session, caller.tenant, objective_id, body, settings, now)
+    return await service.update(write, objective_id, body)
 
 
 @router.put(
@@ -110,15 +90,10 @@ async def update_objective(
     responses=problem_responses(404, 409, 422),
 )
 async def override_objective_score(
-    objective_id: str,
-    body: ScoreOverride,
-    caller: Writer,
-    session: WriteSession,
-    settings: SettingsDep,
-    now: Now,
+    objective_id: str, body: ScoreOverride, write: WriteContext
 ) -> ObjectiveRead:
     """Grade by hand (0.0-1.0, with a note) once the cycle is closed (409 before)."""
-    return await service.override_score(session, caller.tenant, objective_id, body, settings, now)
+    return await service.override_score(write, objective_id, body)
 
 
 @router.post(
@@ -127,16 +102,9 @@ async def override_objective_score(
     response_model=ObjectiveDetail,
     responses=problem_responses(404, 409, 422),
 )
-async def carry_over(
-    objective_id: str,
-    body: CarryOver,
-    caller: Writer,
-    session: WriteSession,
-    settings: SettingsDep,
-    now: Now,
-) -> ObjectiveDetail:
+async def carry_over(objective_id: str, body: CarryOver, write: WriteContext) -> ObjectiveDetail:
     """Copy the objective and its KRs into another open cycle (once: 409 the second time)."""
-    return await service.carry_over(session, caller.tenant, objective_id, body, settings, now)
+    return await service.carry_over(write, objective_id, body)
 
 
 @router.post(
@@ -147,14 +115,7 @@ async def carry_over(
     tags=["key results"],
 )
 async def create_key_result(
-    objective_id: str,
-    body: KeyResultCreate,
-    caller: Writer,
-    runtime: RuntimeDep,
-    metrics: MetricsDep,
-    authorization: CallerAuthorization,
-    settings: SettingsDep,
-    now: Now,
+    objective_id: str, body: KeyResultCreate, write: KpiWriteContext
 ) -> KeyResultRead:
     """A key result. Bounds of keep_above / keep_below / keep_between are INCLUSIVE
     (`≥ target`, `≤ target`, `bound_low ≤ value ≤ bound_high`). target ≠ start, weight > 0,
@@ -162,12 +123,10 @@ async def create_key_result(
     KPI (checked with metrics: 422 unknown KPI, 503 metrics unreachable) and its value
     follows the KPI's values, starting from the KPI's stored periods inside the KR's window
     (a `sum` KR created mid-cycle counts what happened before)."""
-    kpi = await metrics.kpi(body.kpi, authorization) if body.kpi is not None else None
-    async with runtime.db.transaction() as session:
-        kr = await kr_service.create(session, caller.tenant, objective_id, body, settings, now, kpi)
-    return await backfill.backfill(
-        runtime.db, metrics, authorization, settings, caller.tenant, kr, now
-    )
+    kpi = await write.kpi(body.kpi) if body.kpi is not None else None
+    async with write.transaction() as tx:
+        kr = await kr_service.create(tx, objective_id, body, kpi)
+    return await write.backfill(kr)
 
 
 @router.get(

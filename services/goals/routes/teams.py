@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from services.goals.deps import Now, Reader, ReadSession, Writer, WriteSession
+from services.goals.deps import Reader, ReadSession, WriteContext
 from services.goals.schemas import (
     MemberPut,
     MemberRead,
@@ -17,7 +17,7 @@ from services.goals.schemas import (
 )
 from services.goals.service import teams as service
 from shared.errors import problem_responses
-from shared.pagination import CursorQuery, LimitQuery, Page
+from shared.pagination import CursorQuery, LimitQuery, Page, PageQuery
 
 router = APIRouter(prefix="/teams", tags=["teams"], responses=problem_responses(401, 403))
 
@@ -30,11 +30,9 @@ Person = Annotated[str, Path(min_length=1, max_length=200)]
     response_model=TeamRead,
     responses=problem_responses(409, 422),
 )
-async def create_team(
-    body: TeamCreate, caller: Writer, session: WriteSession, now: Now
-) -> TeamRead:
+async def create_team(body: TeamCreate, write: WriteContext) -> TeamRead:
     """A team, optionally under a parent team (no loops: 409)."""
-    return await service.create(session, caller.tenant, body, now)
+    return await service.create(write, body)
 
 
 @router.get("", response_model=Page[TeamRead], responses=problem_responses(400, 404, 422))
@@ -46,9 +44,8 @@ async def list_teams(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[TeamRead]:
-    return await service.page(
-        session, caller.tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
-    )
+    query = PageQuery(sort, limit, cursor)
+    return await service.page(session, caller.tenant, query, parent_id=parent_id)
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=problem_responses(404))
@@ -57,10 +54,8 @@ async def get_team(team_id: str, caller: Reader, session: ReadSession) -> TeamRe
 
 
 @router.patch("/{team_id}", response_model=TeamRead, responses=problem_responses(404, 409, 422))
-async def update_team(
-    team_id: str, body: TeamUpdate, caller: Writer, session: WriteSession
-) -> TeamRead:
-    return await service.update(session, caller.tenant, team_id, body)
+async def update_team(team_id: str, body: TeamUpdate, write: WriteContext) -> TeamRead:
+    return await service.update(write, team_id, body)
 
 
 @router.get("/{team_id}/members", response_model=list[MemberRead], responses=problem_responses(404))
@@ -74,10 +69,10 @@ async def list_members(team_id: str, caller: Reader, session: ReadSession) -> li
     responses=problem_responses(404, 422),
 )
 async def put_member(
-    team_id: str, person: Person, body: MemberPut, caller: Writer, session: WriteSession, now: Now
+    team_id: str, person: Person, body: MemberPut, write: WriteContext
 ) -> MemberRead:
     """Add a person to the team, or change their role (idempotent)."""
-    return await service.put_member(session, caller.tenant, team_id, person, body, now)
+    return await service.put_member(write, team_id, person, body)
 
 
 @router.delete(
@@ -86,10 +81,8 @@ async def put_member(
     response_class=Response,
     responses=problem_responses(404),
 )
-async def remove_member(
-    team_id: str, person: Person, caller: Writer, session: WriteSession
-) -> None:
-    await service.remove_member(session, caller.tenant, team_id, person)
+async def remove_member(team_id: str, person: Person, write: WriteContext) -> None:
+    await service.remove_member(write, team_id, person)
 
 
 @router.get("/{team_id}/scorecard", response_model=Scorecard, responses=problem_responses(404, 422))

@@ -4,32 +4,24 @@ confidence and a note (its value comes from the KPI: 409), a graduated one nothi
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.goals import mappers
 from services.goals.domain import progress as p
 from services.goals.errors import FollowsKpi, InvalidKeyResult
 from services.goals.repository import check_ins as repo
 from services.goals.schemas import CheckInCreate, CheckInRead
+from services.goals.service.context import Write
 from services.goals.service.cycles import load_open
 from services.goals.service.evaluation import reevaluate
 from services.goals.service.key_results import load, load_open_kr
-from services.goals.settings import GoalsSettings
 from services.goals.tables import CheckIn, new_id
 from shared.db import AsyncSession
-from shared.pagination import Page, page_of
+from shared.pagination import Page, PageQuery, page_of
 
 
-async def create(
-    session: AsyncSession,
-    tenant: str,
-    kr_id: str,
-    body: CheckInCreate,
-    author: str,
-    settings: GoalsSettings,
-    now: datetime,
-) -> CheckInRead:
-    """Record a new value, each change it makes announced on `okr.events`."""
+async def create(write: Write, kr_id: str, body: CheckInCreate) -> CheckInRead:
+    """Record a new value, each change it makes announced on `okr.events`; its author is the
+    body's, else the caller's key."""
+    session, tenant, now = write.session, write.tenant, write.now
     kr = load_open_kr(await load(session, tenant, kr_id))
     cycle = await load_open(session, tenant, kr.cycle_id)
     if kr.kpi is not None:
@@ -48,7 +40,7 @@ async def create(
         kr.current = body.value
     if body.confidence is not None:
         kr.confidence = body.confidence
-    await reevaluate(session, settings, cycle, now)
+    await reevaluate(session, write.settings, cycle, now)
     entry = CheckIn(
         id=new_id(),
         tenant=tenant,
@@ -57,7 +49,7 @@ async def create(
         done=body.done,
         confidence=body.confidence,
         note=body.note,
-        author=body.author or author,
+        author=body.author or write.key_id,
         source="manual",
         at=now,
         progress=kr.progress,
@@ -70,10 +62,7 @@ async def create(
 
 
 async def page(
-    session: AsyncSession, tenant: str, kr_id: str, *, sort: str, limit: int, cursor: str | None
+    session: AsyncSession, tenant: str, kr_id: str, query: PageQuery
 ) -> Page[CheckInRead]:
     kr = await load(session, tenant, kr_id)
-    return page_of(
-        await repo.page(session, tenant, kr.id, sort=sort, limit=limit, cursor=cursor),
-        mappers.check_in_read,
-    )
+    return page_of(await repo.page(session, tenant, kr.id, query), mappers.check_in_read)

@@ -28,13 +28,15 @@ from services.goals.schemas import (
     CycleUpdate,
     RetroObjective,
     Retrospective,
+    ScoreOverride,
 )
+from services.goals.service.context import Write
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, Objective, new_id
+from services.goals.tables import Cycle, KeyResult, Objective, new_id
 from shared.db import AsyncSession
 from shared.errors import found
-from shared.pagination import Page, page_of
+from shared.pagination import Page, PageQuery, page_of
 
 _NEXT = {"planning": "active", "active": "closed"}
 
@@ -62,18 +64,9 @@ async def get(session: AsyncSession, tenant: str, cycle_id: str) -> CycleRead:
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    state: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, tenant: str, query: PageQuery, *, state: str | None
 ) -> Page[CycleRead]:
-    return page_of(
-        await repo.page(session, tenant, state=state, sort=sort, limit=limit, cursor=cursor),
-        mappers.cycle_read,
-    )
+    return page_of(await repo.page(session, tenant, query, state=state), mappers.cycle_read)
 
 
 def _check_window(starts_at: datetime, ends_at: datetime) -> None:
@@ -81,36 +74,31 @@ def _check_window(starts_at: datetime, ends_at: datetime) -> None:
         raise InvalidCycle("a cycle must end after it starts (ends_at > starts_at)")
 
 
-async def create(session: AsyncSession, tenant: str, body: CycleCreate, now: datetime) -> CycleRead:
+async def create(write: Write, body: CycleCreate) -> CycleRead:
     _check_window(body.starts_at, body.ends_at)
-    if await repo.by_name(session, tenant, body.name) is not None:
-        raise NameTaken(f"a cycle named '{body.name}' exists")
+    await _check_name(write, body.name)
     cycle = Cycle(
+        **body.model_dump(),
         id=new_id(),
-        tenant=tenant,
-        name=body.name,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
+        tenant=write.tenant,
         state="planning",
-        created_at=now,
+        created_at=write.now,
     )
-    session.add(cycle)
-    await session.flush()
+    write.session.add(cycle)
+    await write.session.flush()
     return mappers.cycle_read(cycle)
 
 
-async def update(
-    session: AsyncSession,
-    tenant: str,
-    cycle_id: str,
-    body: CycleUpdate,
-    settings: GoalsSettings,
-    now: datetime,
-) -> CycleRead:
+async def _check_name(write: Write, name: str) -> None:
+    if await repo.by_name(write.session, write.tenant, name) is not None:
+        raise NameTaken(f"a cycle named '{name}' exists")
+
+
+async def update(write: Write, cycle_id: str, body: CycleUpdate) -> CycleRead:
+    session, tenant = write.session, write.tenant
     cycle = await load_open(session, tenant, cycle_id)
     if body.name is not None and body.name != cycle.name:
-        if await repo.by_name(session, tenant, body.name) is not None:
-            raise NameTaken(f"a cycle named '{body.name}' exists")
+        await _check_name(write, body.name)
         cycle.name = body.name
     starts_at = body.starts_at or cycle.starts_at
     ends_at = body.ends_at or cycle.ends_at
@@ -123,21 +111,15 @@ async def update(
                     f"{kr.due_at.isoformat()}, outside the new dates; move it first"
                 )
         cycle.starts_at, cycle.ends_at = starts_at, ends_at
-        await reevaluate(session, settings, cycle, now)
+        await reevaluate(session, write.settings, cycle, write.now)
     await session.flush()
     return mappers.cycle_read(cycle)
 
 
-async def transition(
-    session: AsyncSession,
-    tenant: str,
-    cycle_id: str,
-    to: str,
-    settings: GoalsSettings,
-    now: datetime,
-) -> CycleRead:
+async def transition(write: Write, cycle_id: str, to: str) -> CycleRead:
     """planning → active → closed, one step at a time; closing scores every KR and objective."""
-    cycle = await load(session, tenant, cycle_id, for_update=True)
+    session, settings, now = write.session, write.settings, write.now
+    cycle = await load(session, write.tenant, cycle_id, for_update=True)
     if _NEXT.get(cycle.state) != to:
         raise CycleTransition(f"cycle '{cycle.name}' is {cycle.state}; it cannot become {to}")
     if to == "closed":
@@ -150,13 +132,23 @@ async def transition(
     return mappers.cycle_read(cycle)
 
 
-async def refresh(
-    session: AsyncSession, tenant: str, cycle_id: str, settings: GoalsSettings, now: datetime
-) -> CycleRead:
+async def refresh(write: Write, cycle_id: str) -> CycleRead:
     """Re-judge every status against the pace at `now` (time alone moves a status)."""
-    cycle = await load_open(session, tenant, cycle_id)
-    await reevaluate(session, settings, cycle, now)
+    cycle = await load_open(write.session, write.tenant, cycle_id)
+    await reevaluate(write.session, write.settings, cycle, write.now)
     return mappers.cycle_read(cycle)
+
+
+async def grade(
+    write: Write, row: Objective | KeyResult, body: ScoreOverride, change: Change = Change()
+) -> None:
+    """Score `row` (an objective or a KR) by hand, with a note saying why, once its cycle is
+    closed (409 before), and re-evaluate the cycle: `change` tells it what was touched."""
+    cycle = await load(write.session, write.tenant, row.cycle_id, for_update=True)
+    if cycle.state != "closed":
+        raise NotClosed("scores are set when the cycle closes; close it first")
+    row.score, row.score_note, row.score_overridden = round(body.score, 2), body.note, True
+    await reevaluate(write.session, write.settings, cycle, write.now, change)
 
 
 async def open_cycles(session: AsyncSession) -> list[tuple[str, str]]:

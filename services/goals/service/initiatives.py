@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.goals import mappers
 from services.goals.errors import InitiativeNotFound
 from services.goals.repository import initiatives as repo
 from services.goals.schemas import InitiativeCreate, InitiativeRead, InitiativeUpdate
+from services.goals.service.context import Write
 from services.goals.service.cycles import load_open
 from services.goals.service.key_results import load as load_kr
 from services.goals.tables import Initiative, new_id
@@ -31,38 +30,30 @@ async def of_key_result(session: AsyncSession, tenant: str, kr_id: str) -> list[
     return [mappers.initiative_read(i) for i in await repo.of_key_result(session, tenant, kr.id)]
 
 
-async def create(
-    session: AsyncSession, tenant: str, kr_id: str, body: InitiativeCreate, now: datetime
-) -> InitiativeRead:
-    kr = await load_kr(session, tenant, kr_id)
-    await load_open(session, tenant, kr.cycle_id)
+async def create(write: Write, kr_id: str, body: InitiativeCreate) -> InitiativeRead:
+    kr = await load_kr(write.session, write.tenant, kr_id)
+    await load_open(write.session, write.tenant, kr.cycle_id)
     initiative = Initiative(
+        **body.model_dump(),
         id=new_id(),
-        tenant=tenant,
+        tenant=write.tenant,
         key_result_id=kr.id,
-        title=body.title,
-        description=body.description,
-        owner=body.owner,
-        status=body.status,
-        due_at=body.due_at,
-        created_at=now,
-        updated_at=now,
+        created_at=write.now,
+        updated_at=write.now,
     )
-    session.add(initiative)
-    await session.flush()
+    write.session.add(initiative)
+    await write.session.flush()
     return mappers.initiative_read(initiative)
 
 
-async def update(
-    session: AsyncSession, tenant: str, initiative_id: str, body: InitiativeUpdate, now: datetime
-) -> InitiativeRead:
-    initiative = await load(session, tenant, initiative_id)
-    kr = await load_kr(session, tenant, initiative.key_result_id)
-    await load_open(session, tenant, kr.cycle_id)
+async def update(write: Write, initiative_id: str, body: InitiativeUpdate) -> InitiativeRead:
+    initiative = await load(write.session, write.tenant, initiative_id)
+    kr = await load_kr(write.session, write.tenant, initiative.key_result_id)
+    await load_open(write.session, write.tenant, kr.cycle_id)
     for name in body.model_fields_set:
         value = getattr(body, name)
         if value is not None or name in {"owner", "due_at"}:
             setattr(initiative, name, value)
-    initiative.updated_at = now
-    await session.flush()
+    initiative.updated_at = write.now
+    await write.session.flush()
     return mappers.initiative_read(initiative)

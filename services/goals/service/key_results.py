@@ -4,8 +4,6 @@ A KR linked to a KPI follows it (the lookup is the caller's, before the transact
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
@@ -13,23 +11,16 @@ from services.goals.errors import (
     InvalidKeyResult,
     KeyResultGraduated,
     KeyResultNotFound,
-    NotClosed,
     WindowOutsideCycle,
 )
 from services.goals.metrics_client import KpiInfo
 from services.goals.repository import key_results as repo
 from services.goals.repository import kpi_links as link_repo
-from services.goals.schemas import (
-    KeyResultCreate,
-    KeyResultRead,
-    KeyResultUpdate,
-    ScoreOverride,
-)
-from services.goals.service.cycles import load as load_cycle
-from services.goals.service.cycles import load_open
+from services.goals.schemas import KeyResultCreate, KeyResultRead, KeyResultUpdate, ScoreOverride
+from services.goals.service.context import Write
+from services.goals.service.cycles import grade, load_open
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.objectives import load as load_objective
-from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult, new_id
 from shared.db import AsyncSession
 from shared.errors import found
@@ -88,52 +79,32 @@ def _check(kr: KeyResult, cycle: Cycle) -> None:
 
 
 async def create(
-    session: AsyncSession,
-    tenant: str,
-    objective_id: str,
-    body: KeyResultCreate,
-    settings: GoalsSettings,
-    now: datetime,
-    kpi: KpiInfo | None = None,
+    write: Write, objective_id: str, body: KeyResultCreate, kpi: KpiInfo | None = None
 ) -> KeyResultRead:
     """A new KR; with `body.kpi` the caller looked the KPI up first (`kpi`) and the KR follows
     it from now on."""
-    kr = await new_kr(session, tenant, objective_id, body, now, kpi)
-    cycle = await load_open(session, tenant, kr.cycle_id)
-    await reevaluate(session, settings, cycle, now, Change(created={kr.id}))
+    kr = await new_kr(write, objective_id, body, kpi)
+    cycle = await load_open(write.session, write.tenant, kr.cycle_id)
+    await reevaluate(write.session, write.settings, cycle, write.now, Change(created={kr.id}))
     return mappers.kr_read(kr)
 
 
 async def new_kr(
-    session: AsyncSession,
-    tenant: str,
-    objective_id: str,
-    body: KeyResultCreate,
-    now: datetime,
-    kpi: KpiInfo | None = None,
+    write: Write, objective_id: str, body: KeyResultCreate, kpi: KpiInfo | None = None
 ) -> KeyResult:
     """Build, check and add a KR (not yet re-evaluated)."""
+    session, tenant, now = write.session, write.tenant, write.now
     objective = await load_objective(session, tenant, objective_id)
     cycle = await load_open(session, tenant, objective.cycle_id)
     kr = KeyResult(
+        # The KPI link is made by `link_to`, after its lookup; the window defaults to the cycle.
+        **body.model_dump(exclude={"kpi", "kpi_aggregation", "starts_at", "due_at"}),
         id=new_id(),
         tenant=tenant,
         objective_id=objective.id,
         cycle_id=cycle.id,
-        title=body.title,
-        description=body.description,
-        kind=body.kind,
-        unit=body.unit,
-        start=body.start,
-        target=body.target,
-        bound_low=body.bound_low,
-        bound_high=body.bound_high,
-        weight=body.weight,
-        owner=body.owner,
         starts_at=body.starts_at or cycle.starts_at,
         due_at=body.due_at or cycle.ends_at,
-        confidence=body.confidence,
-        graduation_periods=body.graduation_periods,
         status=p.Status.NOT_STARTED.value,
         created_at=now,
         updated_at=now,
@@ -148,16 +119,11 @@ async def new_kr(
 
 
 async def update(
-    session: AsyncSession,
-    tenant: str,
-    kr_id: str,
-    body: KeyResultUpdate,
-    settings: GoalsSettings,
-    now: datetime,
-    kpi: KpiInfo | None = None,
+    write: Write, kr_id: str, body: KeyResultUpdate, kpi: KpiInfo | None = None
 ) -> KeyResultRead:
     """Edit a KR. `kpi` links it (the caller looked the KPI up: `kpi`), null unlinks it;
     either way what it stored of a previous KPI is dropped."""
+    session, tenant = write.session, write.tenant
     kr = load_open_kr(await load(session, tenant, kr_id))
     cycle = await load_open(session, tenant, kr.cycle_id)
     relink = "kpi" in body.model_fields_set and body.kpi != kr.kpi
@@ -178,23 +144,12 @@ async def update(
             raise InvalidKeyResult("kpi_aggregation applies to a KR linked to a KPI")
         kr.kpi_aggregation = body.kpi_aggregation
     _check(kr, cycle)
-    await reevaluate(session, settings, cycle, now, Change(touched={kr.id}))
+    await reevaluate(session, write.settings, cycle, write.now, Change(touched={kr.id}))
     return mappers.kr_read(kr)
 
 
-async def override_score(
-    session: AsyncSession,
-    tenant: str,
-    kr_id: str,
-    body: ScoreOverride,
-    settings: GoalsSettings,
-    now: datetime,
-) -> KeyResultRead:
-    kr = await load(session, tenant, kr_id)
-    cycle = await load_cycle(session, tenant, kr.cycle_id, for_update=True)
-    if cycle.state != "closed":
-        raise NotClosed("scores are set when the cycle closes; close it first")
-    kr.score, kr.score_note, kr.score_overridden = round(body.score, 2), body.note, True
-    kr.updated_at = now
-    await reevaluate(session, settings, cycle, now)
+async def override_score(write: Write, kr_id: str, body: ScoreOverride) -> KeyResultRead:
+    kr = await load(write.session, write.tenant, kr_id)
+    kr.updated_at = write.now
+    await grade(write, kr, body)
     return mappers.kr_read(kr)

@@ -4,6 +4,7 @@ after close, carry into the next cycle."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from services.goals import mappers
 from services.goals.domain.alignment import creates_cycle
@@ -11,7 +12,6 @@ from services.goals.errors import (
     AlignmentCycle,
     AlreadyCarried,
     InvalidAlignment,
-    NotClosed,
     ObjectiveNotFound,
 )
 from services.goals.repository import key_results as kr_repo
@@ -26,14 +26,13 @@ from services.goals.schemas import (
     ObjectiveUpdate,
     ScoreOverride,
 )
-from services.goals.service.cycles import load as load_cycle
-from services.goals.service.cycles import load_open
+from services.goals.service.context import Write
+from services.goals.service.cycles import grade, load_open
 from services.goals.service.evaluation import Change, reevaluate
-from services.goals.settings import GoalsSettings
 from services.goals.tables import KeyResult, Objective, new_id
 from shared.db import AsyncSession
 from shared.errors import found
-from shared.pagination import Page, page_of
+from shared.pagination import Page, PageQuery, page_of
 
 
 async def load(session: AsyncSession, tenant: str, objective_id: str) -> Objective:
@@ -57,36 +56,11 @@ async def key_results(session: AsyncSession, tenant: str, objective_id: str) -> 
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    cycle_id: str | None,
-    team_id: str | None,
-    owner: str | None,
-    status: str | None,
-    level: str | None,
-    parent_id: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, tenant: str, query: PageQuery, **equal: str | None
 ) -> Page[ObjectiveRead]:
-    """Objectives, filtered by cycle, team, owner, status (own KRs), level or parent."""
-    return page_of(
-        await repo.page(
-            session,
-            tenant,
-            cycle_id=cycle_id,
-            team_id=team_id,
-            owner=owner,
-            status=status,
-            level=level,
-            parent_id=parent_id,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-        ),
-        mappers.objective_read,
-    )
+    """Objectives whose columns equal each filter given (cycle, team, owner, status of their
+    own KRs, level, parent)."""
+    return page_of(await repo.page(session, tenant, query, **equal), mappers.objective_read)
 
 
 async def _team_of(
@@ -117,48 +91,46 @@ async def _check_parent(
         raise AlignmentCycle("an objective cannot align under itself or one of its descendants")
 
 
-async def create(
-    session: AsyncSession,
-    tenant: str,
-    body: ObjectiveCreate,
-    settings: GoalsSettings,
-    now: datetime,
-) -> ObjectiveRead:
-    cycle = await load_open(session, tenant, body.cycle_id)
-    objective_id = new_id()
-    team_id = await _team_of(session, tenant, body.owner_type, body.owner, body.team_id)
-    await _check_parent(session, tenant, objective_id, cycle.id, body.parent_id)
-    objective = Objective(
-        id=objective_id,
+# What a carried-over objective keeps of its source (not its parent: another cycle's), and
+# what each of its KRs keeps: where it got to and its link, not its window, status or score.
+_CARRIED = ("title", "description", "owner_type", "owner", "team_id", "level", "commitment")
+_KR_CARRIED = (
+    *("title", "description", "kind", "unit", "weight", "owner", "confidence"),
+    *("start", "target", "bound_low", "bound_high", "current", "done"),
+    *("kpi", "kpi_aggregation", "kpi_period", "kpi_cadence_s", "graduation_periods"),
+    *("promoted_from_kpi", "promoted_at", "promoted_start"),
+)
+
+
+def _new(tenant: str, cycle_id: str, now: datetime, **fields: Any) -> Objective:
+    """A new objective of the cycle, open and not started, with its `fields`."""
+    return Objective(
+        **fields,
+        id=new_id(),
         tenant=tenant,
-        cycle_id=cycle.id,
-        title=body.title,
-        description=body.description,
-        owner_type=body.owner_type,
-        owner=body.owner,
-        team_id=team_id,
-        level=body.level,
-        parent_id=body.parent_id,
-        commitment=body.commitment,
+        cycle_id=cycle_id,
         state="open",
         status="not_started",
         rollup_status="not_started",
         created_at=now,
         updated_at=now,
     )
+
+
+async def create(write: Write, body: ObjectiveCreate) -> ObjectiveRead:
+    session, tenant = write.session, write.tenant
+    cycle = await load_open(session, tenant, body.cycle_id)
+    team_id = await _team_of(session, tenant, body.owner_type, body.owner, body.team_id)
+    fields = body.model_dump(exclude={"cycle_id", "team_id"})
+    objective = _new(tenant, cycle.id, write.now, team_id=team_id, **fields)
+    await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
     session.add(objective)
-    await reevaluate(session, settings, cycle, now, Change(created={objective_id}))
+    await reevaluate(session, write.settings, cycle, write.now, Change(created={objective.id}))
     return mappers.objective_read(objective)
 
 
-async def update(
-    session: AsyncSession,
-    tenant: str,
-    objective_id: str,
-    body: ObjectiveUpdate,
-    settings: GoalsSettings,
-    now: datetime,
-) -> ObjectiveRead:
+async def update(write: Write, objective_id: str, body: ObjectiveUpdate) -> ObjectiveRead:
+    session, tenant, now = write.session, write.tenant, write.now
     objective = await load(session, tenant, objective_id)
     cycle = await load_open(session, tenant, objective.cycle_id)
     fields = body.model_fields_set
@@ -176,101 +148,51 @@ async def update(
         await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
         objective.parent_id = body.parent_id
     objective.updated_at = now
-    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
+    await reevaluate(session, write.settings, cycle, now, Change(touched={objective.id}))
     return mappers.objective_read(objective)
 
 
-async def override_score(
-    session: AsyncSession,
-    tenant: str,
-    objective_id: str,
-    body: ScoreOverride,
-    settings: GoalsSettings,
-    now: datetime,
-) -> ObjectiveRead:
+async def override_score(write: Write, objective_id: str, body: ScoreOverride) -> ObjectiveRead:
     """Grade an objective of a closed cycle by hand; the note says why."""
-    objective = await load(session, tenant, objective_id)
-    cycle = await load_cycle(session, tenant, objective.cycle_id, for_update=True)
-    if cycle.state != "closed":
-        raise NotClosed("scores are set when the cycle closes; close it first")
-    objective.score, objective.score_note = round(body.score, 2), body.note
-    objective.score_overridden = True
-    await reevaluate(session, settings, cycle, now, Change(touched={objective.id}))
+    objective = await load(write.session, write.tenant, objective_id)
+    await grade(write, objective, body, Change(touched={objective.id}))
     return mappers.objective_read(objective)
 
 
-async def carry_over(
-    session: AsyncSession,
-    tenant: str,
-    objective_id: str,
-    body: CarryOver,
-    settings: GoalsSettings,
-    now: datetime,
-) -> ObjectiveDetail:
+async def carry_over(write: Write, objective_id: str, body: CarryOver) -> ObjectiveDetail:
     """Copy an objective and its KRs into another (open) cycle, keeping where each KR got to;
     the KRs take the new cycle's dates. The copy remembers where it came from."""
+    session, tenant, now = write.session, write.tenant, write.now
     source = await load(session, tenant, objective_id)
     target = await load_open(session, tenant, body.cycle_id)
     if target.id == source.cycle_id:
         raise InvalidAlignment("carry an objective into another cycle")
     if source.carried_to_id is not None:
         raise AlreadyCarried(f"already carried over as objective '{source.carried_to_id}'")
-    copy = Objective(
-        id=new_id(),
-        tenant=tenant,
-        cycle_id=target.id,
-        title=source.title,
-        description=source.description,
-        owner_type=source.owner_type,
-        owner=source.owner,
-        team_id=source.team_id,
-        level=source.level,
-        parent_id=None,
-        commitment=source.commitment,
-        state="open",
-        status="not_started",
-        rollup_status="not_started",
+    copy = _new(
+        tenant,
+        target.id,
+        now,
+        **{name: getattr(source, name) for name in _CARRIED},
         carried_from_id=source.id,
-        created_at=now,
-        updated_at=now,
     )
     session.add(copy)
     source.carried_to_id = copy.id
     new_krs: list[str] = []
     for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
         clone = KeyResult(
+            **{name: getattr(kr, name) for name in _KR_CARRIED},
             id=new_id(),
             tenant=tenant,
             objective_id=copy.id,
             cycle_id=target.id,
-            title=kr.title,
-            description=kr.description,
-            kind=kr.kind,
-            unit=kr.unit,
-            start=kr.start,
-            target=kr.target,
-            bound_low=kr.bound_low,
-            bound_high=kr.bound_high,
-            current=kr.current,
-            done=kr.done,
-            weight=kr.weight,
-            owner=kr.owner,
             starts_at=target.starts_at,
             due_at=target.ends_at,
-            confidence=kr.confidence,
-            kpi=kr.kpi,
-            kpi_aggregation=kr.kpi_aggregation,
-            kpi_period=kr.kpi_period,
-            kpi_cadence_s=kr.kpi_cadence_s,
-            graduation_periods=kr.graduation_periods,
-            promoted_from_kpi=kr.promoted_from_kpi,
-            promoted_at=kr.promoted_at,
-            promoted_start=kr.promoted_start,
             status="not_started",
             created_at=now,
             updated_at=now,
         )
         session.add(clone)
         new_krs.append(clone.id)
-    await reevaluate(session, settings, target, now, Change(created={copy.id, *new_krs}))
+    await reevaluate(session, write.settings, target, now, Change(created={copy.id, *new_krs}))
     return await detail(session, tenant, copy.id)

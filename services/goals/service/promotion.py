@@ -3,8 +3,6 @@ keep the provenance (which KPI, when, from what value)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
@@ -13,11 +11,10 @@ from services.goals.metrics_client import KpiCurrent, KpiInfo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import KeyResultCreate, KeyResultPromote, KeyResultRead, ObjectiveCreate
 from services.goals.service import objectives as objective_service
+from services.goals.service.context import Write
 from services.goals.service.cycles import load_open
 from services.goals.service.evaluation import Change, reevaluate
 from services.goals.service.key_results import new_kr
-from services.goals.settings import GoalsSettings
-from shared.db import AsyncSession
 
 
 def _title(info: KpiInfo, kind: p.KrKind, start: float, body: KeyResultPromote) -> str:
@@ -33,13 +30,7 @@ def _title(info: KpiInfo, kind: p.KrKind, start: float, body: KeyResultPromote) 
 
 
 async def promote(
-    session: AsyncSession,
-    tenant: str,
-    body: KeyResultPromote,
-    info: KpiInfo,
-    current: KpiCurrent,
-    settings: GoalsSettings,
-    now: datetime,
+    write: Write, body: KeyResultPromote, info: KpiInfo, current: KpiCurrent
 ) -> KeyResultRead:
     """Create the KR (and its objective, when a new one is given) in `body.cycle_id`.
 
@@ -50,16 +41,11 @@ async def promote(
     if (body.objective_id is None) == (body.objective is None):
         raise InvalidKeyResult("give objective_id or objective (a new one), exactly one")
     assert current.value is not None
+    session, tenant, now = write.session, write.tenant, write.now
     cycle = await load_open(session, tenant, body.cycle_id)
     if body.objective is not None:
-        made = await objective_service.create(
-            session,
-            tenant,
-            ObjectiveCreate(cycle_id=cycle.id, **body.objective.model_dump()),
-            settings,
-            now,
-        )
-        objective_id = made.id
+        new = ObjectiveCreate(cycle_id=cycle.id, **body.objective.model_dump())
+        objective_id = (await objective_service.create(write, new)).id
     else:
         assert body.objective_id is not None
         objective = await objective_service.load(session, tenant, body.objective_id)
@@ -85,7 +71,7 @@ async def promote(
         kpi_aggregation=body.kpi_aggregation,
         graduation_periods=body.graduation_periods,
     )
-    kr = await new_kr(session, tenant, objective_id, create, now, info)
+    kr = await new_kr(write, objective_id, create, info)
     kr.promoted_from_kpi, kr.promoted_at, kr.promoted_start = info.key, now, start
     assert current.period_start is not None
     assert current.period_end is not None
@@ -106,5 +92,5 @@ async def promote(
         )
         await link_repo.store_periods(session, [row])
     await session.flush()
-    await reevaluate(session, settings, cycle, now, Change(created={kr.id}))
+    await reevaluate(session, write.settings, cycle, now, Change(created={kr.id}))
     return mappers.kr_read(kr)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from services.goals import mappers
 from services.goals.domain import progress as p
 from services.goals.domain.alignment import creates_cycle, subtree
@@ -18,11 +16,12 @@ from services.goals.schemas import (
     TeamRead,
     TeamUpdate,
 )
+from services.goals.service.context import Write
 from services.goals.service.cycles import load as load_cycle
 from services.goals.tables import Team, TeamMember, new_id
 from shared.db import AsyncSession
 from shared.errors import found
-from shared.pagination import Page, page_of
+from shared.pagination import Page, PageQuery, page_of
 
 
 async def load(session: AsyncSession, tenant: str, team_id: str) -> Team:
@@ -34,20 +33,10 @@ async def get(session: AsyncSession, tenant: str, team_id: str) -> TeamRead:
 
 
 async def page(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    parent_id: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, tenant: str, query: PageQuery, *, parent_id: str | None
 ) -> Page[TeamRead]:
-    return page_of(
-        await repo.page(
-            session, tenant, parent_id=parent_id, sort=sort, limit=limit, cursor=cursor
-        ),
-        mappers.team_read,
-    )
+    found = await repo.page(session, tenant, query, parent_id=parent_id)
+    return page_of(found, mappers.team_read)
 
 
 async def _check_parent(
@@ -62,55 +51,50 @@ async def _check_parent(
         raise AlignmentCycle("a team cannot sit below itself or one of its sub-teams")
 
 
-async def create(session: AsyncSession, tenant: str, body: TeamCreate, now: datetime) -> TeamRead:
-    if await repo.by_name(session, tenant, body.name) is not None:
-        raise NameTaken(f"a team named '{body.name}' exists")
+async def _check_name(write: Write, name: str) -> None:
+    if await repo.by_name(write.session, write.tenant, name) is not None:
+        raise NameTaken(f"a team named '{name}' exists")
+
+
+async def create(write: Write, body: TeamCreate) -> TeamRead:
+    await _check_name(write, body.name)
     team_id = new_id()
-    await _check_parent(session, tenant, team_id, body.parent_id)
-    team = Team(
-        id=team_id,
-        tenant=tenant,
-        name=body.name,
-        kind=body.kind,
-        parent_id=body.parent_id,
-        created_at=now,
-    )
-    session.add(team)
-    await session.flush()
+    await _check_parent(write.session, write.tenant, team_id, body.parent_id)
+    team = Team(**body.model_dump(), id=team_id, tenant=write.tenant, created_at=write.now)
+    write.session.add(team)
+    await write.session.flush()
     return mappers.team_read(team)
 
 
-async def update(session: AsyncSession, tenant: str, team_id: str, body: TeamUpdate) -> TeamRead:
-    team = await load(session, tenant, team_id)
+async def update(write: Write, team_id: str, body: TeamUpdate) -> TeamRead:
+    team = await load(write.session, write.tenant, team_id)
     if body.name is not None and body.name != team.name:
-        if await repo.by_name(session, tenant, body.name) is not None:
-            raise NameTaken(f"a team named '{body.name}' exists")
+        await _check_name(write, body.name)
         team.name = body.name
     if body.kind is not None:
         team.kind = body.kind
     if "parent_id" in body.model_fields_set:
-        await _check_parent(session, tenant, team.id, body.parent_id)
+        await _check_parent(write.session, write.tenant, team.id, body.parent_id)
         team.parent_id = body.parent_id
-    await session.flush()
+    await write.session.flush()
     return mappers.team_read(team)
 
 
-async def put_member(
-    session: AsyncSession, tenant: str, team_id: str, person: str, body: MemberPut, now: datetime
-) -> MemberRead:
+async def put_member(write: Write, team_id: str, person: str, body: MemberPut) -> MemberRead:
+    session, tenant = write.session, write.tenant
     await load(session, tenant, team_id)
     member = await repo.get_member(session, tenant, team_id, person)
     if member is None:
-        member = TeamMember(tenant=tenant, team_id=team_id, person=person, added_at=now)
+        member = TeamMember(tenant=tenant, team_id=team_id, person=person, added_at=write.now)
         session.add(member)
     member.role = body.role
     await session.flush()
     return mappers.member_read(member)
 
 
-async def remove_member(session: AsyncSession, tenant: str, team_id: str, person: str) -> None:
-    await load(session, tenant, team_id)
-    if not await repo.remove_member(session, tenant, team_id, person):
+async def remove_member(write: Write, team_id: str, person: str) -> None:
+    await load(write.session, write.tenant, team_id)
+    if not await repo.remove_member(write.session, write.tenant, team_id, person):
         raise TeamNotFound(f"'{person}' is not a member of team '{team_id}'")
 
 
