@@ -23,6 +23,7 @@ from services.metrics.schemas import (
     TrendRead,
 )
 from services.metrics.tables import Kpi, Rollup
+from shared.mapping import read_of
 from shared.periods import Period, bucket_starts, period_end, period_start
 
 
@@ -31,25 +32,15 @@ def cadence_of(kpi: Kpi) -> timedelta | None:
 
 
 def kpi_read(kpi: Kpi) -> KpiRead:
-    return KpiRead(
-        key=kpi.key,
-        name=kpi.name,
-        unit=kpi.unit,
-        description=kpi.description,
-        what=kpi.what,
-        why=kpi.why,
-        how=kpi.how,
-        owner=kpi.owner,
+    return read_of(
+        KpiRead,
+        kpi,
         cadence=cadence_of(kpi),
         aggregation=Aggregation(kpi.aggregation),
         period=Period(kpi.period),
         direction=Direction(kpi.direction),
-        green=kpi.green,
-        amber=kpi.amber,
         tags=list(kpi.tags),
         guardrail=None if kpi.guardrail is None else GuardrailRead.model_validate(kpi.guardrail),
-        created_at=kpi.created_at,
-        updated_at=kpi.updated_at,
     )
 
 
@@ -109,15 +100,7 @@ def value_read(
             cadence=cadence,
             now=now,
         ),
-        trend=None
-        if moved is None
-        else TrendRead(
-            previous=moved.previous,
-            delta=moved.delta,
-            delta_pct=moved.delta_pct,
-            movement=moved.movement,
-            improving=moved.improving,
-        ),
+        trend=None if moved is None else read_of(TrendRead, moved),
         revision=current.revision,
     )
 

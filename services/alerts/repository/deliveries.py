@@ -88,6 +88,8 @@ async def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[WebhookDelivery], str | None]:
+    """A page of the tenant's deliveries, newest first (each filter given applied), and the
+    next cursor."""
     return await page_of_tenant(
         session,
         WebhookDelivery,

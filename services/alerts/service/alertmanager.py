@@ -23,6 +23,7 @@ from services.alerts.service.destinations import check_destination
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import Alert, AlertmanagerTarget, Silence
 from shared.db import AsyncSession
+from shared.mapping import view_of
 
 # Alertmanager keeps expired silences this long (its --data.retention default, 120 h).
 SILENCE_RETENTION = timedelta(hours=120)
@@ -35,16 +36,12 @@ def alert_url(settings: AlertsSettings, fingerprint: str) -> str:
 
 def alert_view(alert: Alert, settings: AlertsSettings) -> am.AlertView:
     assert alert.started_at is not None
-    return am.AlertView(
-        fingerprint=alert.fingerprint,
-        labels=alert.labels,
-        annotations=alert.annotations,
+    return view_of(
+        am.AlertView,
+        alert,
         starts_at=alert.started_at,
         ends_at=alert.ended_at if alert.state == "resolved" else None,
-        updated_at=alert.updated_at,
         generator_url=alert_url(settings, alert.fingerprint),
-        silenced_by=alert.silenced_by,
-        inhibited=alert.inhibited,
     )
 
 
@@ -101,15 +98,7 @@ async def alerts(
 
 
 def _silence_view(silence: Silence) -> am.SilenceView:
-    return am.SilenceView(
-        id=silence.id,
-        matchers=silence.matchers,
-        starts_at=silence.starts_at,
-        ends_at=silence.ends_at,
-        updated_at=silence.updated_at,
-        created_by=silence.created_by,
-        comment=silence.comment,
-    )
+    return view_of(am.SilenceView, silence)
 
 
 async def list_silences(

@@ -37,19 +37,9 @@ async def get_alert(
     return alert, await repository.history(session, tenant, fingerprint)
 
 
-async def list_alerts(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    states: Sequence[str],
-    labels: dict[str, str],
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[Alert], str | None]:
-    """A page of alerts in fingerprint order (stable under updates), and the next cursor."""
-    return await repository.page(
-        session, tenant, states=states, labels=labels, limit=limit, cursor=cursor
-    )
+# A page of alerts in fingerprint order (stable under updates) and the next cursor: the
+# repository's, with no rule of the service's to add.
+list_alerts = repository.page
 
 
 async def acknowledge(
@@ -81,16 +71,7 @@ async def acknowledge(
     if expires_at is not None:
         detail += f" (until {expires_at.isoformat()})"
     await _record(session, alert, "acknowledged", detail, now)
-    ack = AlertAckV1(
-        fingerprint=fingerprint,
-        labels=alert.labels,
-        subject=alert.subject,
-        state=alert.state,
-        by=alert.acked_by,
-        at=now,
-        note=body.note,
-        expires_at=expires_at,
-    )
+    ack = _ack_of(alert, alert.acked_by, now, expires_at, note=body.note)
     await _announce(session, settings, alert, ack, ALERT_ACKNOWLEDGED_V1, now)
     return alert
 
@@ -125,20 +106,34 @@ async def expire_acknowledgements(
 async def _take_off(
     session: AsyncSession, settings: AlertsSettings, alert: Alert, who: str | None, now: datetime
 ) -> None:
-    ack = AlertAckV1(
-        fingerprint=alert.fingerprint,
-        labels=alert.labels,
-        subject=alert.subject,
-        state=alert.state,
-        by=who,
-        at=now,
-        expires_at=alert.ack_expires_at,
-        expired=who is None,
-    )
+    ack = _ack_of(alert, who, now, alert.ack_expires_at, expired=who is None)
     alert.acked_by = alert.acked_at = alert.ack_note = alert.ack_expires_at = None
     alert.updated_at = now
     await _record(session, alert, "unacknowledged", who or "expired", now)
     await _announce(session, settings, alert, ack, ALERT_UNACKNOWLEDGED_V1, now)
+
+
+def _ack_of(
+    alert: Alert,
+    by: str | None,
+    now: datetime,
+    expires_at: datetime | None,
+    *,
+    note: str | None = None,
+    expired: bool = False,
+) -> AlertAckV1:
+    """The published acknowledgement (put on, or taken off) of `alert` as it now stands."""
+    return AlertAckV1(
+        fingerprint=alert.fingerprint,
+        labels=alert.labels,
+        subject=alert.subject,
+        state=alert.state,
+        by=by,
+        at=now,
+        note=note,
+        expires_at=expires_at,
+        expired=expired,
+    )
 
 
 async def _record(

@@ -3,7 +3,7 @@ post went (delivered, retried with backoff, or failed after the last attempt).""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,37 +39,10 @@ async def get_delivery(session: AsyncSession, tenant: str, delivery_id: str) -> 
     return delivery
 
 
-async def list_deliveries(
-    session: AsyncSession,
-    tenant: str,
-    *,
-    rule_id: str | None,
-    status: str | None,
-    fingerprint: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[WebhookDelivery], str | None]:
-    """A page of deliveries, newest first, and the next cursor."""
-    return await repository.page(
-        session,
-        tenant,
-        rule_id=rule_id,
-        status=status,
-        fingerprint=fingerprint,
-        limit=limit,
-        cursor=cursor,
-    )
-
-
-async def due_deliveries(
-    session: AsyncSession,
-    now: datetime,
-    limit: int,
-    *,
-    skip_ids: Collection[str] = (),
-    skip_urls: Collection[str] = (),
-) -> Sequence[WebhookDelivery]:
-    return await repository.due(session, now, limit, skip_ids=skip_ids, skip_urls=skip_urls)
+# Reads the service adds no rule to, served by the repository as they are: the API's page
+# (newest first, filtered by rule, status and fingerprint) and the sender's due deliveries.
+list_deliveries = repository.page
+due_deliveries = repository.due
 
 
 async def record_outcomes(

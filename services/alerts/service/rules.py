@@ -20,6 +20,10 @@ from shared.crypto import FERNET_PREFIX, seal
 from shared.db import AsyncSession
 from shared.errors import found
 
+# A new rule stores each field of its body as given (an enum as its value) but its target,
+# stored as (`target_kind`, `target`), and its webhook, stored checked and sealed.
+_STORED_OTHERWISE = {"kpi", "key_result", "objective", "selector", "webhook"}
+
 
 async def _webhook(settings: AlertsSettings, webhook: Webhook) -> tuple[str, str]:
     """The URL (checked) and the secret (sealed) to store."""
@@ -63,28 +67,12 @@ async def create_rule(
     else:
         kind, target = "selector", ""
     rule = AlertRule(
+        **body.model_dump(mode="json", exclude=_STORED_OTHERWISE),
         id=str(uuid.uuid4()),
         tenant=tenant,
-        name=body.name,
-        enabled=body.enabled,
         target_kind=kind,
         target=target,
         selector_tags=sorted(body.selector.tags) if body.selector else [],
-        condition=body.condition.value,
-        operator=body.operator.value,
-        threshold=body.threshold,
-        resolve_threshold=body.resolve_threshold,
-        health=body.health,
-        status=body.status,
-        window_seconds=body.window_seconds,
-        change=body.change.value,
-        no_data_seconds=body.no_data_seconds,
-        for_seconds=body.for_seconds,
-        keep_firing_for_seconds=body.keep_firing_for_seconds,
-        repeat_interval_seconds=body.repeat_interval_seconds,
-        severity=body.severity,
-        labels=dict(body.labels),
-        annotations=dict(body.annotations),
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         created_at=now,

@@ -21,6 +21,7 @@ from services.metrics.service.kpis import load
 from services.metrics.tables import Kpi
 from shared.db import AsyncSession
 from shared.events import KPI_GUARDRAIL_REMOVED_V1, KpiGuardrailRemovedV1, KrGraduatedV1, new_event
+from shared.mapping import read_of
 from shared.outbox import enqueue
 from shared.settings import ServiceSettings
 
@@ -30,7 +31,7 @@ def _bands(kpi: Kpi) -> KpiBands:
 
 
 def _read(bands: KpiBands | Guardrail) -> BandsRead:
-    return BandsRead(direction=bands.direction, green=bands.green, amber=bands.amber)
+    return read_of(BandsRead, bands)
 
 
 def _rail(bands: BandsRead) -> KpiBands:
@@ -63,12 +64,9 @@ async def apply_graduation(
         previous.direction,
         previous.amber,
     )
-    record = GuardrailRead(
-        key_result_id=graduated.key_result_id,
-        kind=graduated.kind,
-        aggregation=graduated.aggregation,
-        target=graduated.target,
-        window_periods=graduated.window_periods,
+    record = read_of(
+        GuardrailRead,
+        graduated,
         graduated_at=graduated.graduated_at or now,
         previous=_read(previous),
         applied=_read(rail),
