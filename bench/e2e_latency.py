@@ -188,10 +188,10 @@ def profilers(args: argparse.Namespace, pids: dict[str, int]) -> list[subprocess
     out.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).parent / "py-spy"
     seconds = str(max(1, int(args.seconds)))
+    command = [str(spy), "record", "-d", seconds, "-r", "50", "--nonblocking", "-f", "raw"]
     return [
         subprocess.Popen(
-            [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "50", "--nonblocking"]
-            + ["-f", "raw", "-o", str(out / f"{name}.txt")],
+            [*command, "-p", str(pid), "-o", str(out / f"{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -244,9 +244,7 @@ async def run(args: argparse.Namespace) -> None:
                 )
 
             with no_gc():
-                spies = profilers(
-                    args, {n: running.services[n].process.pid for n in ("goals", "metrics", "alerts")}
-                )
+                spies = profilers(args, {n: s.process.pid for n, s in running.services.items()})
                 started = time.perf_counter()
                 total = await pace(args.rate, args.seconds, send)
                 rate = total / (time.perf_counter() - started)
