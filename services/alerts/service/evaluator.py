@@ -366,6 +366,7 @@ class Evaluator:
         for rule, tenant, fp, labels, kpi in wanted:
             if self.loaded.alerts[(tenant, fp)] is None:
                 live = new_alert(rule, tenant, fp, labels, "kpi", kpi, self.now)
+                live.due_at = self.now  # this tick steps it: it works out its deadline
                 self.loaded.alerts[(tenant, fp)] = live
                 live.row = new_row(live, self.now)
                 new.append(live.row)

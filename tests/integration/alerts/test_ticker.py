@@ -36,7 +36,7 @@ async def test_a_tick_steps_the_alerts_due_and_no_others(
         running(create_app(settings), admin_key) as app,
         TopicReader(kafka_bootstrap, topics.name(topics.alerts)) as alerts,
     ):
-        ticker = app.state.ticker
+        ticker = app.app.state.ticker
         for kpi in [*kpis, "slow"]:
             hold = 1.0 if kpi == "slow" else 0.0
             rule = {"name": "High", "kpi": kpi, "threshold": 5.0, "for_seconds": hold}
