@@ -1,10 +1,12 @@
 """The alerts service's own background loops, supervised like the consumers.
 
 `Ticker` moves alerts along the clock (`for`, `keep_firing_for`, repeats, silences ending,
-no data, acknowledgements lapsing). `WebhookSender` posts the rows of the deliveries table
-(written in the transaction of what they announce), one alert's in the order written, retrying
-with backoff; it runs apart from evaluation, so a slow or dead receiver never holds an alert
-back, and one alert's failing posts never hold another's, nor one receiver's slowness another's (see
+no data, acknowledgements lapsing): each tick the alerts due (`alerts.due_at`), and all those
+of a tenant whose rules, silences or settings changed since the last. `WebhookSender` posts
+the rows of the deliveries table (written in the transaction of what they announce), one
+alert's in the order written, retrying with backoff; it runs apart from evaluation, so a slow
+or dead receiver never holds an alert back, and one alert's failing posts never hold
+another's, nor one receiver's slowness another's (see
 `WebhookSender`; the bounds of each post are in `egress`). Both run in one replica at a time
 (`Runtime.singleton`, leader election in `shared.leader`): two senders would both post a due
 row, and one sender keeps one alert's posts in the order written.
@@ -22,7 +24,7 @@ import structlog
 from services.alerts import egress
 from services.alerts.domain.webhooks import signed_headers
 from services.alerts.service.alerts import expire_acknowledgements
-from services.alerts.service.definitions import DefinitionCache
+from services.alerts.service.definitions import DefinitionCache, all_versions
 from services.alerts.service.deliveries import Outcome, due_deliveries, record_outcomes
 from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
@@ -41,6 +43,9 @@ class Ticker(BackgroundLoop):
         self._db = db
         self._settings = settings
         self._definitions = DefinitionCache()
+        # Each tenant's definitions version at the last tick; None before the first, which
+        # looks at every alert the clock could move (`Evaluator.tick`).
+        self._versions: dict[str, int] | None = None
         self.ticks = 0
 
     async def run(self) -> None:
@@ -54,7 +59,12 @@ class Ticker(BackgroundLoop):
         now = utcnow()
         async with self._db.transaction() as session:
             await expire_acknowledgements(session, self._settings, now)
-            seen = await Evaluator(session, self._settings, now, self._definitions).tick()
+            versions = await all_versions(session)
+            last = self._versions
+            changed = None if last is None else {t for t, v in versions.items() if last.get(t) != v}
+            evaluator = Evaluator(session, self._settings, now, self._definitions)
+            seen = await evaluator.tick(changed)
+        self._versions = versions
         self.ticks += 1
         return seen
 

@@ -57,9 +57,15 @@ class AlertRule(AlertsTable, table=True):
 
 
 class Alert(AlertsTable, table=True):
-    """One alert, identified by the fingerprint of its labels, in its current state."""
+    """One alert, identified by the fingerprint of its labels, in its current state.
+
+    `kpi` is its `kpi` label ("" without one), by which the alerts of one KPI are found: the
+    firing ones that inhibit, the inhibited ones to look at again when those change. `due_at`
+    is when the clock can next move it (`domain.evaluation.next_tick`; None: only an
+    observation can), so that a tick loads the alerts due, not every active one."""
 
     __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_kpi", "tenant", "kpi", "state"),)
 
     tenant: str = Field(primary_key=True, max_length=64)
     fingerprint: str = Field(primary_key=True, max_length=32)
@@ -84,6 +90,8 @@ class Alert(AlertsTable, table=True):
     acked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ack_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     ack_expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
+    kpi: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    due_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 

@@ -257,3 +257,44 @@ class _Step:
         ):
             self.s = replace(s, last_notified_at=now)
             self.events.append(Notify("firing", now, repeat=True))
+
+
+def next_tick(
+    s: AlertStatus,
+    policy: Policy,
+    now: datetime,
+    *,
+    muted: bool,
+    absent_at: datetime | None = None,
+    marks_change_at: datetime | None = None,
+) -> datetime | None:
+    """The earliest time the clock can move an alert in status `s` (a tick of `step`), or
+    None when only an observation can: the ticker steps the alerts due by then, not all.
+
+    Early is harmless (the tick changes nothing and asks again), late is not, so every timer
+    counts: `for` of a pending alert, `keep_firing_for` of a clearing one, the repeat of a
+    published firing (acknowledged too: an ack taken off early lets it repeat), a firing held
+    back only by a mute (at `now` once unmuted), no data after `no_data_after`, a `no_data`
+    condition's deadline (`absent_at`), and `marks_change_at` (a silence starting or ending).
+    """
+    # Past its deadline a no_data condition breaches at every tick: the timers then run on.
+    standing = absent_at is not None and absent_at <= now
+    times = [] if marks_change_at is None else [marks_change_at]
+    if absent_at is not None and not standing:
+        times.append(absent_at)
+    quiet_for, seen = policy.no_data_after, s.last_seen_at
+    if quiet_for is not None and seen is not None and s.state is not AlertState.NO_DATA:
+        times.append(seen + quiet_for)
+    if s.state is AlertState.PENDING and s.active_since is not None:
+        times.append(s.active_since + policy.for_)
+    elif s.state is AlertState.FIRING:
+        if s.clear_since is not None:  # a standing breach ends the clearing at once
+            times.append(now if standing else s.clear_since + policy.keep_firing_for)
+        if not s.notified:
+            if not muted:
+                times.append(now)
+        elif s.last_notified_at is not None:
+            times.append(s.last_notified_at + policy.repeat_interval)
+    elif standing:
+        times.append(now)  # the next tick breaches
+    return min(times, default=None)

@@ -36,7 +36,10 @@ class Matcher:
             return actual == self.value
         if self.op is MatchOp.NE:
             return actual != self.value
-        found = full_match(self.value, actual)
+        if self.value == ".+":  # the default inhibit rule's, on every alert a batch steps
+            found = actual != "" and "\n" not in actual  # RE2's `.` matches no newline
+        else:
+            found = full_match(self.value, actual)
         return found if self.op is MatchOp.RE else not found
 
 
@@ -91,10 +94,12 @@ def inhibited(
     Runs for every alert a batch steps, against every firing alert of its tenant: the cheap
     tests go first (is it a target at all, do the `equal` labels agree) and the matchers,
     regexes among them, last."""
+    sources = list(firing)
+    if not sources:
+        return False
     applicable = [rule for rule in rules if matches_all(rule.target, target)]
     if not applicable:
         return False
-    sources = list(firing)
     for rule in applicable:
         wanted = [(n, target.get(n, "")) for n in rule.equal]
         for source in sources:
@@ -124,3 +129,16 @@ def parse_matcher(text: str) -> Matcher:
 def validate(matcher: Matcher) -> None:
     if matcher.op in (MatchOp.RE, MatchOp.NRE):
         compile_anchored(matcher.value)
+
+
+def next_silence_change(
+    silences: Iterable[Silence], labels: Mapping[str, str], now: datetime
+) -> datetime | None:
+    """When the silences muting an alert with `labels` next change: the earliest start of a
+    future one or end of an active one that matches it (None: none does)."""
+    times = [
+        s.starts_at if s.starts_at > now else s.ends_at
+        for s in silences
+        if s.ends_at > now and matches_all(s.matchers, labels)
+    ]
+    return min(times, default=None)

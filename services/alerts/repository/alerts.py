@@ -1,15 +1,16 @@
 """Alerts by fingerprint and their history: the rows a batch can touch (locked), the firing
-sets that inhibit, the clock's work list, and the bulk write-back of what evaluation changed."""
+sets that inhibit, the clock's work list, and the bulk write-back of what evaluation changed.
+Evaluation reads and writes plain rows through Core (executemany by primary key); the API's
+single-alert work (acknowledgements, pages) goes through the ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect, or_, select, update
+from sqlalchemy import RowMapping, Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from services.alerts.domain.evaluation import ACTIVE_STATES, AlertState
@@ -19,6 +20,37 @@ from shared.pagination import Sort
 from shared.repository import page_of_tenant
 
 _history_table: Table = AlertsTable.metadata.tables[AlertHistory.__tablename__]
+_alerts: Table = AlertsTable.metadata.tables[Alert.__tablename__]
+_rules: Table = AlertsTable.metadata.tables[AlertRule.__tablename__]
+_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
+
+# What evaluation reads of an alert row (`service.mapping.live_of`).
+ROW_COLUMNS = tuple(
+    _alerts.c[name]
+    for name in (
+        "tenant",
+        "fingerprint",
+        "rule_id",
+        "subject_kind",
+        "subject",
+        "state",
+        "value",
+        "active_since",
+        "started_at",
+        "ended_at",
+        "clear_since",
+        "last_seen_at",
+        "notified",
+        "last_notified_at",
+        "labels",
+        "annotations",
+        "samples",
+        "silenced_by",
+        "inhibited",
+        "acked_at",
+        "due_at",
+    )
+)
 
 # Fingerprint order is stable under updates, so cursors never skip an alert.
 BY_FINGERPRINT = Sort("fingerprint", col(Alert.fingerprint))  # type: ignore[arg-type]
@@ -28,11 +60,6 @@ async def get(
     session: AsyncSession, tenant: str, fingerprint: str, *, for_update: bool = False
 ) -> Alert | None:
     return await session.get(Alert, (tenant, fingerprint), with_for_update=for_update)
-
-
-def add(session: AsyncSession, alert: Alert) -> None:
-    """A new alert, inserted at the next flush (a query of the batch may flush it earlier)."""
-    session.add(alert)
 
 
 async def add_history(session: AsyncSession, line: AlertHistory) -> None:
@@ -45,44 +72,53 @@ async def save(session: AsyncSession) -> None:
     await session.flush()
 
 
-async def by_fingerprint(
-    session: AsyncSession, keys: Iterable[tuple[str, str]], *, for_update: bool = True
-) -> dict[tuple[str, str], Alert]:
-    """The alerts of these (tenant, fingerprint) that exist, locked for update."""
+def _locked(query: Select[Any]) -> Select[Any]:
+    return query.with_for_update()
+
+
+async def rows_by_fingerprint(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], RowMapping]:
+    """The rows (`ROW_COLUMNS`) of the alerts of these (tenant, fingerprint) that exist,
+    locked for update: plain rows by primary key, no ORM entities."""
     wanted = sorted(set(keys))
-    found: dict[tuple[str, str], Alert] = {}
+    found: dict[tuple[str, str], RowMapping] = {}
     for chunk in chunks(wanted):
-        tenants = sorted({t for t, _ in chunk})
-        query = select(Alert).where(
-            col(Alert.tenant).in_(tenants), col(Alert.fingerprint).in_([f for _, f in chunk])
+        query = select(*ROW_COLUMNS).where(
+            _alerts.c.tenant.in_(sorted({t for t, _ in chunk})),
+            _alerts.c.fingerprint.in_([f for _, f in chunk]),
         )
-        if for_update:
-            query = query.with_for_update()
-        for alert in (await session.execute(query)).scalars().all():
-            found[(alert.tenant, alert.fingerprint)] = alert
-    return found
+        for row in (await session.execute(_locked(query))).mappings():
+            found[(row["tenant"], row["fingerprint"])] = row
+    exact = set(wanted)
+    return {k: v for k, v in found.items() if k in exact}
 
 
-async def write_back(
-    session: AsyncSession, changes: Sequence[tuple[Alert, dict[str, Any]]]
-) -> None:
-    """Copy evaluated state to the alert rows and write it: a new row through the ORM (its
-    INSERT, at the flush), a stored one as the parameters of one bulk UPDATE by primary key,
-    its attributes set as already saved. The ORM's unit of work cost ~300 µs per changed row,
-    more than evaluating it."""
-    updates: list[dict[str, Any]] = []
-    for alert, values in changes:
-        if inspect(alert).persistent:
-            for name, value in values.items():
-                set_committed_value(alert, name, value)
-            updates.append({"tenant": alert.tenant, "fingerprint": alert.fingerprint, **values})
-        else:
-            for name, value in values.items():
-                if getattr(alert, name) != value:
-                    setattr(alert, name, value)
-    await session.flush()
-    if updates:
-        await session.execute(update(Alert), updates)
+async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """New alert rows, whole (`service.mapping.new_row`), in one executemany."""
+    if rows:
+        await session.execute(insert(_alerts), list(rows))
+
+
+async def update_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Changed alert rows by primary key: each dict has `tenant`, `fingerprint` and the
+    columns to set; one executemany per set of columns (most batches have one)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        names = tuple(n for n in row if n not in ("tenant", "fingerprint"))
+        by_columns.setdefault(names, []).append(
+            {"k_tenant": row["tenant"], "k_fingerprint": row["fingerprint"], **row}
+        )
+    for names, params in by_columns.items():
+        stmt = (
+            update(_alerts)
+            .where(
+                _alerts.c.tenant == bindparam("k_tenant"),
+                _alerts.c.fingerprint == bindparam("k_fingerprint"),
+            )
+            .values({n: bindparam(n) for n in names})
+        )
+        await session.execute(stmt, params)
 
 
 async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -94,30 +130,59 @@ async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         await session.execute(insert(_history_table), list(rows))
 
 
-async def of_rule(
-    session: AsyncSession, tenant: str, rule_id: str, *, active_only: bool = True
-) -> Sequence[Alert]:
-    query = select(Alert).where(col(Alert.tenant) == tenant, col(Alert.rule_id) == rule_id)
-    if active_only:
-        query = query.where(col(Alert.state).in_([s.value for s in ACTIVE_STATES]))
-    return (await session.execute(query.with_for_update())).scalars().all()
-
-
-async def to_tick(session: AsyncSession) -> Sequence[Alert]:
-    """Alerts the clock can move: active ones, and those of rules that watch for no data."""
-    watched = select(col(AlertRule.id)).where(col(AlertRule.no_data_seconds).is_not(None))
-    result = await session.execute(
-        select(Alert)
-        .where(
-            or_(
-                col(Alert.state).in_([s.value for s in ACTIVE_STATES]),
-                col(Alert.rule_id).in_(watched.scalar_subquery()),
-            )
-        )
-        .order_by(col(Alert.tenant), col(Alert.fingerprint))
-        .with_for_update()
+async def rows_of_rule(session: AsyncSession, tenant: str, rule_id: str) -> Sequence[RowMapping]:
+    """The rule's active alerts, locked."""
+    query = select(*ROW_COLUMNS).where(
+        _alerts.c.tenant == tenant,
+        _alerts.c.rule_id == rule_id,
+        _alerts.c.state.in_(_ACTIVE),
     )
-    return result.scalars().all()
+    return list((await session.execute(_locked(query))).mappings())
+
+
+async def rows_due(session: AsyncSession, now: datetime) -> Sequence[RowMapping]:
+    """The alerts the clock can move by `now` (`due_at`, indexed), locked."""
+    query = (
+        select(*ROW_COLUMNS)
+        .where(_alerts.c.due_at <= now)
+        .order_by(_alerts.c.tenant, _alerts.c.fingerprint)
+    )
+    return list((await session.execute(_locked(query))).mappings())
+
+
+async def rows_to_tick(
+    session: AsyncSession, tenants: Collection[str] | None = None
+) -> Sequence[RowMapping]:
+    """Every alert the clock could move (active ones, those of rules that watch for no data),
+    of `tenants` or of all: what a tick looks at when definitions changed (or at start)."""
+    watched = select(_rules.c.id).where(_rules.c.no_data_seconds.is_not(None))
+    query = select(*ROW_COLUMNS).where(
+        or_(_alerts.c.state.in_(_ACTIVE), _alerts.c.rule_id.in_(watched.scalar_subquery()))
+    )
+    if tenants is not None:
+        query = query.where(_alerts.c.tenant.in_(sorted(tenants)))
+    query = query.order_by(_alerts.c.tenant, _alerts.c.fingerprint)
+    return list((await session.execute(_locked(query))).mappings())
+
+
+async def mark_due(session: AsyncSession, kpis: Iterable[tuple[str, str]], now: datetime) -> None:
+    """The active alerts that are not about these (tenant, KPI) themselves but carry their
+    `kpi` label (a key result's: the possible targets of inhibition) are due now, as the
+    KPI's firing alerts changed. Indexed (`ix_alerts_kpi`), one executemany."""
+    params = [{"k_tenant": t, "k_kpi": k, "k_now": now} for t, k in sorted(set(kpis))]
+    if not params:
+        return
+    stmt = (
+        update(_alerts)
+        .where(
+            _alerts.c.tenant == bindparam("k_tenant"),
+            _alerts.c.kpi == bindparam("k_kpi"),
+            or_(*(_alerts.c.state == state for state in _ACTIVE)),  # no IN in an executemany
+            _alerts.c.subject_kind != "kpi",
+        )
+        .values(due_at=bindparam("k_now"))
+    )
+    await session.execute(stmt, params)
 
 
 async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
@@ -141,13 +206,11 @@ async def firing_on_kpis(
     if not wanted:
         return found
     result = await session.execute(
-        select(
-            col(Alert.tenant), col(Alert.subject), col(Alert.fingerprint), col(Alert.labels)
-        ).where(
-            col(Alert.tenant).in_(sorted({t for t, _ in wanted})),
-            col(Alert.subject).in_(sorted({k for _, k in wanted})),
-            col(Alert.subject_kind) == "kpi",
-            col(Alert.state) == AlertState.FIRING.value,
+        select(_alerts.c.tenant, _alerts.c.kpi, _alerts.c.fingerprint, _alerts.c.labels).where(
+            _alerts.c.tenant.in_(sorted({t for t, _ in wanted})),
+            _alerts.c.kpi.in_(sorted({k for _, k in wanted})),
+            _alerts.c.state == AlertState.FIRING.value,
+            _alerts.c.subject_kind == "kpi",
         )
     )
     for tenant, kpi, fp, labels in result.all():

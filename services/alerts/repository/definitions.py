@@ -38,6 +38,14 @@ async def versions_of(session: AsyncSession, tenants: Iterable[str]) -> dict[str
     return found
 
 
+async def all_versions(session: AsyncSession) -> dict[str, int]:
+    """Every tenant's version (one row a tenant written to)."""
+    result = await session.execute(
+        select(col(DefinitionVersion.tenant), col(DefinitionVersion.version))
+    )
+    return {tenant: int(version) for tenant, version in result.all()}
+
+
 async def enabled_rules_of(session: AsyncSession, tenants: Iterable[str]) -> Sequence[AlertRule]:
     result = await session.execute(
         select(AlertRule)

@@ -1,37 +1,57 @@
-"""Each KPI's newest period: loaded for a batch, new ones added to the session."""
+"""Each KPI's newest period: read for a batch as plain tuples, written back in one upsert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from services.alerts.repository import chunks
-from services.alerts.tables import KpiLatestPeriod
+from services.alerts.tables import AlertsTable, KpiLatestPeriod
+from shared.sql import dialect_insert
+
+_periods: Table = AlertsTable.metadata.tables[KpiLatestPeriod.__tablename__]
+
+Period = tuple[datetime, datetime]  # start, end
 
 
 async def of(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], KpiLatestPeriod]:
-    """(tenant, kpi) → its row, for those that have one; locked, as the batch updates them."""
+) -> dict[tuple[str, str], Period]:
+    """(tenant, kpi) → its newest period, for those that have one; locked, as the batch
+    updates them."""
     wanted = set(keys)
-    found: dict[tuple[str, str], KpiLatestPeriod] = {}
+    found: dict[tuple[str, str], Period] = {}
+    c = _periods.c
     for part in chunks(sorted(wanted)):
         result = await session.execute(
-            select(KpiLatestPeriod)
-            .where(
-                col(KpiLatestPeriod.tenant).in_({t for t, _ in part}),
-                col(KpiLatestPeriod.kpi).in_([k for _, k in part]),
-            )
+            select(c.tenant, c.kpi, c.period_start, c.period_end)
+            .where(c.tenant.in_({t for t, _ in part}), c.kpi.in_([k for _, k in part]))
             .with_for_update()
         )
-        found.update(
-            {(r.tenant, r.kpi): r for r in result.scalars() if (r.tenant, r.kpi) in wanted}
-        )
+        found.update({(t, k): (s, e) for t, k, s, e in result.all() if (t, k) in wanted})
     return found
 
 
-def add(session: AsyncSession, row: KpiLatestPeriod) -> None:
-    session.add(row)
+async def write(
+    session: AsyncSession, rows: Sequence[tuple[str, str, datetime, datetime]], now: datetime
+) -> None:
+    """Set these (tenant, kpi, period start, period end) as the KPIs' newest, one executemany."""
+    if not rows:
+        return
+    stmt = dialect_insert(session, _periods)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "kpi"],
+        set_={
+            "period_start": stmt.excluded.period_start,
+            "period_end": stmt.excluded.period_end,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    params = [
+        {"tenant": t, "kpi": k, "period_start": s, "period_end": e, "updated_at": now}
+        for t, k, s, e in rows
+    ]
+    await session.execute(stmt, params)

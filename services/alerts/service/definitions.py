@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.alerts.domain.labels import identity
 from services.alerts.domain.matching import Silence as SilenceSpec
 from services.alerts.domain.rules import RuleView, Switches
 from services.alerts.repository import definitions as repository
@@ -31,6 +32,12 @@ async def bump(session: AsyncSession, tenant: str) -> None:
     await repository.bump(session, tenant)
 
 
+async def all_versions(session: AsyncSession) -> dict[str, int]:
+    """Every tenant's definitions version as of this transaction (the ticker's: it looks at
+    all the alerts of a tenant whose definitions moved since its last tick)."""
+    return await repository.all_versions(session)
+
+
 @dataclass
 class TenantDefinitions:
     """One tenant's definitions at one version; read-only once built but for the memo."""
@@ -41,6 +48,20 @@ class TenantDefinitions:
     rules: dict[tuple[str, str], list[RuleView]]  # (target kind, target) → rules
     selectors: list[RuleView]  # the tag-selector rules (the caller matches the tags)
     _kpi_rules: dict[str, list[RuleView]] = field(default_factory=dict)
+    _identities: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]] = field(
+        default_factory=dict
+    )
+
+    def identity(
+        self, rule: RuleView, tenant: str, subject: dict[str, str]
+    ) -> tuple[dict[str, str], str]:
+        """An alert's labels and fingerprint, memoised for as long as this version is: a
+        rule's labels change only with a new one (hashing them is per event otherwise)."""
+        key = (rule.id, tuple(subject.items()))
+        found = self._identities.get(key)
+        if found is None:
+            found = self._identities[key] = identity(rule, tenant, subject)
+        return found
 
     def rules_for(self, kind: str, target: str) -> list[RuleView]:
         """The rules on one target; a KPI's with the selector rules, in rule id order."""

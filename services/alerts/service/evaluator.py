@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from services.alerts.domain.conditions import (
     Condition,
@@ -26,10 +25,10 @@ from services.alerts.domain.evaluation import (
     Notify,
     Observation,
     Transitioned,
+    next_tick,
     step,
 )
-from services.alerts.domain.labels import identity
-from services.alerts.domain.matching import inhibited, silenced_by
+from services.alerts.domain.matching import inhibited, next_silence_change, silenced_by
 from services.alerts.domain.present import about_the_present
 from services.alerts.domain.rules import (
     BUILTIN_KPI_GUARDRAIL,
@@ -58,14 +57,14 @@ from services.alerts.service.mapping import (
     LiveAlert,
     live_of,
     new_alert,
-    row_changes,
+    new_row,
     rule_view,
     samples_of,
     store_samples,
 )
 from services.alerts.service.notifier import Notifier
 from services.alerts.settings import AlertsSettings
-from services.alerts.tables import Alert, Guardrail, KpiLatestPeriod
+from services.alerts.tables import Guardrail
 from shared.db import AsyncSession
 from shared.events import (
     CloudEvent,
@@ -106,11 +105,8 @@ class Evaluator:
         self.builtins = builtin_rules(settings)
         self.loaded = BatchLoader(session, now, definitions or DefinitionCache())
         self.notifier = Notifier(settings, now)
-        self._identities: dict[
-            tuple[str, str, tuple[tuple[str, str], ...]], tuple[dict[str, str], str]
-        ] = {}
-        self._live: dict[tuple[str, str], LiveAlert] = {}
-        self._periods: dict[tuple[str, str], KpiLatestPeriod | None] = {}
+        # (tenant, KPI) whose alert started or stopped firing: its inhibition targets are due.
+        self._inhibitors_moved: set[tuple[str, str]] = set()
 
     # --- a batch -------------------------------------------------------------------------
 
@@ -132,24 +128,27 @@ class Evaluator:
                 kpis.add((event.tenant, payload.kpi))
         await loaded.load_guardrails(kpis)
         await loaded.load_firing(kpis | linked)
-        await self._load_periods(valued)
+        await loaded.load_periods(valued)
         keys: set[tuple[str, str]] = set()
         for event, payload in batch:
             for rule, _kind, _subject, labels in await self._subjects(event.tenant, payload):
-                keys.add((event.tenant, self._identity(rule, event.tenant, labels)[1]))
+                keys.add((event.tenant, self.loaded.identity(rule, event.tenant, labels)[1]))
         await loaded.load_alerts(keys)
 
     async def flush(self) -> None:
         """Write what evaluation changed: alert rows, history lines, outbox events."""
         history, events, deliveries = self.notifier.take()
         deliveries_repo.add_all(self.session, deliveries)
-        changed: list[tuple[Alert, dict[str, Any]]] = []
-        for live in self._live.values():
-            if live.dirty:
-                changed.append((live.alert, row_changes(live, self.now)))
-                live.dirty = live.clear_ack = False
-        await alerts_repo.write_back(self.session, changed)
+        inserts, updates = self.loaded.changed_rows(self.now)
+        await alerts_repo.insert_rows(self.session, inserts)
+        await alerts_repo.update_rows(self.session, updates)
+        # After the rows: an alert stepped before its KPI's alert moved is looked at again.
+        await alerts_repo.mark_due(self.session, self._inhibitors_moved, self.now)
+        self._inhibitors_moved.clear()
         await alerts_repo.insert_history(self.session, history)
+        moved = [(t, k, start, end) for (t, k), (start, end) in self.loaded.moved.items()]
+        await kpi_periods_repo.write(self.session, moved, self.now)
+        self.loaded.moved.clear()
         if events:
             topics = self.settings.topics
             await enqueue(self.session, topics.name(topics.alerts), *events)
@@ -165,7 +164,7 @@ class Evaluator:
         for rule, kind, subject, labels in await self._subjects(event.tenant, value):
             cond = rule.condition
 
-            def observe(alert: Alert | None, cond: Condition = cond) -> Observation:
+            def observe(alert: LiveAlert | None, cond: Condition = cond) -> Observation:
                 samples: list[Sample] = []
                 if cond.kind is ConditionKind.CHANGE and cond.window is not None:
                     kept = samples_of(alert) if alert is not None else []
@@ -177,32 +176,13 @@ class Evaluator:
 
             await self._evaluate(rule, event.tenant, kind, subject, labels, observe)
 
-    async def _load_periods(self, keys: set[tuple[str, str]]) -> None:
-        missing = keys - self._periods.keys()
-        if missing:
-            rows = await kpi_periods_repo.of(self.session, missing)
-            self._periods.update({key: rows.get(key) for key in missing})
-
     async def _is_present(self, tenant: str, value: KpiValueV1) -> bool:
         """Judge the value against the KPI's newest period, then record its period if newer."""
-        key = (tenant, value.kpi)
-        await self._load_periods({key})  # loaded already unless the batch was not prepared
-        row = self._periods[key]
-        newest = row.period_start if row is not None else None
+        held = await self.loaded.newest_period(tenant, value.kpi)
+        newest = held[0] if held is not None else None
         present = about_the_present(value.period_start, value.period_end, newest, self.now)
-        if row is None:
-            row = KpiLatestPeriod(
-                tenant=tenant,
-                kpi=value.kpi,
-                period_start=value.period_start,
-                period_end=value.period_end,
-                updated_at=self.now,
-            )
-            kpi_periods_repo.add(self.session, row)
-            self._periods[key] = row
-        elif value.period_start > row.period_start:
-            row.period_start, row.period_end = value.period_start, value.period_end
-            row.updated_at = self.now
+        if held is None or value.period_start > held[0]:
+            self.loaded.move_period(tenant, value.kpi, (value.period_start, value.period_end))
         return present
 
     async def kr_progress(self, event: CloudEvent, progress: KrProgressV1) -> None:
@@ -266,13 +246,15 @@ class Evaluator:
         batch is active in memory only, until `flush()`: it is closed too."""
         rule = self.builtins[BUILTIN_KPI_GUARDRAIL]
         await self.loaded.load_firing({(tenant, kpi)})
-        found = {a.fingerprint: a for a in await alerts_repo.of_rule(self.session, tenant, rule.id)}
-        for (of_tenant, fingerprint), live in self._live.items():
-            if of_tenant == tenant and live.alert.rule_id == rule.id:
-                found.setdefault(fingerprint, live.alert)
-        for alert in found.values():
-            if alert.subject == kpi:
-                self._step(alert, closing(rule), CLOSED)
+        for row in await alerts_repo.rows_of_rule(self.session, tenant, rule.id):
+            self.loaded.hold(live_of(row))
+        for live in list(self.loaded.alerts.values()):
+            if live is not None and (live.tenant, live.rule_id, live.subject) == (
+                tenant,
+                rule.id,
+                kpi,
+            ):
+                self._step(live, closing(rule), CLOSED)
 
     async def _status_rules(
         self,
@@ -285,7 +267,7 @@ class Evaluator:
             verdict = status_verdict(rule.condition, status, progress)
             obs = Observation(verdict, progress)
 
-            def observe(_alert: Alert | None, obs: Observation = obs) -> Observation:
+            def observe(_alert: LiveAlert | None, obs: Observation = obs) -> Observation:
                 return obs
 
             await self._evaluate(rule, tenant, kind, subject, labels, observe)
@@ -324,11 +306,17 @@ class Evaluator:
 
     # --- the clock and closing -----------------------------------------------------------
 
-    async def tick(self) -> int:
-        """Advance every alert the clock can move; returns how many were looked at."""
+    async def tick(self, changed: set[str] | None = None) -> int:
+        """Advance the alerts the clock can move now (`due_at`), and every one it could move
+        of the tenants whose definitions `changed` (None: of all); returns how many."""
         await self._ensure_absent_alerts()
-        alerts = await alerts_repo.to_tick(self.session)
+        rows = list(await alerts_repo.rows_due(self.session, self.now))
+        if changed is None or changed:
+            rows += await alerts_repo.rows_to_tick(self.session, changed)
+        held = {(r["tenant"], r["fingerprint"]): self.loaded.hold(live_of(r)) for r in rows}
+        alerts = [held[key] for key in sorted(held)]
         await self._load_firing(alerts)
+        await self.loaded.load_tenants({a.tenant for a in alerts})
         stored = await rules_repo.by_id(
             self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
         )
@@ -338,13 +326,13 @@ class Evaluator:
             else:
                 row = stored.get(alert.rule_id)
                 rule = rule_view(row) if row is not None and row.enabled else None
-            if rule is None:
-                continue  # closed when its rule was deleted or disabled
-            await self.loaded.load_tenants({alert.tenant})
+            if rule is None:  # closed when its rule was deleted or disabled
+                alert.due_at, alert.dirty = None, True
+                continue
             obs = Observation.tick()
             cond = rule.condition
             if cond.kind is ConditionKind.NO_DATA and cond.no_data_for is not None:
-                since = alert.last_seen_at or rule.created_at or self.now
+                since = alert.status.last_seen_at or rule.created_at or self.now
                 verdict = absent_verdict(since, cond.no_data_for, self.now)
                 if verdict is not None:
                     obs = Observation(verdict, None, fresh=False)
@@ -355,39 +343,36 @@ class Evaluator:
     async def close_rule_alerts(self, tenant: str, rule: RuleView) -> None:
         """The rule is gone, disabled or changed its identity: resolve what it holds open."""
         await self.loaded.load_tenants({tenant})
-        alerts = await alerts_repo.of_rule(self.session, tenant, rule.id)
+        rows = await alerts_repo.rows_of_rule(self.session, tenant, rule.id)
+        alerts = [self.loaded.hold(live_of(row)) for row in rows]
         await self._load_firing(alerts)
         for alert in alerts:
             self._step(alert, closing(rule), CLOSED)
         await self.flush()
 
-    async def _load_firing(self, alerts: Sequence[Alert]) -> None:
+    async def _load_firing(self, alerts: Sequence[LiveAlert]) -> None:
         await self.loaded.load_firing({(a.tenant, a.labels.get("kpi", "")) for a in alerts})
 
     async def _ensure_absent_alerts(self) -> None:
         """A `no_data` rule on one KPI has an alert from its creation, so silence from the
         start is noticed too."""
+        wanted = []
         for row in await rules_repo.absent_on_kpis(self.session):
             rule = rule_view(row)
-            labels, fp = self._identity(rule, row.tenant, {"kpi": row.target})
-            if await alerts_repo.get(self.session, row.tenant, fp) is None:
-                alerts_repo.add(
-                    self.session,
-                    new_alert(rule, row.tenant, fp, labels, "kpi", row.target, self.now),
-                )
-        await alerts_repo.save(self.session)
+            labels, fp = self.loaded.identity(rule, row.tenant, {"kpi": row.target})
+            wanted.append((rule, row.tenant, fp, labels, row.target))
+        await self.loaded.load_alerts({(tenant, fp) for _, tenant, fp, _, _ in wanted})
+        new = []
+        for rule, tenant, fp, labels, kpi in wanted:
+            if self.loaded.alerts[(tenant, fp)] is None:
+                live = new_alert(rule, tenant, fp, labels, "kpi", kpi, self.now)
+                live.due_at = self.now  # this tick steps it: it works out its deadline
+                self.loaded.alerts[(tenant, fp)] = live
+                live.row = new_row(live, self.now)
+                new.append(live.row)
+        await alerts_repo.insert_rows(self.session, new)
 
     # --- the core ------------------------------------------------------------------------
-
-    def _identity(
-        self, rule: RuleView, tenant: str, subject: dict[str, str]
-    ) -> tuple[dict[str, str], str]:
-        """An alert's labels and fingerprint (memoised: hashing is per event otherwise)."""
-        key = (rule.id, tenant, tuple(subject.items()))
-        found = self._identities.get(key)
-        if found is None:
-            found = self._identities[key] = identity(rule, tenant, subject)
-        return found
 
     async def _evaluate(
         self,
@@ -396,9 +381,9 @@ class Evaluator:
         kind: str,
         subject: str,
         subject_labels: dict[str, str],
-        observe: Callable[[Alert | None], Observation],
+        observe: Callable[[LiveAlert | None], Observation],
     ) -> None:
-        labels, fp = self._identity(rule, tenant, subject_labels)
+        labels, fp = self.loaded.identity(rule, tenant, subject_labels)
         key, alerts = (tenant, fp), self.loaded.alerts
         if key not in alerts:  # prepared batches never get here: no coroutine per event
             await self.loaded.load_alerts({key})
@@ -413,25 +398,18 @@ class Evaluator:
                 if not worth_tracking(rule, obs, self.now):
                     return  # each KPI and each rule would otherwise leave an inactive row
                 alert = new_alert(rule, tenant, fp, labels, kind, subject, self.now)
-            alerts_repo.add(self.session, alert)
             alerts[key] = alert
         else:
             obs = observe(alert)
         self._step(alert, rule, obs)
 
-    def _live_of(self, alert: Alert) -> LiveAlert:
-        key = (alert.tenant, alert.fingerprint)
-        live = self._live.get(key)
-        if live is None:
-            live = self._live[key] = live_of(alert)
-        return live
-
-    def _step(self, alert: Alert, rule: RuleView, obs: Observation) -> None:
+    def _step(self, live: LiveAlert, rule: RuleView, obs: Observation) -> None:
         """One observation through the state machine, in memory; `flush()` writes the row."""
-        live = self._live_of(alert)
-        tenant = alert.tenant
+        tenant = live.tenant
         labels = live.labels
-        silences = silenced_by(self.loaded.silences.get(tenant, ()), labels, self.now)
+        held = self.loaded.silences.get(tenant, ())
+        silences = silenced_by(held, labels, self.now)
+        was_firing = live.status.state is AlertState.FIRING
         # Every inhibit rule holds the `kpi` label equal: only that KPI's firing alerts count.
         firing = self.loaded.firing_on(tenant, labels.get("kpi", ""))
         is_inhibited = inhibited(labels, firing.values())
@@ -447,10 +425,24 @@ class Evaluator:
             live.acked = False  # an ack ends with its alert
             live.clear_ack = True
         live.dirty = True
+        cond = rule.condition
+        absent_at = None
+        if cond.kind is ConditionKind.NO_DATA and cond.no_data_for is not None:
+            absent_at = (new.last_seen_at or rule.created_at or self.now) + cond.no_data_for
+        live.due_at = next_tick(
+            new,
+            rule.policy,
+            self.now,
+            muted=marks.muted,
+            absent_at=absent_at,
+            marks_change_at=next_silence_change(held, labels, self.now),
+        )
         if new.state is AlertState.FIRING:
-            firing[alert.fingerprint] = labels
+            firing[live.fingerprint] = labels
         else:
-            firing.pop(alert.fingerprint, None)
+            firing.pop(live.fingerprint, None)
+        if live.subject_kind == "kpi" and (new.state is AlertState.FIRING) != was_firing:
+            self._inhibitors_moved.add((tenant, labels.get("kpi", "")))
         for event in events:
             if isinstance(event, Transitioned):
                 self.notifier.transitioned(live, event, marks)

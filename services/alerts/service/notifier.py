@@ -47,7 +47,7 @@ def alert_event(
 
 
 def delivery(
-    alert: Alert,
+    alert: Alert | LiveAlert,
     rule_id: str,
     url: str,
     secret: str,
@@ -141,7 +141,7 @@ class Notifier:
         return taken
 
     def transitioned(self, live: LiveAlert, event: Transitioned, marks: Marks) -> None:
-        alert = live.alert
+        alert = live
         self.history.append(
             {
                 "tenant": alert.tenant,
@@ -158,7 +158,7 @@ class Notifier:
     def notify(self, live: LiveAlert, rule: RuleView, notify: Notify) -> None:
         """An alert fires or resolves in public: its event, its history line, its webhook."""
         settings = self.settings
-        alert, status = live.alert, live.status
+        alert, status = live, live.status
         assert status.started_at is not None
         generator_url = generator_url_for(settings, alert.subject_kind, alert.subject)
         ends_at = status.ended_at if notify.status == "resolved" else None
