@@ -47,6 +47,31 @@ KPI_FROM = "kpis k LEFT JOIN tenants t ON t.slug = k.tenant"
 """`SELECT {KPI_COLUMNS} FROM {KPI_FROM}`: each KPI with its tenant's timezone."""
 
 
+def wanted(batch: Sequence[Inbound]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (tenant, KPI) pairs a batch names, and their tenants: the definitions a writer reads
+    in the batch's transaction (not every KPI of every tenant: that read grew with the
+    database, and was most of the service's CPU with a thousand KPIs)."""
+    pairs: set[tuple[str, str]] = set()
+    add = pairs.add
+    for item in batch:
+        decoded = item.decoded
+        if type(decoded) is Decoded:
+            env = decoded.envelope
+            add((env.tenant, env.subject))
+        else:
+            event = item.event
+            add((event.tenant, event.subject))
+    return sorted(pairs), sorted({tenant for tenant, _ in pairs})
+
+
+def missing(
+    touched: Iterable[Sequence[Any]], kpis: dict[tuple[str, str], KpiDef]
+) -> list[tuple[str, str]]:
+    """The (tenant, KPI) pairs of touched rollups whose definitions were not read: a
+    restatement that moves a point to another KPI also recomputes the period it left."""
+    return sorted({(row[0], row[1]) for row in touched} - kpis.keys())
+
+
 @dataclass(frozen=True, slots=True)
 class KpiDef:
     period: Period
