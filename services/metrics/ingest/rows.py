@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -85,18 +86,24 @@ class KpiDef:
 
 def kpi_defs(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], KpiDef]:
     """KPI definitions from `SELECT {KPI_COLUMNS} FROM {KPI_FROM}` rows."""
-    defs = {}
-    for tenant, key, period, agg, direction, green, amber, tags, tz in rows:
-        parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
-        defs[(tenant, key)] = KpiDef(
-            Period(period),
-            Aggregation(agg),
-            Direction(direction),
-            Bands(green, amber),
-            parsed,
-            tz or DEFAULT_TIMEZONE,
-        )
-    return defs
+    return {(row[0], row[1]): _kpi_def(*row[2:]) for row in rows}
+
+
+@lru_cache(maxsize=16_384)
+def _kpi_def(
+    period: str, agg: str, direction: str, green: Any, amber: Any, tags: Any, tz: str | None
+) -> KpiDef:
+    """The definition a row's columns say: parsed once per distinct row content (each batch
+    reads its KPIs afresh; the same columns always give the same definition)."""
+    parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
+    return KpiDef(
+        Period(period),
+        Aggregation(agg),
+        Direction(direction),
+        Bands(green, amber),
+        parsed,
+        tz or DEFAULT_TIMEZONE,
+    )
 
 
 class _PeriodStarts:
