@@ -1,11 +1,14 @@
 """End-to-end latency of the KPI ↔ OKR loop with the three services as processes.
 
-    python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50] [--hops]
-                                [--profile DIR]
+    python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50] [--tenants 1]
+                                [--db sqlite|postgres] [--proof] [--hops] [--profile DIR]
 
 Starts the real broker (deploy/kafka/kafka.sh) and goals, metrics and alerts as uvicorn
-processes on SQLite, defines K KPIs, one threshold rule per KPI and one key result linked to
-each KPI, then produces measurements at a steady rate, round-robin over the KPIs, alternating
+processes on SQLite (or, with `--db postgres`, each on a fresh database of the project's
+PostgreSQL server, deploy/postgres/postgres.sh, dropped after the run), defines K KPIs spread
+over N tenants (`--tenants`: each tenant with its own admin key and its own KPIs, rules, cycle,
+objective and key results), one threshold rule per KPI and one key result linked to each KPI,
+then produces measurements at a steady rate, round-robin over the KPIs, alternating
 above and below the threshold so every measurement is a transition. Each value is unique, so
 an alert on `alerts` or a KR progress event on `okr.events` that carries it is matched to its
 measurement: latency = time received minus time produced, on one clock. When two measurements of
@@ -15,6 +18,12 @@ counted as superseded, not timed. `--hops` also times measurement → `kpi.value
 hop), with one more consumer on the machine. `--profile DIR` records the three service processes
 with py-spy while the measurements flow (DIR/goals.txt, metrics.txt, alerts.txt: collapsed
 stacks); py-spy needs ptrace rights (root here).
+
+The first tenant is the platform's bootstrap tenant (acme); the others' admin keys are
+installed in each service's database before the services start, as each service installs the
+bootstrap key (`shared.auth.install_bootstrap_key`: the tenant and the key). Every measurement
+is signed with its tenant's key (`shared.ingest_proof`); `--proof` makes metrics require it
+(LODESTAR_INGEST_REQUIRE_PROOF, the production default; the test platform turns it off).
 
 Baseline, measured in the same run on the same broker: a bare produce → consume hop.
 """
@@ -31,9 +40,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -42,16 +52,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Collector, pace, percentiles, wait_for  # noqa: E402
-from shared.auth import generate_key  # noqa: E402
+from shared.auth import generate_key, install_bootstrap_key  # noqa: E402
+from shared.db import Database  # noqa: E402
+from shared.ingest_proof import sign  # noqa: E402
+from shared.migrations import upgrade  # noqa: E402
 from shared.settings import Topics  # noqa: E402
-from tests.support.infra import kafka_bootstrap  # noqa: E402
+from tests.support.infra import (  # noqa: E402
+    create_postgres_database,
+    drop_postgres_database,
+    kafka_bootstrap,
+    postgres_url,
+)
 from tests.support.kafka import client_options  # noqa: E402
-from tests.support.processes import platform, sqlite_urls  # noqa: E402
+from tests.support.processes import SERVICES, Platform, platform, sqlite_urls  # noqa: E402
 
 THRESHOLD = 1_000_000.0
 TENANT = "acme"
 MAX_KPIS = 5000
 SETUP_LANES = 8  # definitions posted at once (3 per KPI; 5,000 KPIs one by one took long)
+SETUP_RETRIES = 5  # a definition refused with 502-504 or a broken connection is posted again
 QUOTAS = {  # a tenant of MAX_KPIS KPIs, rules and key results
     "LODESTAR_MAX_KPIS_PER_TENANT": str(MAX_KPIS),
     "LODESTAR_MAX_RULES_PER_TENANT": str(MAX_KPIS),
@@ -126,57 +145,111 @@ async def settle(collectors: list[Collector], quiet_s: float, deadline_s: float)
         await asyncio.sleep(0.1)
 
 
-async def setup(client: httpx.AsyncClient, urls: dict[str, str], kpis: Iterable[str]) -> None:
+async def setup_tenant(
+    client: httpx.AsyncClient, urls: dict[str, str], key: str, kpis: Iterable[str]
+) -> None:
+    """One tenant's cycle and objective, then its KPIs, rules and key results (with its key)."""
+    headers = {"Authorization": f"Bearer {key}"}
     now = datetime.now(UTC)
-    cycle = (
-        await client.post(
-            f"{urls['goals']}/v1/cycles",
-            json={
-                "name": "bench",
-                "starts_at": (now - timedelta(days=30)).isoformat(),
-                "ends_at": (now + timedelta(days=60)).isoformat(),
-            },
-        )
-    ).json()
-    await client.post(f"{urls['goals']}/v1/cycles/{cycle['id']}/activate", json={})
-    objective = (
-        await client.post(
-            f"{urls['goals']}/v1/objectives",
-            json={"cycle_id": cycle["id"], "title": "Latency", "owner": "bench"},
-        )
-    ).json()
+
+    async def post(url: str, body: dict[str, Any]) -> Any:
+        for attempt in range(SETUP_RETRIES + 1):
+            try:
+                answer = await client.post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt == SETUP_RETRIES:
+                    raise SystemExit(f"POST {url}: {exc!r}") from exc
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if answer.status_code in (502, 503, 504) and attempt < SETUP_RETRIES:
+                # A service busy or between two connections to another (goals asks metrics
+                # about the KPI of each key result): the same definition again.
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if answer.status_code == 409 and attempt:
+                return answer.json()  # made by the attempt whose answer was lost
+            if answer.status_code not in (200, 201):
+                raise SystemExit(f"POST {url}: {answer.status_code} {answer.text}")
+            return answer.json()
+        raise AssertionError("unreachable")
+
+    cycle = await post(
+        f"{urls['goals']}/v1/cycles",
+        {
+            "name": "bench",
+            "starts_at": (now - timedelta(days=30)).isoformat(),
+            "ends_at": (now + timedelta(days=60)).isoformat(),
+        },
+    )
+    await post(f"{urls['goals']}/v1/cycles/{cycle['id']}/activate", {})
+    objective = await post(
+        f"{urls['goals']}/v1/objectives",
+        {"cycle_id": cycle["id"], "title": "Latency", "owner": "bench"},
+    )
     lanes = asyncio.Semaphore(SETUP_LANES)
 
-    async def define(key: str) -> None:
+    async def define(kpi: str) -> None:
         async with lanes:
-            for url, body in (
-                (f"{urls['metrics']}/v1/kpis", {"key": key, "name": key, "aggregation": "last"}),
-                (
-                    f"{urls['alerts']}/v1/rules",
-                    {
-                        "name": f"High_{key}",
-                        "kpi": key,
-                        "operator": "above",
-                        "threshold": THRESHOLD,
-                    },
-                ),
-                (
-                    f"{urls['goals']}/v1/objectives/{objective['id']}/key-results",
-                    {
-                        "title": key,
-                        "kind": "increase",
-                        "start": 0,
-                        "target": 2 * THRESHOLD,
-                        "kpi": key,
-                        "kpi_aggregation": "last",
-                    },
-                ),
-            ):
-                answer = await client.post(url, json=body)
-                if answer.status_code != 201:
-                    raise SystemExit(f"POST {url}: {answer.status_code} {answer.text}")
+            kpi_body = {"key": kpi, "name": kpi, "aggregation": "last"}
+            await post(f"{urls['metrics']}/v1/kpis", kpi_body)
+            await post(
+                f"{urls['alerts']}/v1/rules",
+                {"name": f"High_{kpi}", "kpi": kpi, "operator": "above", "threshold": THRESHOLD},
+            )
+            await post(
+                f"{urls['goals']}/v1/objectives/{objective['id']}/key-results",
+                {
+                    "title": kpi,
+                    "kind": "increase",
+                    "start": 0,
+                    "target": 2 * THRESHOLD,
+                    "kpi": kpi,
+                    "kpi_aggregation": "last",
+                },
+            )
 
-    await asyncio.gather(*(define(key) for key in kpis))
+    await asyncio.gather(*(define(kpi) for kpi in kpis))
+
+
+async def setup(
+    client: httpx.AsyncClient,
+    urls: dict[str, str],
+    keys: dict[str, str],
+    kpis: list[tuple[str, str]],
+) -> None:
+    """Every tenant's definitions; the tenants one after the other, each SETUP_LANES wide."""
+    for tenant, key in keys.items():
+        await setup_tenant(client, urls, key, [kpi for t, kpi in kpis if t == tenant])
+
+
+async def install_tenants(databases: dict[str, str], keys: dict[str, str]) -> None:
+    """Each tenant and its admin key in each service's database (migrated here first), as
+    each service installs its bootstrap tenant's key at start-up."""
+    for name in SERVICES:
+        db = Database(databases[name])
+        try:
+            await upgrade(db, ROOT / "services" / name / "migrations")
+            async with db.transaction() as session:
+                for tenant, key in keys.items():
+                    await install_bootstrap_key(session, tenant, key, name="bench")
+        finally:
+            await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def service_databases(kind: str, tmp: str) -> AsyncIterator[dict[str, str]]:
+    """Each service's database: SQLite files in `tmp`, or fresh PostgreSQL databases (the
+    project's server, started if needed), dropped on exit."""
+    if kind == "sqlite":
+        yield sqlite_urls(tmp)
+        return
+    server = postgres_url()
+    created = {name: await create_postgres_database(server) for name in SERVICES}
+    try:
+        yield {name: url for name, (url, _) in created.items()}
+    finally:
+        for _, database in created.values():
+            await drop_postgres_database(server, database)
 
 
 def profilers(args: argparse.Namespace, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
@@ -188,15 +261,73 @@ def profilers(args: argparse.Namespace, pids: dict[str, int]) -> list[subprocess
     out.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).parent / "py-spy"
     seconds = str(max(1, int(args.seconds)))
-    command = [str(spy), "record", "-d", seconds, "-r", "50", "--nonblocking", "-f", "raw"]
     return [
         subprocess.Popen(
-            [*command, "-p", str(pid), "-o", str(out / f"{name}.txt")],
+            [
+                *(str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "50"),
+                *("--nonblocking", "-f", "raw", "-o", str(out / f"{name}.txt")),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         for name, pid in pids.items()
     ]
+
+
+async def measure(
+    args: argparse.Namespace,
+    running: Platform,
+    bootstrap: str,
+    topics: Topics,
+    keys: dict[str, str],
+    kpis: list[tuple[str, str]],
+    sent: dict[float, float],
+) -> tuple[int, float, float, list[Collector]]:
+    """Define everything, then produce at the rate and collect what comes out: (measurements
+    sent, the rate achieved, the seconds the setup took, the collectors: alerts, okr.events
+    and, with `--hops`, kpi.values). `sent` gets each value's send time."""
+    urls = {n: running.url(n) for n in ("goals", "metrics", "alerts")}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60) as client:
+        await setup(client, urls, keys, kpis)
+    setup_s = time.perf_counter() - started
+    print(f"setup: {len(kpis)} KPIs, rules and KRs, {len(keys)} tenant(s): {setup_s:.1f} s")
+    collectors = [
+        Collector(bootstrap, topics.name(topics.alerts)),
+        Collector(bootstrap, topics.name(topics.okr_events)),
+    ]
+    if args.hops:
+        collectors.append(Collector(bootstrap, topics.name(topics.kpi_values)))
+    for collector in collectors:
+        await collector.start()
+    producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=0)
+    await producer.start()
+    topic = topics.name(topics.measurements)
+
+    async def send(i: int) -> None:
+        # Alternate above/below the threshold per KPI; every value is unique.
+        tenant, kpi = kpis[i % len(kpis)]
+        above = (i // len(kpis)) % 2 == 0
+        value = THRESHOLD + 1 + i if above else float(i)
+        raw = measurement(tenant, kpi, value)
+        sent[value] = time.perf_counter()
+        await producer.send(
+            topic, raw, key=f"{tenant}/{kpi}".encode(), headers=[sign(keys[tenant], raw)]
+        )
+
+    with no_gc():
+        pids = {n: running.services[n].process.pid for n in ("goals", "metrics", "alerts")}
+        spies = profilers(args, pids)
+        started = time.perf_counter()
+        total = await pace(args.rate, args.seconds, send)
+        rate = total / (time.perf_counter() - started)
+        for spy in spies:
+            spy.wait()
+        await producer.stop()
+        await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
+    for collector in collectors:
+        await collector.stop()
+    return total, rate, setup_s, collectors
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -205,56 +336,29 @@ async def run(args: argparse.Namespace) -> None:
     admin_key = generate_key()[0]
     if not 1 <= args.kpis <= MAX_KPIS:
         raise SystemExit(f"--kpis is 1..{MAX_KPIS}")
-    kpis = [f"k{i:04d}" for i in range(args.kpis)]
+    if not 1 <= args.tenants <= args.kpis:
+        raise SystemExit("--tenants is 1..--kpis")
+    tenants = [TENANT, *(f"t{j:03d}" for j in range(1, args.tenants))]
+    keys = {TENANT: admin_key} | {tenant: generate_key()[0] for tenant in tenants[1:]}
+    # KPI i belongs to tenant i mod N: round-robin sending spreads the load evenly too.
+    kpis = [(tenants[i % len(tenants)], f"k{i:04d}") for i in range(args.kpis)]
+    env = QUOTAS | {"LODESTAR_INGEST_REQUIRE_PROOF": "true"} if args.proof else QUOTAS
+    sent: dict[float, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        databases = sqlite_urls(tmp)
-        with platform(
-            bootstrap=bootstrap,
-            topics=topics,
-            admin_key=admin_key,
-            database_urls=databases,
-            log_dir=Path(tmp),
-            extra_env=QUOTAS,
-        ) as running:
-            urls = {n: running.url(n) for n in ("goals", "metrics", "alerts")}
-            headers = {"Authorization": f"Bearer {admin_key}"}
-            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-                await setup(client, urls, kpis)
-            alerts = Collector(bootstrap, topics.name(topics.alerts))
-            okr = Collector(bootstrap, topics.name(topics.okr_events))
-            collectors = [alerts, okr]
-            if args.hops:
-                values = Collector(bootstrap, topics.name(topics.kpi_values))
-                collectors.append(values)
-            for collector in collectors:
-                await collector.start()
-            producer = AIOKafkaProducer(**client_options(bootstrap), acks="all", linger_ms=0)
-            await producer.start()
-            sent: dict[float, float] = {}
-            topic = topics.name(topics.measurements)
-
-            async def send(i: int) -> None:
-                # Alternate above/below the threshold per KPI; every value is unique.
-                kpi, tenant = kpis[i % len(kpis)], TENANT
-                above = (i // len(kpis)) % 2 == 0
-                value = THRESHOLD + 1 + i if above else float(i)
-                sent[value] = time.perf_counter()
-                await producer.send(
-                    topic, measurement(tenant, kpi, value), key=f"{tenant}/{kpi}".encode()
+        async with service_databases(args.db, tmp) as databases:
+            await install_tenants(databases, {t: k for t, k in keys.items() if t != TENANT})
+            with platform(
+                bootstrap=bootstrap,
+                topics=topics,
+                admin_key=admin_key,
+                database_urls=databases,
+                log_dir=Path(tmp),
+                extra_env=env,
+            ) as running:
+                total, rate, setup_s, collectors = await measure(
+                    args, running, bootstrap, topics, keys, kpis, sent
                 )
-
-            with no_gc():
-                spies = profilers(args, {n: s.process.pid for n, s in running.services.items()})
-                started = time.perf_counter()
-                total = await pace(args.rate, args.seconds, send)
-                rate = total / (time.perf_counter() - started)
-                for spy in spies:
-                    spy.wait()
-                await producer.stop()
-                await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
-            for collector in collectors:
-                await collector.stop()
-
+    alerts, okr, *hops = collectors
     alert_lat = [
         at - sent[e["data"]["value"]] for at, e in alerts.arrivals if e["data"].get("value") in sent
     ]
@@ -265,18 +369,24 @@ async def run(args: argparse.Namespace) -> None:
     ]
     value_lat = [
         at - sent[e["data"]["last_value"]]
-        for at, e in (values.arrivals if args.hops else [])
+        for hop in hops
+        for at, e in hop.arrivals
         if e["data"].get("last_value") in sent
     ]
     firing = sum(1 for _, e in alerts.arrivals if e["type"] == "lodestar.alert.firing.v1")
+    reached = {
+        "alerts": len({e["tenant"] for _, e in alerts.arrivals}),
+        "KR": len({e["tenant"] for _, e in okr.arrivals if e["type"] == "lodestar.kr.progress.v1"}),
+    }
 
     with no_gc():
         baseline = await kafka_hop_baseline(
             bootstrap, f"{topics.prefix}baseline", args.rate, min(args.seconds, 10)
         )
     print(
-        f"\nE2E latency — {total} measurements at {rate:,.0f}/s over {args.kpis} KPIs "
-        f"(2 cores, real broker, services on SQLite)"
+        f"\nE2E latency — {total} measurements at {rate:,.0f}/s over {args.kpis} KPIs in "
+        f"{args.tenants} tenant(s) (2 cores, real broker, services on {args.db}"
+        f"{', tenant proofs required' if args.proof else ''}; setup {setup_s:.1f} s)"
     )
     print(f"{'path':<44}{'timed':>8}   latency")
     rows = [
@@ -289,7 +399,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{label:<44}{len(samples):>8}   {percentiles(samples)}")
     print(
         f"firing alerts: {firing}; measurements superseded in a batch (not timed): "
-        f"alerts {total - len(alert_lat)}, KR {total - len(kr_lat)}"
+        f"alerts {total - len(alert_lat)}, KR {total - len(kr_lat)}; tenants with results: "
+        f"alerts {reached['alerts']}/{args.tenants}, KR {reached['KR']}/{args.tenants}"
     )
 
 
@@ -298,6 +409,15 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000, help="measurements per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--kpis", type=int, default=50, help=f"at most {MAX_KPIS}")
+    parser.add_argument(
+        "--tenants", type=int, default=1, help="the KPIs spread over this many tenants"
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--proof",
+        action="store_true",
+        help="metrics requires each measurement's tenant proof (as in production)",
+    )
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy the three services into DIR/<service>.txt"
     )

@@ -19,11 +19,10 @@ import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiokafka import ConsumerRecord
-from pydantic import BaseModel
 
 from services.metrics.tables import EPOCH, MICROSECOND
 from shared.bounds import (
@@ -33,6 +32,7 @@ from shared.bounds import (
     MAX_TIME,
     MIN_TIME,
 )
+from shared.codec import LONG_FRACTION, construct
 from shared.events import MEASUREMENT_V1, CloudEvent, MeasurementV1
 from shared.inbound import Inbound, decode_record
 
@@ -90,22 +90,6 @@ class Decoded(msgspec.Struct, frozen=True):
 _EVENT_FIELDS = frozenset(CloudEvent.model_fields)
 _PAYLOAD_FIELDS = frozenset(MeasurementV1.model_fields)
 _blake2b = hashlib.blake2b
-_new = object.__new__
-_set = object.__setattr__
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _construct(cls: type[M], fields: frozenset[str], values: dict[str, Any], extra: Any) -> M:
-    """A model instance from already-validated values: what `model_construct` does, without
-    its per-field bookkeeping (it costs more than validating). A unit test checks the result
-    equals the validated model, so a pydantic upgrade that changes its internals is caught."""
-    model = _new(cls)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", fields)
-    _set(model, "__pydantic_extra__", extra)
-    _set(model, "__pydantic_private__", None)
-    return model
 
 
 def build(decoded: Decoded) -> tuple[CloudEvent, MeasurementV1]:
@@ -118,7 +102,7 @@ def build(decoded: Decoded) -> tuple[CloudEvent, MeasurementV1]:
         sent["dimensions"] = payload["dimensions"] = data.dimensions
     if data.revision is not msgspec.UNSET:
         sent["revision"] = payload["revision"] = data.revision
-    event = _construct(
+    event = construct(
         CloudEvent,
         _EVENT_FIELDS,
         {
@@ -134,7 +118,7 @@ def build(decoded: Decoded) -> tuple[CloudEvent, MeasurementV1]:
         },
         {},
     )
-    return event, _construct(MeasurementV1, _PAYLOAD_FIELDS, payload, None)
+    return event, construct(MeasurementV1, _PAYLOAD_FIELDS, payload, None)
 
 
 def _has_nul(env: Envelope) -> bool:
@@ -165,6 +149,7 @@ def measurement_decoder(
         return latest[0]
 
     nul = b"\\u0000"
+    long_fraction = LONG_FRACTION.search
 
     def decode(record: ConsumerRecord[bytes, bytes]) -> Inbound:
         value = record.value
@@ -180,6 +165,10 @@ def measurement_decoder(
         if not earliest <= at <= latest[0] and not earliest <= at <= refreshed_latest():
             return decode_record(record, max_bytes)
         if nul in value and _has_nul(env):
+            return decode_record(record, max_bytes)
+        if long_fraction(value) is not None:
+            # A time with more than six fractional digits: pydantic truncates it to µs,
+            # msgspec rounds it (23:59:59.9999999 would fall in the next day).
             return decode_record(record, max_bytes)
         return deferred(record, Decoded(env, identity(env.tenant, env.source, env.id), at), build)
 

@@ -22,7 +22,7 @@ from typing import Annotated
 import msgspec
 from aiokafka import ConsumerRecord
 
-from services.metrics.codec import _construct
+from shared.codec import construct
 from shared.events import KR_PROGRESS_V1, OBJECTIVE_CHANGED_V1, CloudEvent
 from shared.inbound import Inbound, decode_record
 
@@ -66,6 +66,6 @@ def skipping_decoder(
             "datacontenttype": "application/json",
             "data": {},
         }
-        return Inbound(record, _construct(CloudEvent, _EVENT_FIELDS, stand_in, {}), None)
+        return Inbound(record, construct(CloudEvent, _EVENT_FIELDS, stand_in, {}), None)
 
     return decode

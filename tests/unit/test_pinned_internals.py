@@ -1,10 +1,10 @@
 """The shims that lean on libraries' private internals still fit the installed libraries.
 
 `shared/sqlite_inline.py` stands in for aiosqlite under SQLAlchemy's adapter, and
-`services/metrics/codec.py` builds pydantic models without validating them, after msgspec's
-verdicts. Both were written against one release of each library; these tests fail, naming the
-module and the versions, as soon as the installed or locked release is another, and check the
-private attributes the shims touch are still there.
+`shared/codec.py` (used by `services/metrics/codec.py` too) builds pydantic models without
+validating them, after msgspec's verdicts. Both were written against one release of each
+library; these tests fail, naming the module and the versions, as soon as the installed or
+locked release is another, and check the private attributes the shims touch are still there.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from shared.db import create_engine
 
 LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
 
-# `services/metrics/codec.py` (owned with the metrics service) sets the four slots of a
-# `pydantic.BaseModel` itself and trusts msgspec's verdicts to equal strict pydantic's.
+# `shared/codec.py` and `services/metrics/codec.py` set the four slots of a
+# `pydantic.BaseModel` themselves and trust msgspec's verdicts to equal pydantic's.
 CODEC_WRITTEN_AGAINST = {"pydantic": "2.14.4", "pydantic-core": "2.50.5", "msgspec": "0.22.0"}
 
 SHIMS = (
@@ -35,7 +35,8 @@ SHIMS = (
         for package, pinned in sqlite_inline.WRITTEN_AGAINST.items()
     ]
     + [
-        ("services/metrics/codec.py", package, pinned)
+        (module, package, pinned)
+        for module in ("shared/codec.py", "services/metrics/codec.py")
         for package, pinned in CODEC_WRITTEN_AGAINST.items()
     ]
     + [

@@ -10,12 +10,11 @@ new (not a savepoint: that is two more round trips on every batch). Redeliveries
 events are dropped before the COPY (`RecentKeys`), so the fallback is rare. COPY into the
 table is 2-3 times faster than the INSERT from staging.
 
-The KPI definitions and tenants are kept between batches (`Definitions`), not read by every
-batch: that read was a round trip at the head of each batch, waiting for the event loop's turn
-behind the next batch's fetch. They are checked instead, in the same statement as the rollup
-merge: it also returns a fingerprint of every `kpis` and `tenants` row, and a batch written
-with definitions that no longer match is rolled back and written again with fresh ones. A
-record refused for an unknown tenant or KPI makes the batch reload them before refusing it.
+Each batch reads the definitions of the KPIs and tenants it names, and only those, in its own
+transaction (one statement, by primary key, before the COPY): always fresh, with no cache to
+keep in step. (Keeping every definition between batches instead saved that round trip, but
+each merge then fingerprinted every `kpis` and `tenants` row to check them, and each change
+reloaded them all: work that grew with the database, not the batch.)
 
 asyncpg directly, on one dedicated connection: it is asynchronous, so the event loop keeps
 fetching and decoding the next batch while PostgreSQL works.
@@ -39,9 +38,11 @@ from services.metrics.ingest.rows import (
     Record,
     TouchedRollup,
     kpi_defs,
+    missing,
     outbox_rows,
     prepare,
     record_rollups,
+    wanted,
 )
 from shared.inbound import Inbound, Rejection
 from shared.leader import WAKE_CHANNEL
@@ -65,20 +66,14 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
 ) ON COMMIT DELETE ROWS
 """
 
-# A digest of every row of `kpis` and `tenants` (whole rows: a KPI deleted and created again
-# differs in `created_at`), compared with the one taken when the definitions were loaded.
-FINGERPRINT = """
-(SELECT md5(coalesce(string_agg(k::text, E'\\n' ORDER BY k.tenant, k.key), '')) FROM kpis k)
-|| (SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t.slug), '')) FROM tenants t)
-"""
-
-# The definitions and their fingerprint from one snapshot: one statement.
+# The batch's definitions, in one statement: its KPIs (with `created_at`, which tells a KPI
+# deleted and created again since), then its tenants.
 DEFINITIONS = f"""
-SELECT {KPI_COLUMNS}, NULL AS slug, NULL AS fingerprint FROM {KPI_FROM}
+SELECT {KPI_COLUMNS}, k.created_at, NULL AS slug FROM {KPI_FROM}
+WHERE (k.tenant, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug, NULL FROM tenants
-UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug FROM tenants
+WHERE slug = ANY($3::text[])
 """
 
 # The set-based path: exactly the keys this statement inserted (redeliveries are skipped).
@@ -92,9 +87,8 @@ RETURNING id
 """
 
 ROLLUP_COLUMNS = "tenant, kpi, period_start, count, total, minimum, maximum, last_value, last_at"
-# The touched rollups as stored, then one more row: the definitions' fingerprint (last field).
+# The touched rollups, as stored.
 MERGE_ROLLUPS = f"""
-WITH merged AS (
 INSERT INTO rollups AS r ({ROLLUP_COLUMNS})
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
                      $5::double precision[], $6::double precision[], $7::double precision[],
@@ -108,45 +102,41 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
                       THEN excluded.last_value ELSE r.last_value END,
     last_at = greatest(r.last_at, excluded.last_at)
 RETURNING {ROLLUP_COLUMNS}, revision
-)
-SELECT {ROLLUP_COLUMNS}, revision, NULL AS fingerprint FROM merged
-UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Definitions:
-    """The KPI definitions and tenants as of one snapshot, and that snapshot's fingerprint."""
+    """The definitions of a batch's KPIs and tenants, as its transaction sees them."""
 
     kpis: dict[tuple[str, str], KpiDef]
     tenants: set[str]
-    fingerprint: str
+    created: dict[tuple[str, str], datetime]
+    """Each KPI's `created_at`."""
 
 
-async def load_definitions(conn: Any) -> Definitions:
+async def load_definitions(
+    conn: Any, pairs: Sequence[tuple[str, str]], tenants: Sequence[str] = ()
+) -> Definitions:
+    """The definitions of the KPIs `pairs` names, and which of `tenants` exist."""
     kpi_rows: list[tuple[Any, ...]] = []
-    tenants: set[str] = set()
-    fingerprint = ""
-    for row in await conn.fetch(DEFINITIONS):
+    created: dict[tuple[str, str], datetime] = {}
+    found: set[str] = set()
+    keys = [key for _, key in pairs]
+    for row in await conn.fetch(DEFINITIONS, [tenant for tenant, _ in pairs], keys, tenants):
         if row[-1] is not None:
-            fingerprint = row[-1]
-        elif row[-2] is not None:
-            tenants.add(row[-2])
+            found.add(row[-1])
         else:
             kpi_rows.append(tuple(row)[:-2])
-    return Definitions(kpi_defs(kpi_rows), tenants, fingerprint)
-
-
-class StaleDefinitions(Exception):
-    """The KPI definitions or tenants changed since this writer loaded them."""
+            created[(row[0], row[1])] = row[-2]
+    return Definitions(kpi_defs(kpi_rows), found, created)
 
 
 class RecentKeys:
     """The keys of the points this writer stored lately (at most about 2 x `capacity`), added
     only after their transaction committed: a key in here is stored, so its redelivery can be
-    dropped before the COPY. Cleared when the KPI definitions change (a deleted KPI's points
-    are deleted too)."""
+    dropped before the COPY. Cleared when a KPI of a batch is not the one this writer saw
+    under that name before (deleted, its points with it, and created again)."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
@@ -208,7 +198,8 @@ class PostgresWriter:
         self._idle_s = idle_s
         self._conn: Any = None
         self._recent = RecentKeys()
-        self._defs: Definitions | None = None
+        # The `created_at` of each KPI this writer has read the definition of.
+        self._created: dict[tuple[str, str], datetime] = {}
         self._lock = asyncio.Lock()  # the connection: a batch, or the idle rollback
         self._open = False  # a transaction is open and unused (`COMMIT; BEGIN`)
         self._idle: asyncio.TimerHandle | None = None
@@ -258,27 +249,24 @@ class PostgresWriter:
                 self._drop_connection()
 
     async def _store(self, batch: Sequence[Inbound]) -> list[Rejection]:
-        copy = True
-        while True:
-            try:
-                return await self._store_once(batch, copy=copy)
-            except asyncpg.UniqueViolationError:
-                # A point was stored before (not by this writer lately): the whole
-                # transaction is rolled back, and the batch goes again the set-based way.
-                if not copy:
-                    raise
-                copy = False
-            except StaleDefinitions:
-                # Rolled back; the next attempt reads the definitions in its transaction.
-                self._defs = None
+        try:
+            return await self._store_once(batch, copy=True)
+        except asyncpg.UniqueViolationError:
+            # A point was stored before (not by this writer lately): the whole transaction
+            # is rolled back, and the batch goes again the set-based way.
+            return await self._store_once(batch, copy=False)
 
-    async def _definitions(self, conn: Any) -> Definitions:
-        defs = await load_definitions(conn)
-        if self._defs is None or defs.fingerprint != self._defs.fingerprint:
-            # A KPI deleted takes its points with it: what this writer remembers storing
-            # may be gone.
-            self._recent.clear()
-        self._defs = defs
+    async def _definitions(
+        self, conn: Any, pairs: Sequence[tuple[str, str]], tenants: Sequence[str] = ()
+    ) -> Definitions:
+        defs = await load_definitions(conn, pairs, tenants)
+        seen = self._created
+        for pair, created in defs.created.items():
+            if seen.get(pair, created) != created:
+                # A KPI deleted takes its points with it: what this writer remembers storing
+                # may be gone.
+                self._recent.clear()
+            seen[pair] = created
         return defs
 
     async def _store_once(self, batch: Sequence[Inbound], *, copy: bool) -> list[Rejection]:
@@ -301,30 +289,20 @@ class PostgresWriter:
         self, conn: Any, batch: Sequence[Inbound], *, copy: bool
     ) -> tuple[Iterable[bytes], list[Rejection]]:
         """The batch's writes, inside its transaction: the keys stored, the refused."""
-        defs = self._defs
-        fresh = defs is None
-        if defs is None:
-            defs = await self._definitions(conn)
+        defs = await self._definitions(conn, *wanted(batch))
         # Redeliveries of points this writer stored lately are left out.
         points = prepare(batch, defs.kpis, defs.tenants, self._recent)
-        if (points.unknown or points.corrections) and not fresh:
-            # Perhaps a tenant or KPI created since: look again before refusing. Corrections
-            # (rare) are checked by no merge's fingerprint: they read the definitions afresh.
-            defs = await self._definitions(conn)
-            fresh = True
-            points = prepare(batch, defs.kpis, defs.tenants, self._recent)
         stored: Iterable[bytes] = ()
         touched: list[Any] = []
         if points.records:
             new = await self._insert(conn, points.records, copy=copy)
             stored = points.keys if new is points.records else [record[0] for record in new]
-            merged = await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new))
-            if not fresh and merged[-1][-1] != defs.fingerprint:
-                raise StaleDefinitions
-            touched = [row[:-1] for row in merged if row[-1] is None]
+            touched = list(await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new)))
         if points.corrections:
             recomputed = await run(conn, corrections.apply(points.corrections))
             touched = corrections.superseded(touched, recomputed)
+            if left := missing(recomputed, defs.kpis):
+                defs.kpis.update((await self._definitions(conn, left)).kpis)
             # Each corrected point is stored now (restated, retracted or a tombstone).
             stored = [*stored, *(c.key for c in points.corrections)]
         events = outbox_rows(

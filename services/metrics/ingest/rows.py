@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -47,6 +48,31 @@ KPI_FROM = "kpis k LEFT JOIN tenants t ON t.slug = k.tenant"
 """`SELECT {KPI_COLUMNS} FROM {KPI_FROM}`: each KPI with its tenant's timezone."""
 
 
+def wanted(batch: Sequence[Inbound]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (tenant, KPI) pairs a batch names, and their tenants: the definitions a writer reads
+    in the batch's transaction (not every KPI of every tenant: that read grew with the
+    database, and was most of the service's CPU with a thousand KPIs)."""
+    pairs: set[tuple[str, str]] = set()
+    add = pairs.add
+    for item in batch:
+        decoded = item.decoded
+        if type(decoded) is Decoded:
+            env = decoded.envelope
+            add((env.tenant, env.subject))
+        else:
+            event = item.event
+            add((event.tenant, event.subject))
+    return sorted(pairs), sorted({tenant for tenant, _ in pairs})
+
+
+def missing(
+    touched: Iterable[Sequence[Any]], kpis: dict[tuple[str, str], KpiDef]
+) -> list[tuple[str, str]]:
+    """The (tenant, KPI) pairs of touched rollups whose definitions were not read: a
+    restatement that moves a point to another KPI also recomputes the period it left."""
+    return sorted({(row[0], row[1]) for row in touched} - kpis.keys())
+
+
 @dataclass(frozen=True, slots=True)
 class KpiDef:
     period: Period
@@ -60,18 +86,24 @@ class KpiDef:
 
 def kpi_defs(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], KpiDef]:
     """KPI definitions from `SELECT {KPI_COLUMNS} FROM {KPI_FROM}` rows."""
-    defs = {}
-    for tenant, key, period, agg, direction, green, amber, tags, tz in rows:
-        parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
-        defs[(tenant, key)] = KpiDef(
-            Period(period),
-            Aggregation(agg),
-            Direction(direction),
-            Bands(green, amber),
-            parsed,
-            tz or DEFAULT_TIMEZONE,
-        )
-    return defs
+    return {(row[0], row[1]): _kpi_def(*row[2:]) for row in rows}
+
+
+@lru_cache(maxsize=16_384)
+def _kpi_def(
+    period: str, agg: str, direction: str, green: Any, amber: Any, tags: Any, tz: str | None
+) -> KpiDef:
+    """The definition a row's columns say: parsed once per distinct row content (each batch
+    reads its KPIs afresh; the same columns always give the same definition)."""
+    parsed = json.loads(tags) if isinstance(tags, str | bytes) else list(tags or [])
+    return KpiDef(
+        Period(period),
+        Aggregation(agg),
+        Direction(direction),
+        Bands(green, amber),
+        parsed,
+        tz or DEFAULT_TIMEZONE,
+    )
 
 
 class _PeriodStarts:

@@ -15,6 +15,7 @@ statement does so once per 500 rows and otherwise runs in C without the GIL.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +27,15 @@ from services.metrics.ingest import corrections
 from services.metrics.ingest.rows import (
     KPI_COLUMNS,
     KPI_FROM,
+    KpiDef,
     Record,
     TouchedRollup,
     kpi_defs,
+    missing,
     outbox_rows,
     prepare,
     record_rollups,
+    wanted,
 )
 from shared.db import SQLITE_PRAGMAS
 from shared.inbound import Inbound, Rejection
@@ -77,6 +81,24 @@ INSERT_OUTBOX = {
     + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
     for rows in MERGE_CHUNKS
 }
+
+
+# The batch's definitions, read in its transaction: its KPIs (a JSON array of [tenant, key])
+# and its tenants (a JSON array of slugs), each looked up by primary key.
+SELECT_KPIS = f"""
+SELECT {KPI_COLUMNS} FROM {KPI_FROM}
+WHERE (k.tenant, k.key) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)
+)
+"""
+SELECT_TENANTS = "SELECT slug FROM tenants WHERE slug IN (SELECT value FROM json_each(?))"
+
+
+def read_kpis(
+    conn: sqlite3.Connection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], KpiDef]:
+    """The definitions of the KPIs `pairs` names (those that exist)."""
+    return kpi_defs(conn.execute(SELECT_KPIS, (json.dumps(pairs),)))
 
 
 def chunked(
@@ -158,8 +180,9 @@ class SqliteWriter:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            kpis = kpi_defs(conn.execute(f"SELECT {KPI_COLUMNS} FROM {KPI_FROM}"))
-            tenants = {slug for (slug,) in conn.execute("SELECT slug FROM tenants")}
+            pairs, slugs = wanted(batch)
+            kpis = read_kpis(conn, pairs)
+            tenants = {slug for (slug,) in conn.execute(SELECT_TENANTS, (json.dumps(slugs),))}
             points = prepare(batch, kpis, tenants)
             rejected = points.rejected
             touched: list[Any] = []
@@ -168,6 +191,7 @@ class SqliteWriter:
             if points.corrections:
                 recomputed = run(conn, corrections.apply(points.corrections))
                 touched = corrections.superseded(touched, recomputed)
+                kpis.update(read_kpis(conn, missing(recomputed, kpis)))
             if touched:
                 # SQLAlchemy's storage format for a naive UTC DATETIME on SQLite.
                 created_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,4 +1,4 @@
-"""The PostgreSQL writer keeps KPI definitions between batches and opens each batch's
+"""The PostgreSQL writer reads the KPI definitions in each batch's transaction and opens that
 transaction with the previous batch's commit: a definition created, changed or deleted between
 two batches is seen by the second, and a transaction left unused is rolled back."""
 
@@ -99,7 +99,7 @@ async def stored(url: str, tenant: str) -> int:
     return int(rows[0][0])
 
 
-class TestDefinitionsKeptBetweenBatches:
+class TestDefinitionsChangedBetweenBatches:
     async def test_a_kpi_created_after_a_batch_is_known_to_the_next(
         self, url: str, tenant: str
     ) -> None:
@@ -143,8 +143,6 @@ class TestDefinitionsKeptBetweenBatches:
                 " WHERE tenant = $1 AND key = 'mql'",
                 tenant,
             )
-            # All points known: the batch is written with the kept definitions, found stale
-            # by the merge, rolled back and written again with the new ones.
             assert await writer.store(batch(tenant, "mql", 2.0)) == []
         finally:
             await writer.close()

@@ -75,6 +75,13 @@ class TestSameAsPydantic:
     def test_a_bad_record_is_refused_with_pydantics_reason(self, value: bytes) -> None:
         assert reason(value, fast) == reason(value, lambda r: decode_record(r, MAX))
 
+    @pytest.mark.parametrize("at", ["2026-11-24T23:59:59.9999999Z", "2026-11-24T09:59:00.1234567Z"])
+    def test_a_time_past_microseconds_is_truncated_as_pydantic_does(self, at: str) -> None:
+        raw = patched(time=at)
+        ours, theirs = fast(rec(raw)), decode_record(rec(raw), MAX)
+        assert ours.event == theirs.event
+        assert ours.event.time.day == 24
+
     @pytest.mark.parametrize(
         "data",
         [
