@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Row
@@ -104,7 +105,8 @@ def cycle_view(cycle: Cycle, tz: str) -> ev.CycleView:
     return ev.CycleView(state=cycle.state, closed_at=cycle.closed_at, timezone=tz)
 
 
-def kr_state(kr: KeyResult) -> ev.KeyResultState:
+def kr_state(kr: KeyResult | Row[Any]) -> ev.KeyResultState:
+    """`kr`: a row, or a plain row of its columns (`key_results.following`)."""
     return ev.KeyResultState(
         id=kr.id,
         objective_id=kr.objective_id,
@@ -139,7 +141,8 @@ def kr_state(kr: KeyResult) -> ev.KeyResultState:
     )
 
 
-def objective_state(o: Objective) -> ev.ObjectiveState:
+def objective_state(o: Objective | Row[Any]) -> ev.ObjectiveState:
+    """`o`: a row, or a plain row of its columns (`objectives.states_in_cycle`)."""
     return ev.ObjectiveState(
         id=o.id,
         cycle_id=o.cycle_id,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.goals.domain.progress import KrKind
+from services.goals.domain.states import KrLight
 from services.goals.tables import KeyResult
 from shared.repository import one_of_tenant
 
@@ -40,3 +43,86 @@ async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Ke
         .execution_options(populate_existing=True)
     )
     return list(result.scalars().all())
+
+
+_KR = KeyResult.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = [
+    _KR.c[name]
+    for name in (
+        "id",
+        "objective_id",
+        "cycle_id",
+        "title",
+        "kind",
+        "start",
+        "target",
+        "bound_low",
+        "bound_high",
+        "current",
+        "done",
+        "weight",
+        "starts_at",
+        "due_at",
+        "kpi",
+        "kpi_aggregation",
+        "kpi_period",
+        "kpi_cadence_s",
+        "kpi_last_at",
+        "periods_met",
+        "periods_elapsed",
+        "graduation_periods",
+        "state",
+        "graduated_at",
+        "progress",
+        "raw_progress",
+        "expected",
+        "status",
+        "score",
+        "score_overridden",
+    )
+]
+
+
+async def following(
+    session: AsyncSession, tenant: str, cycle_id: str, kpis: Collection[str]
+) -> list[Row[Any]]:
+    """The cycle's open KRs linked to any of `kpis` (not milestones: they cannot follow a
+    KPI), as plain rows of what a re-evaluation reads (`evaluation.KeyResultState`), in the
+    cycle's order; by the (tenant, kpi) index, not the whole cycle."""
+    if not kpis:
+        return []
+    result = await session.execute(
+        select(*_STATE_COLUMNS)
+        .where(
+            _KR.c.tenant == tenant,
+            _KR.c.kpi.in_(list(kpis)),
+            _KR.c.cycle_id == cycle_id,
+            _KR.c.state == "open",
+            _KR.c.kind != KrKind.MILESTONE.value,
+        )
+        .order_by(_KR.c.created_at, _KR.c.id)
+    )
+    return list(result.all())
+
+
+async def light_of_objectives(
+    session: AsyncSession,
+    tenant: str,
+    cycle_id: str,
+    objective_ids: Collection[str],
+    excluding: Collection[str],
+) -> list[KrLight]:
+    """The stored numbers an objective reads of its KRs, for every KR of the cycle under
+    `objective_ids` but those in `excluding` (light columns, no ORM objects)."""
+    if not objective_ids:
+        return []
+    c = _KR.c
+    result = await session.execute(
+        select(c.id, c.objective_id, c.weight, c.progress, c.status, c.score).where(
+            c.tenant == tenant,
+            c.objective_id.in_(list(objective_ids)),
+            c.cycle_id == cycle_id,
+        )
+    )
+    skip = set(excluding)
+    return [KrLight(*row) for row in result.all() if row[0] not in skip]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -94,3 +95,34 @@ async def page(
             "parent_id": parent_id,
         },
     )
+
+
+_OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = [
+    _OBJECTIVES.c[name]
+    for name in (
+        "id",
+        "cycle_id",
+        "title",
+        "parent_id",
+        "team_id",
+        "state",
+        "progress",
+        "status",
+        "rollup_progress",
+        "rollup_status",
+        "score",
+        "score_overridden",
+    )
+]
+
+
+async def states_in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Row[Any]]:
+    """Every objective of the cycle as plain rows of what a re-evaluation reads of it
+    (`evaluation.ObjectiveState`), in the cycle's order: no ORM objects."""
+    result = await session.execute(
+        select(*_STATE_COLUMNS)
+        .where(_OBJECTIVES.c.tenant == tenant, _OBJECTIVES.c.cycle_id == cycle_id)
+        .order_by(_OBJECTIVES.c.created_at, _OBJECTIVES.c.id)
+    )
+    return list(result.all())
