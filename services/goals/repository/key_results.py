@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -83,6 +83,19 @@ _STATE_COLUMNS = [
 ]
 
 
+_FOLLOWING = (
+    select(*_STATE_COLUMNS)
+    .where(
+        _KR.c.tenant == bindparam("tenant"),
+        _KR.c.kpi.in_(bindparam("kpis", expanding=True)),
+        _KR.c.cycle_id == bindparam("cycle_id"),
+        _KR.c.state == "open",
+        _KR.c.kind != KrKind.MILESTONE.value,
+    )
+    .order_by(_KR.c.created_at, _KR.c.id)
+)  # built once, like the statements below: they run on every batch of kpi.values
+
+
 async def following(
     session: AsyncSession, tenant: str, cycle_id: str, kpis: Collection[str]
 ) -> list[Row[Any]]:
@@ -91,18 +104,17 @@ async def following(
     cycle's order; by the (tenant, kpi) index, not the whole cycle."""
     if not kpis:
         return []
-    result = await session.execute(
-        select(*_STATE_COLUMNS)
-        .where(
-            _KR.c.tenant == tenant,
-            _KR.c.kpi.in_(list(kpis)),
-            _KR.c.cycle_id == cycle_id,
-            _KR.c.state == "open",
-            _KR.c.kind != KrKind.MILESTONE.value,
-        )
-        .order_by(_KR.c.created_at, _KR.c.id)
-    )
-    return list(result.all())
+    params = {"tenant": tenant, "cycle_id": cycle_id, "kpis": list(kpis)}
+    return list((await session.execute(_FOLLOWING, params)).all())
+
+
+_LIGHT = select(
+    _KR.c.id, _KR.c.objective_id, _KR.c.weight, _KR.c.progress, _KR.c.status, _KR.c.score
+).where(
+    _KR.c.tenant == bindparam("tenant"),
+    _KR.c.objective_id.in_(bindparam("objective_ids", expanding=True)),
+    _KR.c.cycle_id == bindparam("cycle_id"),
+)
 
 
 async def light_of_objectives(
@@ -116,13 +128,8 @@ async def light_of_objectives(
     `objective_ids` but those in `excluding` (light columns, no ORM objects)."""
     if not objective_ids:
         return []
-    c = _KR.c
-    result = await session.execute(
-        select(c.id, c.objective_id, c.weight, c.progress, c.status, c.score).where(
-            c.tenant == tenant,
-            c.objective_id.in_(list(objective_ids)),
-            c.cycle_id == cycle_id,
-        )
-    )
+    params = {"tenant": tenant, "cycle_id": cycle_id, "objective_ids": list(objective_ids)}
     skip = set(excluding)
-    return [KrLight(*row) for row in result.all() if row[0] not in skip]
+    return [
+        KrLight(*row) for row in (await session.execute(_LIGHT, params)).all() if row[0] not in skip
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -117,12 +117,18 @@ _STATE_COLUMNS = [
 ]
 
 
+_STATES_IN_CYCLE = (
+    select(*_STATE_COLUMNS)
+    .where(
+        _OBJECTIVES.c.tenant == bindparam("tenant"),
+        _OBJECTIVES.c.cycle_id == bindparam("cycle_id"),
+    )
+    .order_by(_OBJECTIVES.c.created_at, _OBJECTIVES.c.id)
+)  # built once: it runs on every batch of kpi.values
+
+
 async def states_in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Row[Any]]:
     """Every objective of the cycle as plain rows of what a re-evaluation reads of it
     (`evaluation.ObjectiveState`), in the cycle's order: no ORM objects."""
-    result = await session.execute(
-        select(*_STATE_COLUMNS)
-        .where(_OBJECTIVES.c.tenant == tenant, _OBJECTIVES.c.cycle_id == cycle_id)
-        .order_by(_OBJECTIVES.c.created_at, _OBJECTIVES.c.id)
-    )
-    return list(result.all())
+    params = {"tenant": tenant, "cycle_id": cycle_id}
+    return list((await session.execute(_STATES_IN_CYCLE, params)).all())
