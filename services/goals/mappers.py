@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Row
@@ -94,7 +94,8 @@ def cycle_view(cycle: Cycle, tz: str) -> ev.CycleView:
     return ev.CycleView(state=cycle.state, closed_at=cycle.closed_at, timezone=tz)
 
 
-def kr_state(kr: KeyResult) -> ev.KeyResultState:
+def kr_state(kr: KeyResult | Row[Any]) -> ev.KeyResultState:
+    """`kr`: a row, or a plain row of its columns (`key_results.following`)."""
     return ev.KeyResultState(
         id=kr.id,
         objective_id=kr.objective_id,
@@ -129,7 +130,8 @@ def kr_state(kr: KeyResult) -> ev.KeyResultState:
     )
 
 
-def objective_state(o: Objective) -> ev.ObjectiveState:
+def objective_state(o: Objective | Row[Any]) -> ev.ObjectiveState:
+    """`o`: a row, or a plain row of its columns (`objectives.states_in_cycle`)."""
     return ev.ObjectiveState(
         id=o.id,
         cycle_id=o.cycle_id,

@@ -4,196 +4,49 @@ what changed.
 
 Pure: the cycle's objectives and KRs as stored (after the change being evaluated), the KPI
 periods its linked KRs stored, and `now` in; an `Outcome` out. `service/evaluation.py` loads
-and saves around it, in the transaction of the change.
+and saves around it, in the transaction of the change. The rules for one KR and one objective
+(`judge_kr`, `judge_objective`, `rolled_up`) and what is announced (`announce`) are shared
+with `touched.evaluate_touched`, which re-judges only the KRs a batch of KPI values moved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
 from services.goals.domain import scoring
-from shared.periods import DEFAULT_TIMEZONE
+from services.goals.domain.states import (
+    Change,
+    CycleView,
+    Event,
+    KeyResultState,
+    KrGraduated,
+    KrLight,
+    KrProgressed,
+    ObjectiveChanged,
+    ObjectiveState,
+    Outcome,
+    Policy,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The settings a re-evaluation applies: the pace thresholds, and how many consecutive
-    met KPI periods graduate a linked KR that sets no number of its own."""
-
-    thresholds: p.Thresholds
-    graduation_periods: int
-
-
-@dataclass(frozen=True, slots=True)
-class CycleView:
-    """What a re-evaluation reads of the cycle: `state` (planning, active, closed), when it
-    closed, and the timezone of its tenant (the one its KPI periods follow)."""
-
-    state: str
-    closed_at: datetime | None
-    timezone: str = DEFAULT_TIMEZONE
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What set a re-evaluation off, beyond the numbers it will see.
-
-    `source`: what moved the KRs (`manual`, `kpi` or `time`), told in their events.
-    `created`: ids of KRs and objectives this write created: announced, with no previous
-    status. `touched`: ids announced even if no number moved (an edited target, a new parent,
-    a score set by hand). `closing`: this write closes the cycle, so its KRs and objectives
-    are scored and its objectives close.
-    """
-
-    source: str = "manual"
-    created: Collection[str] = ()
-    touched: Collection[str] = ()
-    closing: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class KeyResultState:
-    """A key result as a re-evaluation reads it and writes it back (see `tables.KeyResult`)."""
-
-    id: str
-    objective_id: str
-    cycle_id: str
-    title: str
-    kind: str
-    start: float | None
-    target: float | None
-    bound_low: float | None
-    bound_high: float | None
-    current: float | None
-    done: bool
-    weight: float
-    starts_at: datetime
-    due_at: datetime
-    kpi: str | None
-    kpi_aggregation: str | None
-    kpi_period: str | None
-    kpi_cadence_s: int | None
-    kpi_last_at: datetime | None
-    periods_met: int | None
-    periods_elapsed: int | None
-    graduation_periods: int | None
-    state: str
-    graduated_at: datetime | None
-    progress: float
-    raw_progress: float
-    expected: float | None
-    status: str
-    score: float | None
-    score_overridden: bool
-
-    @property
-    def spec(self) -> p.KeyResultSpec:
-        return p.KeyResultSpec(
-            kind=p.KrKind(self.kind),
-            start=self.start,
-            target=self.target,
-            bound_low=self.bound_low,
-            bound_high=self.bound_high,
-            current=self.current,
-            done=self.done,
-        )
-
-    @property
-    def follows_kpi(self) -> bool:
-        return link.follows_kpi(self.kpi, self.state, self.kind)
-
-    def numbers(self) -> tuple[object, ...]:
-        """What an event announces a change of (a moved `expected` alone is not news)."""
-        return (
-            self.current,
-            self.done,
-            self.progress,
-            self.raw_progress,
-            self.status,
-            self.state,
-            self.periods_met,
-            self.periods_elapsed,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectiveState:
-    """An objective as a re-evaluation reads it and writes it back (see `tables.Objective`)."""
-
-    id: str
-    cycle_id: str
-    title: str
-    parent_id: str | None
-    team_id: str | None
-    state: str
-    progress: float
-    status: str
-    rollup_progress: float
-    rollup_status: str
-    score: float | None
-    score_overridden: bool
-
-    def numbers(self) -> tuple[object, ...]:
-        """What an event announces a change of."""
-        return (
-            self.progress,
-            self.status,
-            self.rollup_progress,
-            self.rollup_status,
-            self.state,
-            self.score,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class KrProgressed:
-    """A KR's numbers moved (or it was created or touched): `lodestar.kr.progress.v1`."""
-
-    key_result: KeyResultState
-    previous_status: str | None
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class KrGraduated:
-    """A linked KR met its target for enough consecutive periods and closed as achieved: its
-    KPI takes `target` (or the bounds) as a guardrail, good in `direction` (None: between the
-    bounds). `lodestar.kr.graduated.v1`."""
-
-    key_result: KeyResultState
-    target: float
-    direction: str | None
-    pace: link.Pace
-    """What the guardrail asks of each KPI period (a cumulative KR's numbers spread over its
-    window's periods)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectiveChanged:
-    """An objective's numbers, state or score moved (or it was created or touched):
-    `lodestar.objective.changed.v1`."""
-
-    objective: ObjectiveState
-    previous_status: str | None
-
-
-Event = KrProgressed | KrGraduated | ObjectiveChanged
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a re-evaluation decided: every KR and objective of the cycle as it now stands (in
-    the order given), the ids whose change is announced (their `updated_at` moves), and the
-    events, in the order they are to be published."""
-
-    key_results: dict[str, KeyResultState]
-    objectives: dict[str, ObjectiveState]
-    changed: frozenset[str]
-    events: tuple[Event, ...]
+__all__ = [
+    "Change",
+    "CycleView",
+    "Event",
+    "KeyResultState",
+    "KrGraduated",
+    "KrLight",
+    "KrProgressed",
+    "ObjectiveChanged",
+    "ObjectiveState",
+    "Outcome",
+    "Policy",
+    "evaluate",
+    "kpi_followers",
+]
 
 
 def _frozen(cycle: CycleView, change: Change) -> bool:
@@ -257,7 +110,7 @@ def _graduated(kr: KeyResultState, now: datetime) -> KeyResultState:
     )
 
 
-def _judge_kr(
+def judge_kr(
     kr: KeyResultState,
     stored: Sequence[link.PeriodValue] | None,
     *,
@@ -305,76 +158,84 @@ def _judge_kr(
     return kr, False
 
 
-def _judge_objectives(
-    objectives: Sequence[ObjectiveState],
-    key_results: Iterable[KeyResultState],
+def judge_objective(
+    o: ObjectiveState,
+    own: Sequence[KeyResultState | KrLight],
     *,
     frozen: bool,
     closed: bool,
     closing: bool,
-) -> dict[str, ObjectiveState]:
-    """Each objective's own progress, status and score from its KRs, then the roll-up over
-    its aligned children (children first)."""
-    by_objective: dict[str, list[KeyResultState]] = {o.id: [] for o in objectives}
-    for kr in key_results:
-        by_objective.setdefault(kr.objective_id, []).append(kr)
-    children: dict[str, list[str]] = {o.id: [] for o in objectives}
-    for o in objectives:
+) -> ObjectiveState:
+    """The objective's own progress, status, state and score from its KRs `own` (as judged),
+    before the roll-up."""
+    weights = [kr.weight for kr in own]
+    if not frozen:
+        o = replace(
+            o,
+            progress=p.objective_progress([kr.progress for kr in own], weights),
+            status=p.objective_status([p.Status(kr.status) for kr in own]).value,
+            state="closed" if closing else o.state,
+        )
+    if closed and not o.score_overridden:
+        scores = [kr.score if kr.score is not None else 0.0 for kr in own]
+        o = replace(o, score=scoring.objective_score(scores, weights))
+    return o
+
+
+def rolled_up(o: ObjectiveState, own_krs: bool, kids: Sequence[ObjectiveState]) -> ObjectiveState:
+    """The objective's roll-up over its aligned children `kids` (rolled up already); `own_krs`:
+    whether it has KRs of its own (its own numbers count only then)."""
+    return replace(
+        o,
+        rollup_progress=p.rollup_progress(
+            o.progress if own_krs else None, [k.rollup_progress for k in kids]
+        ),
+        rollup_status=p.rollup_status(
+            p.Status(o.status) if own_krs else None, [p.Status(k.rollup_status) for k in kids]
+        ).value,
+    )
+
+
+def children_of(objectives: Iterable[ObjectiveState]) -> dict[str, list[str]]:
+    """Each objective's aligned children among `objectives`, in their order (a parent outside
+    them, in another cycle, rolls nothing up)."""
+    listed = list(objectives)
+    children: dict[str, list[str]] = {o.id: [] for o in listed}
+    for o in listed:
         if o.parent_id in children:
             children[o.parent_id].append(o.id)
-
-    judged: dict[str, ObjectiveState] = {}
-    for o in objectives:
-        own = by_objective.get(o.id, [])
-        weights = [kr.weight for kr in own]
-        if not frozen:
-            o = replace(
-                o,
-                progress=p.objective_progress([kr.progress for kr in own], weights),
-                status=p.objective_status([p.Status(kr.status) for kr in own]).value,
-                state="closed" if closing else o.state,
-            )
-        if closed and not o.score_overridden:
-            scores = [kr.score if kr.score is not None else 0.0 for kr in own]
-            o = replace(o, score=scoring.objective_score(scores, weights))
-        judged[o.id] = o
-    return judged if frozen else _roll_up(judged, children, by_objective)
+    return children
 
 
-def _roll_up(
+def roll_up(
     judged: dict[str, ObjectiveState],
-    children: dict[str, list[str]],
-    by_objective: dict[str, list[KeyResultState]],
-) -> dict[str, ObjectiveState]:
-    """Each objective's roll-up over its aligned children, children first."""
+    children: Mapping[str, Sequence[str]],
+    own_krs: Mapping[str, bool],
+    which: Iterable[str],
+) -> None:
+    """Roll up the objectives `which` of `judged` in place, children first; a child not among
+    `which` counts as it is in `judged`."""
+    rolling = set(which)
     done: set[str] = set()
 
     def roll(oid: str, path: frozenset[str]) -> None:
         if oid in done or oid in path:  # `path`: a loop (refused on write) cannot recurse
             return
         for child in children[oid]:
-            roll(child, path | {oid})
-        o = judged[oid]
-        own_krs = bool(by_objective.get(oid))
-        kids = [judged[c] for c in children[oid]]
-        judged[oid] = replace(
-            o,
-            rollup_progress=p.rollup_progress(
-                o.progress if own_krs else None, [k.rollup_progress for k in kids]
-            ),
-            rollup_status=p.rollup_status(
-                p.Status(o.status) if own_krs else None,
-                [p.Status(k.rollup_status) for k in kids],
-            ).value,
+            if child in rolling:
+                roll(child, path | {oid})
+        judged[oid] = rolled_up(
+            judged[oid], own_krs.get(oid, False), [judged[c] for c in children[oid]]
         )
         done.add(oid)
 
     for oid in judged:
-        roll(oid, frozenset())
-    return judged
+        if oid in rolling:
+            roll(oid, frozenset())
 
 
-def _graduation(kr: KeyResultState, tz: str) -> KrGraduated:
+def graduation(kr: KeyResultState, tz: str) -> KrGraduated:
+    """The event of a KR that graduated (see `KrGraduated`)."""
     kind = p.KrKind(kr.kind)
     # keep_between has no single target: its guardrail is the two bounds.
     target = kr.target if kr.target is not None else kr.bound_low or 0.0
@@ -388,6 +249,37 @@ def _graduation(kr: KeyResultState, tz: str) -> KrGraduated:
         tz,
     )
     return KrGraduated(kr, target=target, direction=link.graduation_direction(kind), pace=pace)
+
+
+def announce(
+    key_results: Iterable[tuple[KeyResultState, KeyResultState]],
+    graduated: Iterable[KeyResultState],
+    objectives: Iterable[tuple[ObjectiveState, ObjectiveState]],
+    *,
+    change: Change,
+    tz: str,
+) -> tuple[frozenset[str], tuple[Event, ...]]:
+    """The ids whose change is announced and the events, from each KR and objective (before,
+    after), in the order they are published: a KR or objective is announced when a number of
+    it moved (`numbers()`), or it is in `change.created` (with no previous status) or
+    `change.touched`. Every KR's progress first, then the graduations, then every objective's
+    change."""
+    announced = {*change.created, *change.touched}
+    changed: set[str] = set()
+    progressed: list[Event] = []
+    for before, kr in key_results:
+        if kr.id in announced or before.numbers() != kr.numbers():
+            changed.add(kr.id)
+            previous = None if kr.id in change.created else before.status
+            progressed.append(KrProgressed(kr, previous_status=previous, source=change.source))
+    moved: list[Event] = []
+    for before_o, o in objectives:
+        if o.id in announced or before_o.numbers() != o.numbers():
+            changed.add(o.id)
+            previous = None if o.id in change.created else before_o.status
+            moved.append(ObjectiveChanged(o, previous_status=previous))
+    events = (*progressed, *(graduation(kr, tz) for kr in graduated), *moved)
+    return frozenset(changed), events
 
 
 def evaluate(
@@ -405,9 +297,7 @@ def evaluate(
     `objectives` and `key_results`: all of the cycle's, as stored after the change. `periods`:
     the KPI periods stored by each of `kpi_followers(...)`. Rules: DESIGN.md "Progress",
     "Status", "Score at close", "KPI ↔ OKR"; a closed cycle's numbers are frozen, only its
-    scores move. A KR or objective is announced when a number of it moved (`numbers()`), or it
-    is in `change.created` (with no previous status) or `change.touched`. Events: every KR's
-    progress first, then the graduations, then every objective's change.
+    scores move. What is announced: `announce`.
     """
     frozen = _frozen(cycle, change)
     closed = change.closing or cycle.state == "closed"
@@ -419,7 +309,7 @@ def evaluate(
     for kr in key_results:
         if not frozen:
             stored = periods.get(kr.id, ()) if kr.id in followers else None
-            kr, graduates = _judge_kr(
+            kr, graduates = judge_kr(
                 kr,
                 stored,
                 at=at,
@@ -432,29 +322,27 @@ def evaluate(
             if graduates:
                 graduated.append(kr)
         judged_krs[kr.id] = kr
-    judged_objectives = _judge_objectives(
-        objectives, judged_krs.values(), frozen=frozen, closed=closed, closing=change.closing
-    )
 
-    announced = {*change.created, *change.touched}
-    changed: set[str] = set()
-    progressed: list[Event] = []
-    for before in key_results:
-        kr = judged_krs[before.id]
-        if kr.id in announced or before.numbers() != kr.numbers():
-            changed.add(kr.id)
-            previous = None if kr.id in change.created else before.status
-            progressed.append(KrProgressed(kr, previous_status=previous, source=change.source))
-    moved: list[Event] = []
-    for before_o in objectives:
-        o = judged_objectives[before_o.id]
-        if o.id in announced or before_o.numbers() != o.numbers():
-            changed.add(o.id)
-            previous = None if o.id in change.created else before_o.status
-            moved.append(ObjectiveChanged(o, previous_status=previous))
+    by_objective: dict[str, list[KeyResultState]] = {o.id: [] for o in objectives}
+    for kr in judged_krs.values():
+        by_objective.setdefault(kr.objective_id, []).append(kr)
+    judged_objectives = {
+        o.id: judge_objective(
+            o, by_objective[o.id], frozen=frozen, closed=closed, closing=change.closing
+        )
+        for o in objectives
+    }
+    if not frozen:
+        own_krs = {oid: bool(krs) for oid, krs in by_objective.items()}
+        roll_up(judged_objectives, children_of(objectives), own_krs, judged_objectives)
+
+    changed, events = announce(
+        ((before, judged_krs[before.id]) for before in key_results),
+        graduated,
+        ((before, judged_objectives[before.id]) for before in objectives),
+        change=change,
+        tz=cycle.timezone,
+    )
     return Outcome(
-        key_results=judged_krs,
-        objectives=judged_objectives,
-        changed=frozenset(changed),
-        events=(*progressed, *(_graduation(kr, cycle.timezone) for kr in graduated), *moved),
+        key_results=judged_krs, objectives=judged_objectives, changed=changed, events=events
     )

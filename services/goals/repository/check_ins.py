@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.goals.domain.states import KeyResultState
 from services.goals.tables import CheckIn, KeyResult
 from shared.pagination import PageQuery, Sort
 from shared.repository import sorted_page_of_tenant
@@ -26,14 +27,14 @@ def row(
     *,
     id: str,
     tenant: str,
-    kr: KeyResult,
+    kr: KeyResult | KeyResultState,
     note: str,
     author: str,
     source: str,
     at: datetime,
 ) -> dict[str, Any]:
     """A check-in recording the KR's value and what it made of the KR (`kr`: the re-evaluated
-    row), as `add_many` takes it."""
+    row, or its state), as `add_many` takes it."""
     return {
         "id": id,
         "tenant": tenant,

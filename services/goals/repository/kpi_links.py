@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,27 +14,29 @@ from services.goals.domain import kpi_link as link
 from services.goals.tables import Cycle, KeyResult, KrKpiPeriod
 from shared.sql import dialect_insert
 
+_CYCLES_FOLLOWING = (
+    select(col(KeyResult.cycle_id))
+    .join(
+        Cycle,
+        (col(Cycle.id) == col(KeyResult.cycle_id)) & (col(Cycle.tenant) == bindparam("tenant")),
+    )
+    .where(
+        col(KeyResult.tenant) == bindparam("tenant"),
+        col(KeyResult.kpi).in_(bindparam("kpis", expanding=True)),
+        col(KeyResult.state) == "open",
+        col(Cycle.state) != "closed",
+    )
+    .distinct()
+    .order_by(col(KeyResult.cycle_id))
+)  # built once: this runs on every batch of kpi.values
+
 
 async def cycles_following(session: AsyncSession, tenant: str, kpis: Collection[str]) -> list[str]:
     """The ids of the tenant's cycles, not closed, with an open KR linked to any of `kpis`,
     in id order (the order writers lock cycles in)."""
     if not kpis:
         return []
-    result = await session.execute(
-        select(col(KeyResult.cycle_id))
-        .join(
-            Cycle,
-            (col(Cycle.id) == col(KeyResult.cycle_id)) & (col(Cycle.tenant) == tenant),
-        )
-        .where(
-            col(KeyResult.tenant) == tenant,
-            col(KeyResult.kpi).in_(list(kpis)),
-            col(KeyResult.state) == "open",
-            col(Cycle.state) != "closed",
-        )
-        .distinct()
-        .order_by(col(KeyResult.cycle_id))
-    )
+    result = await session.execute(_CYCLES_FOLLOWING, {"tenant": tenant, "kpis": list(kpis)})
     return list(result.scalars().all())
 
 
@@ -108,19 +110,21 @@ def _period_value(row: Any) -> tuple[str, link.PeriodValue]:
     return kr_id, link.PeriodValue(start, end, value, count, last_at, revision)
 
 
+_STORED_OF = select(*_VALUE_COLUMNS).where(
+    _PERIODS.c.tenant == bindparam("tenant"),
+    _PERIODS.c.key_result_id.in_(bindparam("kr_ids", expanding=True)),
+    _PERIODS.c.period_start.in_(bindparam("starts", expanding=True)),
+)
+
+
 async def stored_of(
     session: AsyncSession, tenant: str, kr_ids: Collection[str], starts: Collection[datetime]
 ) -> dict[tuple[str, datetime], link.PeriodValue]:
     """What the KRs already stored of these periods, by (KR id, period start)."""
     if not kr_ids or not starts:
         return {}
-    c = _PERIODS.c
     result = await session.execute(
-        select(*_VALUE_COLUMNS).where(
-            c.tenant == tenant,
-            c.key_result_id.in_(list(kr_ids)),
-            c.period_start.in_(list(starts)),
-        )
+        _STORED_OF, {"tenant": tenant, "kr_ids": list(kr_ids), "starts": list(starts)}
     )
     return {(kr_id, value.start): value for kr_id, value in map(_period_value, result.all())}
 
@@ -162,6 +166,16 @@ def _stamp(row: Mapping[str, Any] | link.PeriodValue) -> link.PeriodValue:
     )
 
 
+_PERIODS_OF = (
+    select(*_VALUE_COLUMNS)
+    .where(
+        _PERIODS.c.tenant == bindparam("tenant"),
+        _PERIODS.c.key_result_id.in_(bindparam("kr_ids", expanding=True)),
+    )
+    .order_by(_PERIODS.c.key_result_id, _PERIODS.c.period_start)
+)
+
+
 async def periods_of(
     session: AsyncSession, tenant: str, kr_ids: Collection[str]
 ) -> dict[str, list[link.PeriodValue]]:
@@ -170,12 +184,7 @@ async def periods_of(
     found: dict[str, list[link.PeriodValue]] = {kr_id: [] for kr_id in kr_ids}
     if not kr_ids:
         return found
-    c = _PERIODS.c
-    result = await session.execute(
-        select(*_VALUE_COLUMNS)
-        .where(c.tenant == tenant, c.key_result_id.in_(list(kr_ids)))
-        .order_by(c.key_result_id, c.period_start)
-    )
+    result = await session.execute(_PERIODS_OF, {"tenant": tenant, "kr_ids": list(kr_ids)})
     for kr_id, value in map(_period_value, result.all()):
         found[kr_id].append(value)
     return found

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -50,3 +52,40 @@ async def page(
 ) -> tuple[list[Objective], str | None]:
     """A page of objectives, keeping those whose columns equal each non-None filter."""
     return await sorted_page_of_tenant(session, Objective, tenant, OBJECTIVE_SORTS, query, **equal)
+
+
+_OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = [
+    _OBJECTIVES.c[name]
+    for name in (
+        "id",
+        "cycle_id",
+        "title",
+        "parent_id",
+        "team_id",
+        "state",
+        "progress",
+        "status",
+        "rollup_progress",
+        "rollup_status",
+        "score",
+        "score_overridden",
+    )
+]
+
+
+_STATES_IN_CYCLE = (
+    select(*_STATE_COLUMNS)
+    .where(
+        _OBJECTIVES.c.tenant == bindparam("tenant"),
+        _OBJECTIVES.c.cycle_id == bindparam("cycle_id"),
+    )
+    .order_by(_OBJECTIVES.c.created_at, _OBJECTIVES.c.id)
+)  # built once: it runs on every batch of kpi.values
+
+
+async def states_in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Row[Any]]:
+    """Every objective of the cycle as plain rows of what a re-evaluation reads of it
+    (`evaluation.ObjectiveState`), in the cycle's order: no ORM objects."""
+    params = {"tenant": tenant, "cycle_id": cycle_id}
+    return list((await session.execute(_STATES_IN_CYCLE, params)).all())

@@ -7,6 +7,10 @@ progress or status emits `lodestar.kr.progress.v1`" holds by construction, in th
 transaction as the change. Time alone also moves a status (pace, a KPI gone quiet, a KPI period
 completing): the status timer (`loops.py`) re-evaluates every open cycle, as does
 `POST /v1/cycles/{id}/refresh`.
+
+A batch of KPI values takes the partial path, `reevaluate_touched`: only the KRs that stored a
+new period value, and the objectives above them, are re-judged (`domain.touched`), read and
+written in plain rows, so a batch costs what it holds, not what its cycle holds.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from datetime import datetime
 
 from services.goals import mappers
 from services.goals.domain import evaluation
-from services.goals.domain.evaluation import Change
+from services.goals.domain import touched as partial
+from services.goals.domain.evaluation import Change, KeyResultState
+from services.goals.repository import judged as judged_repo
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.repository import objectives as objective_repo
@@ -26,7 +32,7 @@ from shared.db import AsyncSession
 from shared.outbox import enqueue
 from shared.tenants import timezone_of
 
-__all__ = ["Change", "reevaluate"]
+__all__ = ["Change", "reevaluate", "reevaluate_touched"]
 
 
 def _policy(settings: GoalsSettings) -> evaluation.Policy:
@@ -77,10 +83,65 @@ async def reevaluate(
         mappers.write_back(o, outcome.objectives[o.id], mappers.OBJECTIVE_JUDGED)
         if o.id in outcome.changed:
             o.updated_at = now
-    if outcome.events:
-        source = f"lodestar/{settings.service_name}"
-        events = [
-            mappers.cloud_event(e, source=source, tenant=tenant, time=now) for e in outcome.events
-        ]
-        await enqueue(session, settings.topics.name(settings.topics.okr_events), *events)
+    await _announce(session, settings, tenant, outcome.events, now)
     await session.flush()
+
+
+async def _announce(
+    session: AsyncSession,
+    settings: GoalsSettings,
+    tenant: str,
+    events: Sequence[evaluation.Event],
+    now: datetime,
+) -> None:
+    """Put the events in the outbox (published on `okr.events` once committed)."""
+    if events:
+        source = f"lodestar/{settings.service_name}"
+        await enqueue(
+            session,
+            settings.topics.name(settings.topics.okr_events),
+            *(mappers.cloud_event(e, source=source, tenant=tenant, time=now) for e in events),
+        )
+
+
+async def reevaluate_touched(
+    session: AsyncSession,
+    settings: GoalsSettings,
+    cycle: Cycle,
+    touched: Sequence[KeyResultState],
+    now: datetime,
+    change: Change,
+) -> dict[str, KeyResultState]:
+    """Re-judge only the `touched` KRs (open, following a KPI, as stored with the cycle locked,
+    in its order) and the objectives above them, at `now`, write them back and enqueue the
+    events (`domain.touched.evaluate_touched`: those a full `reevaluate` would emit for this
+    change); returns the touched KRs as re-judged. An open cycle only."""
+    tenant = cycle.tenant
+    view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
+    objectives = [
+        mappers.objective_state(row)
+        for row in await objective_repo.states_in_cycle(session, tenant, cycle.id)
+    ]
+    ids = [kr.id for kr in touched]
+    moving = partial.affected(objectives, touched)
+    outcome = partial.evaluate_touched(
+        view,
+        objectives,
+        touched,
+        await link_repo.periods_of(session, tenant, ids),
+        await kr_repo.light_of_objectives(session, tenant, cycle.id, moving, excluding=ids),
+        change=change,
+        policy=_policy(settings),
+        now=now,
+    )
+    await judged_repo.save_key_results(
+        session, tenant, outcome.key_results.values(), mappers.KR_JUDGED, outcome.changed, now
+    )
+    # Every judged column of an objective is one of its announced numbers: only an objective
+    # announced has anything to write.
+    moved = [o for oid, o in outcome.objectives.items() if oid in outcome.changed]
+    await judged_repo.save_objectives(
+        session, tenant, moved, mappers.OBJECTIVE_JUDGED, outcome.changed, now
+    )
+    await _announce(session, settings, tenant, outcome.events, now)
+    return outcome.key_results

@@ -1,7 +1,8 @@
 """`kpi.values` → linked key results: each KPI period's value lands on every open KR that
-follows that KPI and whose window the period overlaps; then each touched cycle is re-evaluated
-once (the same path as a manual check-in, so the same events come out) and every touched KR
-gets a check-in with source `kpi`."""
+follows that KPI and whose window the period overlaps; then, in each touched cycle, the KRs that
+stored a new value and the objectives above them are re-evaluated once (`reevaluate_touched`:
+the events a full re-evaluation would emit) and every touched KR gets a check-in with source
+`kpi`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.goals import mappers
 from services.goals.domain import kpi_link as link
+from services.goals.domain.evaluation import KeyResultState
 from services.goals.repository import check_ins as check_in_repo
 from services.goals.repository import cycles as cycle_repo
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
-from services.goals.service.evaluation import Change, reevaluate
+from services.goals.service.evaluation import Change, reevaluate_touched
 from services.goals.settings import GoalsSettings
-from services.goals.tables import KeyResult, new_id
+from services.goals.tables import new_id
 from shared.db import AsyncSession
 from shared.events import KpiValueV1
 
@@ -63,48 +66,59 @@ async def apply(
     """Store the batch's KPI period values on the KRs that follow them and re-evaluate the
     cycles touched; returns how many KR check-ins were recorded. Never commits.
 
-    Set-based: per cycle, one statement stores every period value, one re-evaluation follows,
-    and one statement records one check-in per touched KR (for the last of its values)."""
+    Set-based: per cycle, one statement stores every period value, one partial re-evaluation
+    follows, and one statement records one check-in per touched KR (for the last of its
+    values)."""
     by_tenant: dict[str, list[KpiValueV1]] = defaultdict(list)
     for item in newest_aggregates(values):
         by_tenant[item.tenant].append(item.value)
     check_ins = 0
     for tenant, payloads in sorted(by_tenant.items()):
-        cycle_ids = await link_repo.cycles_following(session, tenant, {v.kpi for v in payloads})
+        kpis = {v.kpi for v in payloads}
+        cycle_ids = await link_repo.cycles_following(session, tenant, kpis)
         # Cycle after cycle in a fixed order, each locked before anything in it is written
         # (API writes lock their cycle first too): the locks never cross.
         for cycle_id in cycle_ids:
             cycle = await cycle_repo.get(session, tenant, cycle_id, for_update=True)
             if cycle is None or cycle.state == "closed":
                 continue
-            # Re-read under the lock: a KR may have been unlinked or moved meanwhile.
-            in_cycle = await kr_repo.in_cycle(session, tenant, cycle.id)
-            rows, candidates = _period_rows(tenant, payloads, in_cycle, now)
+            # Read under the lock: a KR may have been unlinked or moved meanwhile. Only the
+            # KRs that follow the batch's KPIs, by index, not the whole cycle.
+            followers = [
+                mappers.kr_state(row)
+                for row in await kr_repo.following(session, tenant, cycle.id, kpis)
+            ]
+            rows, candidates = _period_rows(tenant, payloads, followers, now)
             # Only what is newer than the stored periods moves a KR (an older aggregate
             # re-published during a rebalance loses).
             stored = await link_repo.store_newer(session, rows)
-            # KR id → the KR and the last of its values in the batch that it stored
-            touched = {
-                kr.id: (kr, payload)
+            # KR id → the last of its values in the batch that it stored
+            last_value = {
+                kr.id: payload
                 for kr, payload in candidates
                 if (kr.id, payload.period_start) in stored
             }
-            if not touched:
+            if not last_value:
                 continue
-            await reevaluate(
-                session, settings, cycle, now, Change(source="kpi"), key_results=in_cycle
+            judged = await reevaluate_touched(
+                session,
+                settings,
+                cycle,
+                [kr for kr in followers if kr.id in last_value],
+                now,
+                Change(source="kpi"),
             )
             entries = [
                 check_in_repo.row(
                     id=new_id(),
                     tenant=tenant,
-                    kr=kr,
+                    kr=judged[kr_id],
                     note=_note(payload),
                     author=f"kpi:{payload.kpi}",
                     source="kpi",
                     at=now,
                 )
-                for kr, payload in touched.values()
+                for kr_id, payload in last_value.items()
             ]
             await check_in_repo.add_many(session, entries)
             check_ins += len(entries)
@@ -112,17 +126,17 @@ async def apply(
 
 
 def _period_rows(
-    tenant: str, payloads: Sequence[KpiValueV1], in_cycle: Sequence[KeyResult], now: datetime
-) -> tuple[list[dict[str, Any]], list[tuple[KeyResult, KpiValueV1]]]:
-    """The period rows to store for the cycle's KRs that follow the values' KPIs and whose
-    window each period overlaps; and each (KR, value) a row was made of, in order."""
-    followers: dict[str, list[KeyResult]] = defaultdict(list)
+    tenant: str, payloads: Sequence[KpiValueV1], in_cycle: Sequence[KeyResultState], now: datetime
+) -> tuple[list[dict[str, Any]], list[tuple[KeyResultState, KpiValueV1]]]:
+    """The period rows to store for the KRs of `in_cycle` that follow the values' KPIs and
+    whose window each period overlaps; and each (KR, value) a row was made of, in order."""
+    followers: dict[str, list[KeyResultState]] = defaultdict(list)
     for kr in in_cycle:
         if link.follows_kpi(kr.kpi, kr.state, kr.kind):
             assert kr.kpi is not None
             followers[kr.kpi].append(kr)
     rows: list[dict[str, Any]] = []
-    candidates: list[tuple[KeyResult, KpiValueV1]] = []
+    candidates: list[tuple[KeyResultState, KpiValueV1]] = []
     for payload in payloads:
         for kr in followers.get(payload.kpi, ()):
             if not link.overlaps(payload.period_start, payload.period_end, kr.starts_at, kr.due_at):

@@ -1,0 +1,83 @@
+"""Writing back what a partial re-evaluation judged (`service.evaluation.reevaluate_touched`):
+one executemany UPDATE for the KRs and one for the objectives, by (tenant, id), in Core (no ORM
+objects loaded, none flushed)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Table, bindparam, case, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.goals.domain.states import KeyResultState, ObjectiveState
+from services.goals.tables import KeyResult, Objective
+from shared.tables import UtcDateTime
+
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}  # (table, columns) → built once
+
+
+def _statement(table: Table, names: tuple[str, ...]) -> Any:
+    """UPDATE the columns `names` (bound as `v_<name>`) of the row (`w_tenant`, `w_id`), and
+    its `updated_at` to `w_now` where `w_changed` (else left as it is)."""
+    key = (table.name, names)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        moved = case(
+            (bindparam("w_changed", type_=Boolean()), bindparam("w_now", type_=UtcDateTime())),
+            else_=table.c.updated_at,
+        )
+        stmt = (
+            update(table)
+            .where(table.c.tenant == bindparam("w_tenant"), table.c.id == bindparam("w_id"))
+            .values({name: bindparam(f"v_{name}") for name in names} | {"updated_at": moved})
+        )
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
+async def _save(
+    session: AsyncSession,
+    table: Table,
+    tenant: str,
+    states: Iterable[KeyResultState | ObjectiveState],
+    names: Sequence[str],
+    changed: Collection[str],
+    now: datetime,
+) -> None:
+    rows = [
+        {"w_tenant": tenant, "w_id": s.id, "w_changed": s.id in changed, "w_now": now}
+        | {f"v_{name}": getattr(s, name) for name in names}
+        for s in states
+    ]
+    if rows:
+        await session.execute(_statement(table, tuple(names)), rows)
+
+
+async def save_key_results(
+    session: AsyncSession,
+    tenant: str,
+    states: Iterable[KeyResultState],
+    names: Sequence[str],
+    changed: Collection[str],
+    now: datetime,
+) -> None:
+    """Write the columns `names` of each KR; `updated_at` moves to `now` for those in
+    `changed`."""
+    table = KeyResult.__table__  # type: ignore[attr-defined]
+    await _save(session, table, tenant, states, names, changed, now)
+
+
+async def save_objectives(
+    session: AsyncSession,
+    tenant: str,
+    states: Iterable[ObjectiveState],
+    names: Sequence[str],
+    changed: Collection[str],
+    now: datetime,
+) -> None:
+    """Write the columns `names` of each objective; `updated_at` moves to `now` for those in
+    `changed`."""
+    table = Objective.__table__  # type: ignore[attr-defined]
+    await _save(session, table, tenant, states, names, changed, now)
