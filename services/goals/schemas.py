@@ -3,6 +3,10 @@
 Request models are strict (JSON `false` is no number) and refuse unknown fields; timestamps are
 RFC 3339 with a timezone, from 1970 to 3000. `shared.bounds` holds for every request: no NUL or
 lone surrogate in any string, every number within ±1e15.
+
+One module over the ~450-line guideline on purpose: 35 declarations and no logic, one per
+request or answer shape of the goals API, read side by side with `routes/` (splitting by
+resource would only scatter the shared field types below).
 """
 
 from __future__ import annotations
