@@ -8,18 +8,32 @@ through its tenant, so another tenant's id is simply not there (404, never 403).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import Column, ColumnElement, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.pagination import PageQuery, Sort, keyset_page
 
-__all__ = ["all_of_tenant", "one_of_tenant", "page_of_tenant", "sorted_page_of_tenant"]
+__all__ = [
+    "all_of_tenant",
+    "columns_of",
+    "one_of_tenant",
+    "page_of_tenant",
+    "sorted_page_of_tenant",
+]
 
 M = TypeVar("M")
+
+
+def columns_of(table: Table, shape: type[Any]) -> list[Column[Any]]:
+    """The columns of `table` named by the fields of the dataclass `shape`, in its order: a
+    Core select of plain rows that a mapper turns into `shape`, with one list of names to keep
+    (the dataclass), not a copy of it beside the query."""
+    return [table.c[field.name] for field in dataclasses.fields(shape)]
 
 
 async def one_of_tenant(

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.domain.progress import KrKind
-from services.goals.domain.states import KrLight
+from services.goals.domain.states import KeyResultState, KrLight
 from services.goals.tables import KeyResult
-from shared.repository import all_of_tenant, one_of_tenant
+from shared.repository import all_of_tenant, columns_of, one_of_tenant
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult | None:
@@ -35,41 +35,7 @@ async def in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Ke
 
 
 _KR = KeyResult.__table__  # type: ignore[attr-defined]
-_STATE_COLUMNS = [
-    _KR.c[name]
-    for name in (
-        "id",
-        "objective_id",
-        "cycle_id",
-        "title",
-        "kind",
-        "start",
-        "target",
-        "bound_low",
-        "bound_high",
-        "current",
-        "done",
-        "weight",
-        "starts_at",
-        "due_at",
-        "kpi",
-        "kpi_aggregation",
-        "kpi_period",
-        "kpi_cadence_s",
-        "kpi_last_at",
-        "periods_met",
-        "periods_elapsed",
-        "graduation_periods",
-        "state",
-        "graduated_at",
-        "progress",
-        "raw_progress",
-        "expected",
-        "status",
-        "score",
-        "score_overridden",
-    )
-]
+_STATE_COLUMNS = columns_of(_KR, KeyResultState)
 
 
 _FOLLOWING = (

@@ -9,9 +9,10 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.goals.domain.states import ObjectiveState
 from services.goals.tables import Objective
 from shared.pagination import PageQuery, Sort
-from shared.repository import all_of_tenant, one_of_tenant, sorted_page_of_tenant
+from shared.repository import all_of_tenant, columns_of, one_of_tenant, sorted_page_of_tenant
 
 OBJECTIVE_SORTS = {
     "created_at": Sort("created_at", col(Objective.created_at)),  # type: ignore[arg-type]
@@ -55,23 +56,7 @@ async def page(
 
 
 _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
-_STATE_COLUMNS = [
-    _OBJECTIVES.c[name]
-    for name in (
-        "id",
-        "cycle_id",
-        "title",
-        "parent_id",
-        "team_id",
-        "state",
-        "progress",
-        "status",
-        "rollup_progress",
-        "rollup_status",
-        "score",
-        "score_overridden",
-    )
-]
+_STATE_COLUMNS = columns_of(_OBJECTIVES, ObjectiveState)
 
 
 _STATES_IN_CYCLE = (
