@@ -40,7 +40,14 @@ from tests.support.accounting import Reader, Stream, create_topics, produce_pace
 from tests.support.events import measurement
 from tests.support.kafka import wait_until
 from tests.support.processes import SERVICES, Replicated, ServiceProcess, replicated_platform
-from tests.support.replicas import SINGLETONS, leaders, quiet, repeats
+from tests.support.replicas import (
+    SINGLETONS,
+    group_lags,
+    leaders,
+    outbox_total,
+    quiet,
+    repeats,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults, pytest.mark.postgres]
 
@@ -196,7 +203,35 @@ async def settled(cluster: Cluster, p: Plan, receiver: Receiver, timeout_s: floa
     try:
         await wait_until(done, timeout_s=timeout_s, what="the platform to settle")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}: {state} (of {p.stream.unique} unique)") from None
+        why = await diagnosis(cluster, p)
+        raise AssertionError(f"{exc}: {state} (of {p.stream.unique} unique)\n{why}") from None
+
+
+async def diagnosis(cluster: Cluster, p: Plan) -> str:
+    """What a timed-out settle leaves to look at: each group's lag, each outbox, the alerts
+    of the plan's KPIs, and the warnings and errors of every replica's log."""
+    kpis = ", ".join(f"'{k}'" for k in p.maxima)
+    alerts = await query(
+        cluster.urls["alerts"],
+        f"SELECT kpi, state, started_at FROM alerts WHERE kpi IN ({kpis}) ORDER BY kpi",
+    )
+    outboxes = {s: await outbox_total({s: url}) for s, url in cluster.urls.items()}
+    lines = [
+        f"group lags: {await group_lags(cluster.bootstrap, cluster.topics.prefix)}",
+        f"outbox rows: {outboxes}",
+        f"alerts of the plan's KPIs: {alerts}",
+    ]
+    for service, replicas in cluster.running.services.items():
+        for i, replica in enumerate(replicas):
+            noted = [
+                line[:400]
+                for line in replica.log.read_text(errors="replace").splitlines()
+                if '"level": "warning"' in line or '"level": "error"' in line
+                or "Traceback" in line or "partitions_assigned" in line
+            ]  # fmt: skip
+            lines.append(f"--- {service}-{i} (alive: {replica.process.poll() is None}):")
+            lines += noted[-40:]
+    return "\n".join(lines)
 
 
 async def check_outcome(

@@ -57,25 +57,32 @@ DATA_GROUPS = (
 )
 
 
-async def groups_caught_up(bootstrap: str, prefix: str) -> bool:
-    """Every consumer group of the data path has committed the end of each partition it
-    reads (so every event it consumed is processed and its effects committed)."""
+async def group_lags(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Consumer group → records not yet committed over its partitions (-1: no offsets), to
+    say which part of the platform is behind when a test times out."""
     admin = AIOKafkaAdminClient(**client_options(bootstrap))
     consumer = AIOKafkaConsumer(**client_options(bootstrap))
     await admin.start()
     await consumer.start()
+    lags: dict[str, int] = {}
     try:
         for group in DATA_GROUPS:
             offsets = await admin.list_consumer_group_offsets(f"{prefix}lodestar-{group}")
             if not offsets:
-                return False
+                lags[group] = -1
+                continue
             ends = await consumer.end_offsets(list(offsets))
-            if any(offsets[tp].offset < end for tp, end in ends.items()):
-                return False
-        return True
+            lags[group] = sum(end - offsets[tp].offset for tp, end in ends.items())
+        return lags
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def groups_caught_up(bootstrap: str, prefix: str) -> bool:
+    """Every consumer group of the data path has committed the end of each partition it
+    reads (so every event it consumed is processed and its effects committed)."""
+    return all(lag == 0 for lag in (await group_lags(bootstrap, prefix)).values())
 
 
 async def quiet(bootstrap: str, prefix: str, database_urls: dict[str, str]) -> bool:
