@@ -63,14 +63,7 @@ async def accept_measurements(
         )
         for m in items
     ]
-    # Signed with the caller's key, as an external producer signs (the key is the tenant's).
-    key = (await ingest_proof.load_keys(session, [caller.key_id]))[caller.key_id]
-    await producer.send_all(
-        topic,
-        [(e.key, e.to_json()) for e in events],
-        timeout_s=ack_timeout_s,
-        headers=lambda value: [ingest_proof.signature(caller.key_id, key.secret_hash, value)],
-    )
+    await _send_signed(session, producer, topic, caller, events, ack_timeout_s)
     return events
 
 
@@ -103,5 +96,25 @@ async def accept_retractions(
         )
         for r in items
     ]
-    await producer.send_all(topic, [(e.key, e.to_json()) for e in events], timeout_s=ack_timeout_s)
+    await _send_signed(session, producer, topic, caller, events, ack_timeout_s)
     return events
+
+
+async def _send_signed(
+    session: AsyncSession,
+    producer: EventProducer,
+    topic: str,
+    caller: Principal,
+    events: Sequence[CloudEvent],
+    ack_timeout_s: float,
+) -> None:
+    """Produce `events`, each signed with the caller's key as an external producer signs
+    (`shared.ingest_proof`: the consumer refuses an unsigned record where proofs are
+    required, the production default), once the broker has acknowledged every one."""
+    key = (await ingest_proof.load_keys(session, [caller.key_id]))[caller.key_id]
+    await producer.send_all(
+        topic,
+        [(e.key, e.to_json()) for e in events],
+        timeout_s=ack_timeout_s,
+        headers=lambda value: [ingest_proof.signature(caller.key_id, key.secret_hash, value)],
+    )

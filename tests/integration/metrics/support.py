@@ -16,21 +16,37 @@ from shared.settings import Topics
 from tests.support.apps import RunningApp, running, service_settings
 
 
-def settings(bootstrap: str, topics: Topics, database_url: str, admin_key: str) -> MetricsSettings:
+def settings(
+    bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    admin_key: str,
+    *,
+    require_proof: bool = False,
+) -> MetricsSettings:
     return service_settings(
         MetricsSettings,
         bootstrap=bootstrap,
         topics=topics,
         database_url=database_url,
         admin_key=admin_key,
+        require_proof=require_proof,
     )
 
 
 @contextlib.asynccontextmanager
 async def metrics_service(
-    bootstrap: str, topics: Topics, database_url: str, admin_key: str
+    bootstrap: str,
+    topics: Topics,
+    database_url: str,
+    admin_key: str,
+    *,
+    require_proof: bool = False,
 ) -> AsyncIterator[RunningApp]:
-    app = create_app(settings(bootstrap, topics, database_url, admin_key))
+    """The service; `require_proof`: refusing unsigned records, as in production."""
+    app = create_app(
+        settings(bootstrap, topics, database_url, admin_key, require_proof=require_proof)
+    )
     async with running(app, admin_key) as service:
         yield service
 

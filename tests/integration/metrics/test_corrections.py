@@ -285,6 +285,31 @@ class TestRetraction:
             current = (await service.client.get("/v1/kpis/mql/value")).json()
             assert current["count"] == 2
 
+    async def test_an_http_retraction_is_applied_where_proofs_are_required(
+        self, kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+    ) -> None:
+        """The production default refuses unsigned records: the retraction the API produces
+        is signed with the caller's key, as its measurements are, and is applied; an
+        unsigned one on the topic is dead-lettered (the proof is checked at all)."""
+        url = await databases.new()
+        topic = topics.name(topics.measurements)
+        async with (
+            metrics_service(kafka_bootstrap, topics, url, admin_key, require_proof=True) as service,
+            TopicReader(kafka_bootstrap, topics.dlq_for(topic)) as dlq,
+        ):
+            await create_kpi(service, "mql", aggregation="sum")
+            body = [
+                {"kpi": "mql", "value": v, "time": iso(DAY1 + timedelta(minutes=i)), "id": f"m{i}"}
+                for i, v in enumerate([12.0, 8.0])
+            ]
+            await post(service, "/v1/measurements", body)
+            await settled(service, "mql", 20.0, 2)
+            await produce(kafka_bootstrap, topic, [retraction("acme", "mql", "m1")], ["acme/mql"])
+            [refused] = await dlq.wait_for(lambda rs: len(rs) == 1, what="the unsigned one")
+            assert b"proof" in dict(refused.headers)[REASON_HEADER]
+            await post(service, "/v1/measurements/retractions", {"kpi": "mql", "id": "m0"})
+            await settled(service, "mql", 8.0, 1)
+
 
 class TestRefusals:
     async def test_unknown_kpis_and_bad_corrections_are_refused_with_a_reason(
