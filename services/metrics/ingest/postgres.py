@@ -10,11 +10,16 @@ new (not a savepoint: that is two more round trips on every batch). Redeliveries
 events are dropped before the COPY (`RecentKeys`), so the fallback is rare. COPY into the
 table is 2-3 times faster than the INSERT from staging.
 
-Each batch reads the definitions of the KPIs and tenants it names, and only those, in its own
-transaction (one statement, by primary key, before the COPY): always fresh, with no cache to
-keep in step. (Keeping every definition between batches instead saved that round trip, but
-each merge then fingerprinted every `kpis` and `tenants` row to check them, and each change
-reloaded them all: work that grew with the database, not the batch.)
+Each batch uses the definitions of the KPIs and tenants it names, and only those. The writer
+keeps those it has read (`DefinitionCache`, each row with a digest of its whole text) and does
+not read them again: that read was a round trip at the head of each batch, waiting for the
+event loop's turn behind the next batch's fetch and decoding. They are checked instead, in the
+same statement as the rollup merge, which also returns a fingerprint of the batch's `kpis` and
+`tenants` rows (by primary key: work that grows with the batch, not the database); a batch
+written with definitions that no longer match is rolled back and written again with fresh
+ones. A batch that names a KPI or tenant the writer has not read (or that does not exist), or
+that holds a correction, or stores no new point (no merge to check with), reads its
+definitions in its transaction, by primary key, before the COPY.
 
 asyncpg directly, on one dedicated connection: it is asynchronous, so the event loop keeps
 fetching and decoding the next batch while PostgreSQL works.
@@ -23,6 +28,7 @@ fetching and decoding the next batch while PostgreSQL works.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +41,7 @@ from services.metrics.ingest.rows import (
     KPI_COLUMNS,
     KPI_FROM,
     KpiDef,
+    Points,
     Record,
     TouchedRollup,
     kpi_defs,
@@ -67,13 +74,26 @@ CREATE TEMPORARY TABLE IF NOT EXISTS staging_measurements (
 """
 
 # The batch's definitions, in one statement: its KPIs (with `created_at`, which tells a KPI
-# deleted and created again since), then its tenants.
+# deleted and created again since), then its tenants; each with the digest of its whole row
+# (`CHECKED_ROWS`).
 DEFINITIONS = f"""
-SELECT {KPI_COLUMNS}, k.created_at, NULL AS slug FROM {KPI_FROM}
+SELECT {KPI_COLUMNS}, k.created_at, NULL AS slug, md5(k::text) FROM {KPI_FROM}
 WHERE (k.tenant, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slug FROM tenants
-WHERE slug = ANY($3::text[])
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, t.slug, md5(t::text)
+FROM tenants t WHERE t.slug = ANY($3::text[])
+"""
+
+# The fingerprint of a batch's definitions: the md5 of the digests of its `kpis` rows
+# ($10, $11: tenants and keys) and `tenants` rows ($12), sorted bytewise (`Definitions`
+# computes the same from the digests it read).
+FINGERPRINT = """
+(SELECT md5(coalesce(string_agg(d, '' ORDER BY d COLLATE "C"), '')) FROM (
+    SELECT md5(k::text) AS d FROM kpis k
+    WHERE (k.tenant, k.key) IN (SELECT * FROM unnest($10::text[], $11::text[]))
+    UNION ALL
+    SELECT md5(t::text) FROM tenants t WHERE t.slug = ANY($12::text[])
+) AS batch)
 """
 
 # The set-based path: exactly the keys this statement inserted (redeliveries are skipped).
@@ -103,6 +123,13 @@ ON CONFLICT (tenant, kpi, period_start) DO UPDATE SET
     last_at = greatest(r.last_at, excluded.last_at)
 RETURNING {ROLLUP_COLUMNS}, revision
 """
+# The same, then one more row: the fingerprint of the batch's definitions (last field).
+MERGE_CHECKED = f"""
+WITH merged AS ({MERGE_ROLLUPS})
+SELECT {ROLLUP_COLUMNS}, revision, NULL AS fingerprint FROM merged
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {FINGERPRINT}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +140,60 @@ class Definitions:
     tenants: set[str]
     created: dict[tuple[str, str], datetime]
     """Each KPI's `created_at`."""
+    digests: dict[tuple[str, str] | str, str]
+    """Each row's digest (`md5` of its text), by (tenant, KPI) or tenant slug."""
+
+
+def fingerprint(digests: Iterable[str]) -> str:
+    """`FINGERPRINT` of rows with these digests."""
+    return hashlib.md5("".join(sorted(digests)).encode()).hexdigest()
+
+
+class DefinitionCache:
+    """The definitions this writer has read, each as its row was then; only a merge whose
+    fingerprint matches theirs (`MERGE_CHECKED`) commits a batch written with them."""
+
+    def __init__(self) -> None:
+        self.kpis: dict[tuple[str, str], KpiDef] = {}
+        self.tenants: set[str] = set()
+        self._digests: dict[tuple[str, str] | str, str] = {}
+
+    def fingerprint(self, pairs: Sequence[tuple[str, str]], tenants: Sequence[str]) -> str | None:
+        """The fingerprint of the batch's definitions as cached; None unless every one of
+        them is cached."""
+        digests = self._digests
+        try:
+            return fingerprint([*(digests[p] for p in pairs), *(digests[t] for t in tenants)])
+        except KeyError:
+            return None
+
+    def update(
+        self, defs: Definitions, pairs: Sequence[tuple[str, str]], tenants: Sequence[str]
+    ) -> None:
+        """What a read of `pairs` and `tenants` found (those it did not find are forgotten)."""
+        for pair in pairs:
+            if pair in defs.kpis:
+                self.kpis[pair] = defs.kpis[pair]
+                self._digests[pair] = defs.digests[pair]
+            else:
+                self.kpis.pop(pair, None)
+                self._digests.pop(pair, None)
+        for tenant in tenants:
+            if tenant in defs.tenants:
+                self.tenants.add(tenant)
+                self._digests[tenant] = defs.digests[tenant]
+            else:
+                self.tenants.discard(tenant)
+                self._digests.pop(tenant, None)
+
+    def clear(self) -> None:
+        self.kpis.clear()
+        self.tenants.clear()
+        self._digests.clear()
+
+
+class StaleDefinitions(Exception):
+    """A batch's definitions changed since this writer read them."""
 
 
 async def load_definitions(
@@ -122,14 +203,17 @@ async def load_definitions(
     kpi_rows: list[tuple[Any, ...]] = []
     created: dict[tuple[str, str], datetime] = {}
     found: set[str] = set()
+    digests: dict[tuple[str, str] | str, str] = {}
     keys = [key for _, key in pairs]
     for row in await conn.fetch(DEFINITIONS, [tenant for tenant, _ in pairs], keys, tenants):
-        if row[-1] is not None:
-            found.add(row[-1])
+        if row[-2] is not None:
+            found.add(row[-2])
+            digests[row[-2]] = row[-1]
         else:
-            kpi_rows.append(tuple(row)[:-2])
-            created[(row[0], row[1])] = row[-2]
-    return Definitions(kpi_defs(kpi_rows), found, created)
+            kpi_rows.append(tuple(row)[:-3])
+            created[(row[0], row[1])] = row[-3]
+            digests[(row[0], row[1])] = row[-1]
+    return Definitions(kpi_defs(kpi_rows), found, created, digests)
 
 
 class RecentKeys:
@@ -198,6 +282,7 @@ class PostgresWriter:
         self._idle_s = idle_s
         self._conn: Any = None
         self._recent = RecentKeys()
+        self._cache = DefinitionCache()
         # The `created_at` of each KPI this writer has read the definition of.
         self._created: dict[tuple[str, str], datetime] = {}
         self._lock = asyncio.Lock()  # the connection: a batch, or the idle rollback
@@ -249,17 +334,25 @@ class PostgresWriter:
                 self._drop_connection()
 
     async def _store(self, batch: Sequence[Inbound]) -> list[Rejection]:
-        try:
-            return await self._store_once(batch, copy=True)
-        except asyncpg.UniqueViolationError:
-            # A point was stored before (not by this writer lately): the whole transaction
-            # is rolled back, and the batch goes again the set-based way.
-            return await self._store_once(batch, copy=False)
+        copy = True
+        while True:
+            try:
+                return await self._store_once(batch, copy=copy)
+            except asyncpg.UniqueViolationError:
+                # A point was stored before (not by this writer lately): the whole
+                # transaction is rolled back, and the batch goes again the set-based way.
+                if not copy:
+                    raise
+                copy = False
+            except StaleDefinitions:
+                # Rolled back; the next attempt reads the definitions in its transaction.
+                self._cache.clear()
 
     async def _definitions(
         self, conn: Any, pairs: Sequence[tuple[str, str]], tenants: Sequence[str] = ()
     ) -> Definitions:
         defs = await load_definitions(conn, pairs, tenants)
+        self._cache.update(defs, pairs, tenants)
         seen = self._created
         for pair, created in defs.created.items():
             if seen.get(pair, created) != created:
@@ -285,28 +378,55 @@ class PostgresWriter:
         self._recent.add_all(stored)
         return rejected
 
+    async def _prepare(
+        self,
+        conn: Any,
+        batch: Sequence[Inbound],
+        pairs: Sequence[tuple[str, str]],
+        tenants: Sequence[str],
+    ) -> tuple[dict[tuple[str, str], KpiDef], Points, str | None]:
+        """The batch's definitions and points (redeliveries of points this writer stored
+        lately left out), and the fingerprint its merge must return: with the cached
+        definitions when they are all there and a merge will check them, else with the
+        definitions read now (and no fingerprint)."""
+        check = self._cache.fingerprint(pairs, tenants)
+        if check is not None:
+            points = prepare(batch, self._cache.kpis, self._cache.tenants, self._recent)
+            if points.records and not (points.unknown or points.corrections):
+                return self._cache.kpis, points, check
+        defs = await self._definitions(conn, pairs, tenants)
+        return defs.kpis, prepare(batch, defs.kpis, defs.tenants, self._recent), None
+
     async def _write(
         self, conn: Any, batch: Sequence[Inbound], *, copy: bool
     ) -> tuple[Iterable[bytes], list[Rejection]]:
         """The batch's writes, inside its transaction: the keys stored, the refused."""
-        defs = await self._definitions(conn, *wanted(batch))
-        # Redeliveries of points this writer stored lately are left out.
-        points = prepare(batch, defs.kpis, defs.tenants, self._recent)
+        pairs, tenants = wanted(batch)
+        kpis, points, check = await self._prepare(conn, batch, pairs, tenants)
         stored: Iterable[bytes] = ()
         touched: list[Any] = []
         if points.records:
             new = await self._insert(conn, points.records, copy=copy)
             stored = points.keys if new is points.records else [record[0] for record in new]
-            touched = list(await conn.fetch(MERGE_ROLLUPS, *rollup_columns(new)))
+            columns = rollup_columns(new)
+            if check is None:
+                touched = list(await conn.fetch(MERGE_ROLLUPS, *columns))
+            else:
+                slugs = [tenant for tenant, _ in pairs]
+                keys = [key for _, key in pairs]
+                merged = await conn.fetch(MERGE_CHECKED, *columns, slugs, keys, tenants)
+                if [row[-1] for row in merged if row[-1] is not None] != [check]:
+                    raise StaleDefinitions
+                touched = [row[:-1] for row in merged if row[-1] is None]
         if points.corrections:
             recomputed = await run(conn, corrections.apply(points.corrections))
             touched = corrections.superseded(touched, recomputed)
-            if left := missing(recomputed, defs.kpis):
-                defs.kpis.update((await self._definitions(conn, left)).kpis)
+            if left := missing(recomputed, kpis):
+                kpis.update((await self._definitions(conn, left)).kpis)
             # Each corrected point is stored now (restated, retracted or a tombstone).
             stored = [*stored, *(c.key for c in points.corrections)]
         events = outbox_rows(
-            touched, defs.kpis, topic=self._topic, source=self._source, created_at=datetime.now(UTC)
+            touched, kpis, topic=self._topic, source=self._source, created_at=datetime.now(UTC)
         )
         if events:
             await conn.copy_records_to_table(

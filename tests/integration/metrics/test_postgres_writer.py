@@ -1,6 +1,7 @@
-"""The PostgreSQL writer reads the KPI definitions in each batch's transaction and opens that
-transaction with the previous batch's commit: a definition created, changed or deleted between
-two batches is seen by the second, and a transaction left unused is rolled back."""
+"""The PostgreSQL writer keeps the definitions of the KPIs and tenants its batches named
+(each merge checks them) and opens each batch's transaction with the previous batch's commit:
+a definition created, changed or deleted between two batches is seen by the second, and a
+transaction left unused is rolled back."""
 
 from __future__ import annotations
 
@@ -149,6 +150,26 @@ class TestDefinitionsChangedBetweenBatches:
         data = (await last_value_event(url, tenant, "mql"))["data"]
         assert (data["aggregation"], data["value"], data["count"]) == ("max", 5.0, 3)
         assert await stored(url, tenant) == 3
+
+    async def test_a_tenants_timezone_changed_after_a_batch_is_seen_by_the_next(
+        self, url: str, tenant: str
+    ) -> None:
+        await add_tenant(url, tenant)
+        await add_kpi(url, tenant, "mql")
+        writer = PostgresWriter(url, topic="values", source="tests")
+        try:
+            await writer.store(batch(tenant, "mql", 1.0))
+            update = "UPDATE tenants SET timezone = 'Asia/Tokyo' WHERE slug = $1"
+            await sql(url, update, tenant)
+            # All names known: written with the kept definitions, found stale by the merge,
+            # rolled back and written again with the new ones.
+            assert await writer.store(batch(tenant, "mql", 2.0)) == []
+        finally:
+            await writer.close()
+        data = (await last_value_event(url, tenant, "mql"))["data"]
+        # 09:00 UTC is 18:00 in Tokyo: the Tokyo day began at 15:00 UTC the day before.
+        assert (data["period_start"], data["count"]) == ("2026-11-01T15:00:00Z", 1)
+        assert await stored(url, tenant) == 2
 
     async def test_a_kpi_deleted_after_a_batch_refuses_the_next_points(
         self, url: str, tenant: str

@@ -83,6 +83,16 @@ class TestSameAsPydantic:
         assert ours.event.time.day == 24
 
     @pytest.mark.parametrize(
+        ("escaped", "day"),
+        [(b".999999\\u0039Z", 24), (b".99999\\u00399Z", 24), (b".9\\u0039Z", 24)],
+    )
+    def test_an_escaped_digit_in_the_time_counts_as_a_digit(self, escaped: bytes, day: int) -> None:
+        raw = patched(time="2026-11-24T23:59:59.0Z").replace(b".0Z", escaped)
+        ours, theirs = fast(rec(raw)), decode_record(rec(raw), MAX)
+        assert ours.event == theirs.event
+        assert ours.event.time.day == day
+
+    @pytest.mark.parametrize(
         "data",
         [
             {"value": 1.0, "revision": 2},
