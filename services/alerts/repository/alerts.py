@@ -5,7 +5,7 @@ single-alert work (acknowledgements, pages) goes through the ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -165,11 +165,17 @@ async def rows_to_tick(
     return list((await session.execute(_locked(query))).mappings())
 
 
-async def mark_due(session: AsyncSession, kpis: Iterable[tuple[str, str]], now: datetime) -> None:
+async def mark_due(
+    session: AsyncSession, kpis: Mapping[tuple[str, str], str], now: datetime
+) -> None:
     """The active alerts that are not about these (tenant, KPI) themselves but carry their
     `kpi` label (a key result's: the possible targets of inhibition) are due now, as the
-    KPI's firing alerts changed. Indexed (`ix_alerts_kpi`), one executemany."""
-    params = [{"k_tenant": t, "k_kpi": k, "k_now": now} for t, k in sorted(set(kpis))]
+    KPI's firing alerts changed; but the one fingerprint given per KPI ("" for none), an
+    alert already judged against the KPI's current firing alerts. Indexed (`ix_alerts_kpi`),
+    one executemany."""
+    params = [
+        {"k_tenant": t, "k_kpi": k, "k_fresh": kpis[(t, k)], "k_now": now} for t, k in sorted(kpis)
+    ]
     if not params:
         return
     stmt = (
@@ -179,6 +185,7 @@ async def mark_due(session: AsyncSession, kpis: Iterable[tuple[str, str]], now: 
             _alerts.c.kpi == bindparam("k_kpi"),
             or_(*(_alerts.c.state == state for state in _ACTIVE)),  # no IN in an executemany
             _alerts.c.subject_kind != "kpi",
+            _alerts.c.fingerprint != bindparam("k_fresh"),
         )
         .values(due_at=bindparam("k_now"))
     )
