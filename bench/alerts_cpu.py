@@ -1,16 +1,21 @@
 """CPU the alerts service spends per inbound event, in process: no broker, no decoding.
 
     .venv/bin/python bench/alerts_cpu.py [--kpis 1000] [--events 20000] [--batch 200]
-                                         [--db sqlite|postgres] [--profile FILE]
+                                         [--objective-every 20] [--db sqlite|postgres]
+                                         [--profile FILE]
 
 Defines one threshold rule per KPI (and the built-in rules, all on), then hands the evaluation
 handler (`services.alerts.handlers.evaluation_handler`) batches of already-decoded events as
-the e2e bench makes them: per measurement one `kpi.value` of the KPI's current period,
-alternating above and below the threshold (every value a transition: one alert published),
-and one `kr.progress` of the KPI's key result, alternating on track and off track. The ticker
-(`Ticker.tick_once`) runs once per `--rate` events (once a second at that rate). Reported:
-process CPU time (every thread: SQLite's too) per event of the handler, and per tick.
-Decoding is outside the timings (`shared.inbound.decode_record`, done before).
+the e2e bench's platform sends them: per measurement one `kpi.value` of the KPI's current
+period, alternating above and below the threshold (every value a transition: one alert
+published), and the `kr.progress` goals publishes for the KPI's key result (start 0, target
+twice the threshold, so its progress follows the value and its status alternates on track /
+off track), and every `--objective-every` measurements the `objective.changed` of the one
+objective all key results are under (goals announces it once per batch it re-judges; it has
+no rule). The ticker (`Ticker.tick_once`) runs once per `--rate` measurements (once a second
+at that rate). Reported: process CPU time (every thread: SQLite's too) per measurement and per
+event of the handler, and per tick. Decoding is outside the timings
+(`shared.inbound.decode_record`, done before).
 
 Use it for A/B comparisons within one sitting: the machine is shared, CPU time is less noisy
 than wall-clock time, not free of noise.
@@ -70,8 +75,9 @@ def record(offset: int, type_: str, subject: str, data: dict[str, object]) -> by
     ).encode()
 
 
-def events(kpis: list[str], n: int, start: int) -> list[Inbound]:
-    """Measurement i of the run: its kpi.value and its KR's progress, decoded."""
+def events(kpis: list[str], n: int, start: int, objective_every: int) -> list[list[Inbound]]:
+    """Measurements start..start+n: each one's kpi.value, its KR's progress and, every
+    `objective_every`, the objective's change, decoded."""
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     out = []
     for i in range(start, start + n):
@@ -99,19 +105,42 @@ def events(kpis: list[str], n: int, start: int) -> list[Inbound]:
             "title": kpi,
             "kind": "increase",
             "current": value,
-            "progress": 0.5 if above else 0.0,
-            "raw_progress": 0.5 if above else 0.0,
+            "progress": value / (2 * THRESHOLD),
+            "raw_progress": value / (2 * THRESHOLD),
             "expected": 0.3,
             "status": "on_track" if above else "off_track",
             "kpi": kpi,
         }
-        for topic, raw in (
+        raws = [
             ("kpi.values", record(i, "lodestar.kpi.value.v1", kpi, value_data)),
             ("okr.events", record(i, "lodestar.kr.progress.v1", f"kr-{kpi}", progress)),
-        ):
+        ]
+        if (i + 1) % objective_every == 0:
+            objective: dict[str, object] = {
+                "objective_id": "obj-1",
+                "cycle_id": "cyc-1",
+                "title": "Latency",
+                "progress": (i % 97) / 97,
+                "status": "on_track" if above else "at_risk",
+                "state": "active",
+            }
+            raws.append(
+                ("okr.events", record(i, "lodestar.objective.changed.v1", "obj-1", objective))
+            )
+        measured = []
+        for topic, raw in raws:
             rec = ConsumerRecord(topic, 0, i, 0, 0, kpi.encode(), raw, None, 0, len(raw), ())
-            out.append(decode_record(rec, 1 << 20))
+            measured.append(decode_record(rec, 1 << 20))
+        out.append(measured)
     return out
+
+
+def batches(measured: list[list[Inbound]], size: int) -> list[list[Inbound]]:
+    """`size` measurements' events a batch, in order."""
+    return [
+        [event for one in measured[at : at + size] for event in one]
+        for at in range(0, len(measured), size)
+    ]
 
 
 def py_spy(out: str) -> subprocess.Popen[bytes]:
@@ -141,15 +170,15 @@ async def run(args: argparse.Namespace) -> None:
         handler = evaluation_handler(db, settings)
         ticker = Ticker(db, settings)
         # Warm-up: a round over every KPI creates its alerts (first sight), then the run.
-        warm = events(kpis, 2 * len(kpis), 0)
-        for at in range(0, len(warm), 2 * args.batch):
-            await handler(warm[at : at + 2 * args.batch])
+        every = args.objective_every
+        for batch in batches(events(kpis, 2 * len(kpis), 0, every), args.batch):
+            await handler(batch)
         await ticker.tick_once()
         spy = None
         if args.profile:
             spy = py_spy(args.profile)
             await asyncio.sleep(1)  # py-spy attaches
-        run_events = events(kpis, args.events, 2 * len(kpis))
+        run = batches(events(kpis, args.events, 2 * len(kpis), every), args.batch)
         # As the service does after start-up (`gc_freeze`): the events made here would
         # otherwise make every collection walk them, charged to whatever runs then.
         gc.collect()
@@ -157,15 +186,14 @@ async def run(args: argparse.Namespace) -> None:
         batch_cpu, tick_cpu, handled, ticks = 0.0, [], 0, 0
         per_batch: list[float] = []
         since_tick = 0
-        for at in range(0, len(run_events), 2 * args.batch):
-            batch = run_events[at : at + 2 * args.batch]
+        for batch in run:
             t0 = time.process_time()
             await handler(batch)
             spent = time.process_time() - t0
             batch_cpu += spent
-            per_batch.append(spent / len(batch))
+            per_batch.append(spent / args.batch)
             handled += len(batch)
-            since_tick += len(batch) // 2
+            since_tick += args.batch
             if since_tick >= args.rate:
                 since_tick = 0
                 t0 = time.process_time()
@@ -176,19 +204,21 @@ async def run(args: argparse.Namespace) -> None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on an interrupt
             spy.wait()
         await db.dispose()
+    n = args.events
     print(
-        f"alerts CPU — {args.kpis} KPIs (one rule each), {handled} events "
-        f"({handled // 2} kpi.value + {handled // 2} kr.progress), batches of {2 * args.batch}, "
-        f"{args.db}"
+        f"alerts CPU — {args.kpis} KPIs (one rule each), {n} measurements: {handled} events "
+        f"({n} kpi.value + {n} kr.progress + {n // every} objective.changed), "
+        f"{args.batch} measurements a batch, {args.db}"
     )
     print(
-        f"  handler: {1e3 * batch_cpu / handled:.3f} ms CPU per event "
-        f"(median batch {1e3 * statistics.median(per_batch):.3f} ms/event)"
+        f"  handler: {1e3 * batch_cpu / n:.3f} ms CPU per measurement, "
+        f"{1e3 * batch_cpu / handled:.3f} ms per event "
+        f"(median batch {1e3 * statistics.median(per_batch):.3f} ms/measurement)"
     )
     if tick_cpu:
         print(
             f"  ticker:  {1e3 * statistics.median(tick_cpu):.1f} ms CPU per tick (median of "
-            f"{ticks}), {1e3 * sum(tick_cpu) / handled:.3f} ms per event at one tick per "
+            f"{ticks}), {1e3 * sum(tick_cpu) / n:.3f} ms per measurement at one tick per "
             f"{args.rate} measurements"
         )
 
@@ -199,6 +229,9 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=20_000, help="measurements in the run")
     parser.add_argument("--batch", type=int, default=200, help="measurements per batch")
     parser.add_argument("--rate", type=int, default=1000, help="measurements per tick")
+    parser.add_argument(
+        "--objective-every", type=int, default=20, help="measurements per objective.changed"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--profile", help="py-spy collapsed stacks of the run to this file")
     asyncio.run(run(parser.parse_args()))

@@ -5,11 +5,11 @@ single-alert work (acknowledgements, pages) goes through the ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, Table, bindparam, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -76,6 +76,32 @@ def _locked(query: Select[Any]) -> Select[Any]:
     return query.with_for_update()
 
 
+_UPDATES: dict[tuple[str, ...], Update] = {}
+
+
+def _update_of(names: tuple[str, ...]) -> Update:
+    """The UPDATE by primary key of these columns (built once per set of columns)."""
+    stmt = _UPDATES.get(names)
+    if stmt is None:
+        stmt = _UPDATES[names] = (
+            update(_alerts)
+            .where(
+                _alerts.c.tenant == bindparam("k_tenant"),
+                _alerts.c.fingerprint == bindparam("k_fingerprint"),
+            )
+            .values({n: bindparam(n) for n in names})
+        )
+    return stmt
+
+
+# The statements run per batch are built once: building one costs more than running it on
+# a small batch. IN lists are expanding parameters.
+_BY_FINGERPRINT = select(*ROW_COLUMNS).where(
+    _alerts.c.tenant.in_(bindparam("tenants", expanding=True)),
+    _alerts.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+)
+
+
 async def rows_by_fingerprint(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], RowMapping]:
@@ -83,12 +109,13 @@ async def rows_by_fingerprint(
     locked for update: plain rows by primary key, no ORM entities."""
     wanted = sorted(set(keys))
     found: dict[tuple[str, str], RowMapping] = {}
+    query = _locked(_BY_FINGERPRINT)
     for chunk in chunks(wanted):
-        query = select(*ROW_COLUMNS).where(
-            _alerts.c.tenant.in_(sorted({t for t, _ in chunk})),
-            _alerts.c.fingerprint.in_([f for _, f in chunk]),
-        )
-        for row in (await session.execute(_locked(query))).mappings():
+        params = {
+            "tenants": sorted({t for t, _ in chunk}),
+            "fingerprints": [f for _, f in chunk],
+        }
+        for row in (await session.execute(query, params)).mappings():
             found[(row["tenant"], row["fingerprint"])] = row
     exact = set(wanted)
     return {k: v for k, v in found.items() if k in exact}
@@ -110,15 +137,7 @@ async def update_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
             {"k_tenant": row["tenant"], "k_fingerprint": row["fingerprint"], **row}
         )
     for names, params in by_columns.items():
-        stmt = (
-            update(_alerts)
-            .where(
-                _alerts.c.tenant == bindparam("k_tenant"),
-                _alerts.c.fingerprint == bindparam("k_fingerprint"),
-            )
-            .values({n: bindparam(n) for n in names})
-        )
-        await session.execute(stmt, params)
+        await session.execute(_update_of(names), params)
 
 
 async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -165,24 +184,32 @@ async def rows_to_tick(
     return list((await session.execute(_locked(query))).mappings())
 
 
-async def mark_due(session: AsyncSession, kpis: Iterable[tuple[str, str]], now: datetime) -> None:
+async def mark_due(
+    session: AsyncSession, kpis: Mapping[tuple[str, str], str], now: datetime
+) -> None:
     """The active alerts that are not about these (tenant, KPI) themselves but carry their
     `kpi` label (a key result's: the possible targets of inhibition) are due now, as the
-    KPI's firing alerts changed. Indexed (`ix_alerts_kpi`), one executemany."""
-    params = [{"k_tenant": t, "k_kpi": k, "k_now": now} for t, k in sorted(set(kpis))]
-    if not params:
-        return
-    stmt = (
-        update(_alerts)
-        .where(
-            _alerts.c.tenant == bindparam("k_tenant"),
-            _alerts.c.kpi == bindparam("k_kpi"),
-            or_(*(_alerts.c.state == state for state in _ACTIVE)),  # no IN in an executemany
-            _alerts.c.subject_kind != "kpi",
-        )
-        .values(due_at=bindparam("k_now"))
+    KPI's firing alerts changed; but the one fingerprint given per KPI ("" for none), an
+    alert already judged against the KPI's current firing alerts. Indexed (`ix_alerts_kpi`),
+    one executemany."""
+    params = [
+        {"k_tenant": t, "k_kpi": k, "k_fresh": kpis[(t, k)], "k_now": now} for t, k in sorted(kpis)
+    ]
+    if params:
+        await session.execute(_MARK_DUE, params)
+
+
+_MARK_DUE = (
+    update(_alerts)
+    .where(
+        _alerts.c.tenant == bindparam("k_tenant"),
+        _alerts.c.kpi == bindparam("k_kpi"),
+        or_(*(_alerts.c.state == state for state in _ACTIVE)),  # no IN in an executemany
+        _alerts.c.subject_kind != "kpi",
+        _alerts.c.fingerprint != bindparam("k_fresh"),
     )
-    await session.execute(stmt, params)
+    .values(due_at=bindparam("k_now"))
+)
 
 
 async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
@@ -196,6 +223,16 @@ async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
     return result.scalars().all()
 
 
+_FIRING_ON_KPIS = select(
+    _alerts.c.tenant, _alerts.c.kpi, _alerts.c.fingerprint, _alerts.c.labels
+).where(
+    _alerts.c.tenant.in_(bindparam("tenants", expanding=True)),
+    _alerts.c.kpi.in_(bindparam("kpis", expanding=True)),
+    _alerts.c.state == AlertState.FIRING.value,
+    _alerts.c.subject_kind == "kpi",
+)
+
+
 async def firing_on_kpis(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
@@ -205,14 +242,11 @@ async def firing_on_kpis(
     found: dict[tuple[str, str], dict[str, dict[str, str]]] = {k: {} for k in wanted}
     if not wanted:
         return found
-    result = await session.execute(
-        select(_alerts.c.tenant, _alerts.c.kpi, _alerts.c.fingerprint, _alerts.c.labels).where(
-            _alerts.c.tenant.in_(sorted({t for t, _ in wanted})),
-            _alerts.c.kpi.in_(sorted({k for _, k in wanted})),
-            _alerts.c.state == AlertState.FIRING.value,
-            _alerts.c.subject_kind == "kpi",
-        )
-    )
+    params = {
+        "tenants": sorted({t for t, _ in wanted}),
+        "kpis": sorted({k for _, k in wanted}),
+    }
+    result = await session.execute(_FIRING_ON_KPIS, params)
     for tenant, kpi, fp, labels in result.all():
         if (tenant, kpi) in wanted:
             found[(tenant, kpi)][fp] = dict(labels)

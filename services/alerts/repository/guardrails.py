@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,6 +25,13 @@ def add(session: AsyncSession, row: Guardrail) -> None:
     session.add(row)
 
 
+# Built once (run per batch); IN lists are expanding parameters.
+_OF_KPIS = select(Guardrail).where(
+    col(Guardrail.tenant).in_(bindparam("tenants", expanding=True)),
+    col(Guardrail.kpi).in_(bindparam("kpis", expanding=True)),
+)
+
+
 async def of_kpis(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Guardrail]:
@@ -32,12 +39,8 @@ async def of_kpis(
     wanted = sorted(set(keys))
     found: dict[tuple[str, str], Guardrail] = {}
     for chunk in chunks(wanted):
-        result = await session.execute(
-            select(Guardrail).where(
-                col(Guardrail.tenant).in_(sorted({t for t, _ in chunk})),
-                col(Guardrail.kpi).in_([k for _, k in chunk]),
-            )
-        )
+        params = {"tenants": sorted({t for t, _ in chunk}), "kpis": [k for _, k in chunk]}
+        result = await session.execute(_OF_KPIS, params)
         for row in result.scalars().all():
             found[(row.tenant, row.kpi)] = row
     exact = set(wanted)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts.repository import chunks
@@ -17,6 +17,17 @@ _periods: Table = AlertsTable.metadata.tables[KpiLatestPeriod.__tablename__]
 Period = tuple[datetime, datetime]  # start, end
 
 
+# Built once (run per batch); IN lists are expanding parameters.
+_OF = (
+    select(_periods.c.tenant, _periods.c.kpi, _periods.c.period_start, _periods.c.period_end)
+    .where(
+        _periods.c.tenant.in_(bindparam("tenants", expanding=True)),
+        _periods.c.kpi.in_(bindparam("kpis", expanding=True)),
+    )
+    .with_for_update()
+)
+
+
 async def of(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Period]:
@@ -24,13 +35,9 @@ async def of(
     updates them."""
     wanted = set(keys)
     found: dict[tuple[str, str], Period] = {}
-    c = _periods.c
     for part in chunks(sorted(wanted)):
-        result = await session.execute(
-            select(c.tenant, c.kpi, c.period_start, c.period_end)
-            .where(c.tenant.in_({t for t, _ in part}), c.kpi.in_([k for _, k in part]))
-            .with_for_update()
-        )
+        params = {"tenants": sorted({t for t, _ in part}), "kpis": [k for _, k in part]}
+        result = await session.execute(_OF, params)
         found.update({(t, k): (s, e) for t, k, s, e in result.all() if (t, k) in wanted})
     return found
 

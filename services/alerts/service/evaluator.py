@@ -105,8 +105,10 @@ class Evaluator:
         self.builtins = builtin_rules(settings)
         self.loaded = BatchLoader(session, now, definitions or DefinitionCache())
         self.notifier = Notifier(settings, now)
-        # (tenant, KPI) whose alert started or stopped firing: its inhibition targets are due.
-        self._inhibitors_moved: set[tuple[str, str]] = set()
+        # (tenant, KPI) whose alert started or stopped firing: its inhibition targets are due,
+        # but those stepped since (they saw its firing alerts as they are now): their
+        # fingerprints, by KPI.
+        self._inhibitors_moved: dict[tuple[str, str], set[str]] = {}
 
     # --- a batch -------------------------------------------------------------------------
 
@@ -142,8 +144,13 @@ class Evaluator:
         inserts, updates = self.loaded.changed_rows(self.now)
         await alerts_repo.insert_rows(self.session, inserts)
         await alerts_repo.update_rows(self.session, updates)
-        # After the rows: an alert stepped before its KPI's alert moved is looked at again.
-        await alerts_repo.mark_due(self.session, self._inhibitors_moved, self.now)
+        # After the rows: an alert stepped before its KPI's alert moved is looked at again. One
+        # stepped after it would only be stepped again by the tick, to the same state (its own
+        # timers are in its `due_at`); so it is left, when it is the KPI's only one.
+        fresh = {
+            key: min(fps) if len(fps) == 1 else "" for key, fps in self._inhibitors_moved.items()
+        }
+        await alerts_repo.mark_due(self.session, fresh, self.now)
         self._inhibitors_moved.clear()
         await alerts_repo.insert_history(self.session, history)
         moved = [(t, k, start, end) for (t, k), (start, end) in self.loaded.moved.items()]
@@ -441,10 +448,19 @@ class Evaluator:
             firing[live.fingerprint] = labels
         else:
             firing.pop(live.fingerprint, None)
-        if live.subject_kind == "kpi" and (new.state is AlertState.FIRING) != was_firing:
-            self._inhibitors_moved.add((tenant, labels.get("kpi", "")))
+        self._inhibition_moves(live, was_firing)
         for event in events:
             if isinstance(event, Transitioned):
                 self.notifier.transitioned(live, event, marks)
             elif isinstance(event, Notify):
                 self.notifier.notify(live, rule, event)
+
+    def _inhibition_moves(self, live: LiveAlert, was_firing: bool) -> None:
+        """Note a KPI's alert that started or stopped firing (its targets are due at the
+        flush), and a target stepped since (it saw the KPI's firing alerts as they are)."""
+        key = (live.tenant, live.labels.get("kpi", ""))
+        if live.subject_kind == "kpi":
+            if (live.status.state is AlertState.FIRING) != was_firing:
+                self._inhibitors_moved[key] = set()
+        elif key[1] and (seen := self._inhibitors_moved.get(key)) is not None:
+            seen.add(live.fingerprint)

@@ -126,8 +126,9 @@ class LiveAlert:
     silenced_by: list[str]
     inhibited: bool
     acked: bool
-    # The row as read or last written (empty: none yet, it is inserted at the flush).
-    row: Mapping[Any, Any] = field(default_factory=dict)
+    # The row as read or last written (empty: none yet, it is inserted at the flush): a
+    # plain dict of its own, as `take_changes` compares with it and updates it per step.
+    row: dict[str, Any] = field(default_factory=dict)
     clear_ack: bool = False
     dirty: bool = False
     due_at: datetime | None = None  # when the clock can next move it (`next_tick`)
@@ -136,8 +137,9 @@ class LiveAlert:
     template: dict[str, str] | None = None
 
 
-def live_of(row: Mapping[Any, Any]) -> LiveAlert:
+def live_of(read: Mapping[Any, Any]) -> LiveAlert:
     """An alert row (`repository.alerts.ROW_COLUMNS`) as the evaluator holds it."""
+    row = dict(read)
     return LiveAlert(
         tenant=row["tenant"],
         fingerprint=row["fingerprint"],
@@ -194,7 +196,7 @@ def take_changes(live: LiveAlert, now: datetime) -> dict[str, Any]:
     changes = {k: v for k, v in _columns(live).items() if held.get(k) != v}
     if live.clear_ack:
         changes.update(acked_by=None, acked_at=None, ack_note=None, ack_expires_at=None)
-    live.row = {**held, **changes}
+    held.update(changes)
     changes["updated_at"] = now
     return changes
 

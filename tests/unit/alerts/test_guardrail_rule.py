@@ -47,7 +47,7 @@ class TestAlertEvent:
     def test_is_the_event_new_event_builds_and_validates(self) -> None:
         from datetime import UTC, datetime
 
-        from services.alerts.service.notifier import alert_event
+        from services.alerts.service.notifier import alert_data, alert_event
         from shared.events import AlertV1, CloudEvent, new_event
 
         at = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
@@ -66,7 +66,7 @@ class TestAlertEvent:
             source="lodestar/alerts",
             tenant="acme",
             fingerprint="abc",
-            data=AlertV1.model_construct(**fields),  # type: ignore[arg-type]
+            data=alert_data(**fields),  # type: ignore[arg-type]
             at=at,
         )
         slow = new_event(
@@ -81,3 +81,42 @@ class TestAlertEvent:
         assert fast.to_json() == slow.to_json()
         assert CloudEvent.model_validate_json(fast.to_json()) == slow
         AlertV1.model_validate(fast.data)
+
+    def test_data_is_the_models_json_dump(self) -> None:
+        """Written out by hand, the payload is what pydantic's JSON mode makes of the model,
+        for times with and without microseconds, in UTC and not, and values of any size."""
+        import random
+        from datetime import UTC, datetime, timedelta, timezone
+
+        from services.alerts.service.notifier import alert_data
+        from shared.events import AlertV1
+
+        rng = random.Random(15)
+        zones = [
+            UTC,
+            timezone(timedelta(0)),
+            timezone(timedelta(hours=2)),
+            timezone(timedelta(minutes=-90)),
+        ]
+        for _ in range(500):
+            base = datetime(2026, 1, 1, tzinfo=rng.choice(zones))
+            starts = base + timedelta(
+                seconds=rng.randrange(10**8), microseconds=rng.choice([0, rng.randrange(10**6)])
+            )
+            fields = {
+                "status": rng.choice(["firing", "resolved"]),
+                "labels": {"alertname": "High", "kpi": f"k{rng.randrange(9)}"},
+                "annotations": {"summary": f"value {rng.random()}"},
+                "starts_at": starts,
+                "ends_at": rng.choice(
+                    [None, starts + timedelta(microseconds=rng.randrange(10**9))]
+                ),
+                "generator_url": "http://metrics/v1/kpis/k",
+                "fingerprint": f"{rng.getrandbits(64):016x}",
+                "value": rng.choice(
+                    [None, 0.0, -1.5, rng.random() * 10 ** rng.randrange(-300, 300)]
+                ),
+                "subject": "k",
+            }
+            model = AlertV1.model_construct(**fields)  # type: ignore[arg-type]
+            assert alert_data(**fields) == model.model_dump(mode="json", by_alias=True)  # type: ignore[arg-type]
