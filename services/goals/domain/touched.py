@@ -1,5 +1,6 @@
-"""Re-evaluating only what a batch of KPI values moved: the KRs that stored a new period value,
-their objectives and those objectives' ancestors (for the roll-ups), from the stored numbers of
+"""Re-evaluating only what a change moved: the KRs it touched (those a batch of KPI values
+stored a new period value on, or the one a write made or edited), the objectives it made or
+edited, those KRs' and objectives' ancestors (for the roll-ups), from the stored numbers of
 everything else.
 
 The same rules as `evaluation.evaluate` (the per-KR and per-objective functions and
@@ -11,7 +12,7 @@ moves). Pure, like `evaluation`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from services.goals.domain import evaluation as ev
@@ -27,13 +28,18 @@ from services.goals.domain.states import (
 )
 
 
-def affected(objectives: Sequence[ObjectiveState], touched: Sequence[KeyResultState]) -> set[str]:
-    """The ids of the touched KRs' objectives and of those objectives' ancestors in the
-    cycle: the objectives whose numbers the touched KRs can move."""
+def affected(
+    objectives: Sequence[ObjectiveState],
+    touched: Sequence[KeyResultState],
+    edited: Iterable[str | None] = (),
+) -> set[str]:
+    """The ids of the touched KRs' objectives, of the `edited` objectives (made, edited, or
+    the parent an objective left) and of all their ancestors in the cycle: the objectives
+    whose numbers the change can move."""
     by_id = {o.id: o for o in objectives}
     found: set[str] = set()
-    for kr in touched:
-        oid: str | None = kr.objective_id
+    for start in [*(kr.objective_id for kr in touched), *edited]:
+        oid: str | None = start
         while oid is not None and oid in by_id and oid not in found:
             found.add(oid)
             oid = by_id[oid].parent_id
@@ -47,16 +53,18 @@ def evaluate_touched(
     periods: Mapping[str, Sequence[link.PeriodValue]],
     others: Sequence[KrLight],
     *,
+    edited: Iterable[str | None] = (),
     change: Change,
     policy: Policy,
     now: datetime,
 ) -> Outcome:
-    """Re-judge the `touched` KRs (open, following a KPI, in the cycle's order) with their
-    stored KPI `periods`, then the `affected` objectives; an open cycle only.
+    """Re-judge the `touched` KRs (as stored after the change, in the cycle's order) with
+    the stored KPI `periods` of those that follow a KPI, then the objectives `affected` by
+    them and by the `edited` objectives; an open cycle only.
 
-    `objectives`: every objective of the cycle, as stored (in the cycle's order). `others`:
-    every other KR of the affected objectives, as stored. The outcome holds the touched KRs
-    and the affected objectives only.
+    `objectives`: every objective of the cycle, as stored after the change (in the cycle's
+    order). `others`: every other KR of the affected objectives, as stored. The outcome holds
+    the touched KRs and the affected objectives only.
     """
     assert cycle.state != "closed", "a closed cycle is frozen"
     assert not change.closing, "a closing cycle is re-evaluated whole"
@@ -77,7 +85,7 @@ def evaluate_touched(
         if graduates:
             graduated.append(judged)
 
-    moving = affected(objectives, touched)
+    moving = affected(objectives, touched, edited)
     own: dict[str, list[KeyResultState | KrLight]] = {oid: [] for oid in moving}
     listed: list[KeyResultState | KrLight] = [*others, *judged_krs.values()]
     for item in listed:

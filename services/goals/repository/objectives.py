@@ -74,3 +74,10 @@ async def states_in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> 
     (`evaluation.ObjectiveState`), in the cycle's order: no ORM objects."""
     params = {"tenant": tenant, "cycle_id": cycle_id}
     return list((await session.execute(_STATES_IN_CYCLE, params)).all())
+
+
+async def of_ids(session: AsyncSession, tenant: str, ids: Sequence[str]) -> list[Objective]:
+    """The tenant's objectives `ids` (those the session holds already, as it holds them)."""
+    if not ids:
+        return []
+    return await all_of_tenant(session, Objective, tenant, col(Objective.id).in_(list(ids)))

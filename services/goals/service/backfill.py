@@ -27,7 +27,7 @@ from services.goals.repository import cycles as cycle_repo
 from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import KeyResultRead
-from services.goals.service.evaluation import Change, reevaluate
+from services.goals.service.evaluation import Change, reevaluate_write
 from services.goals.settings import GoalsSettings
 from services.goals.tables import new_id
 from shared.db import AsyncSession, Database
@@ -102,7 +102,7 @@ async def store(
     stored = await link_repo.store_newer(session, rows)
     if not stored:
         return mappers.kr_read(kr)
-    await reevaluate(session, settings, cycle, now, Change(source="kpi"))
+    await reevaluate_write(session, settings, cycle, now, Change(source="kpi"), key_results=[kr])
     note = f"{kpi}: backfilled {len(stored)} stored period(s) of the KR's window"
     entry = check_in_repo.row(
         id=new_id(), tenant=tenant, kr=kr, note=note, author=f"kpi:{kpi}", source="kpi", at=now

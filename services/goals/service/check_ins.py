@@ -11,7 +11,7 @@ from services.goals.repository import check_ins as repo
 from services.goals.schemas import CheckInCreate, CheckInRead
 from services.goals.service.context import Write
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import reevaluate
+from services.goals.service.evaluation import reevaluate_write
 from services.goals.service.key_results import load, load_open_kr
 from services.goals.tables import CheckIn, new_id
 from shared.db import AsyncSession
@@ -40,7 +40,7 @@ async def create(write: Write, kr_id: str, body: CheckInCreate) -> CheckInRead:
         kr.current = body.value
     if body.confidence is not None:
         kr.confidence = body.confidence
-    await reevaluate(session, write.settings, cycle, now)
+    await reevaluate_write(session, write.settings, cycle, now, key_results=[kr])
     entry = CheckIn(
         id=new_id(),
         tenant=tenant,

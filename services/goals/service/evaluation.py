@@ -1,21 +1,24 @@
-"""Re-evaluate a cycle after any change: load its objectives, KRs and the KPI periods its
+"""Re-evaluate a cycle after a change: load its objectives, KRs and the KPI periods its
 linked KRs stored, let `domain.evaluation` decide, write the outcome back onto the rows and put
 its events in the outbox, all in the caller's transaction.
 
-Every write that can move a number goes through `reevaluate`, so "every change of a KR's
-progress or status emits `lodestar.kr.progress.v1`" holds by construction, in the same
-transaction as the change. Time alone also moves a status (pace, a KPI gone quiet, a KPI period
-completing): the status timer (`loops.py`) re-evaluates every open cycle, as does
-`POST /v1/cycles/{id}/refresh`.
+Every write that can move a number goes through `reevaluate` or one of its partial forms, so
+"every change of a KR's progress or status emits `lodestar.kr.progress.v1`" holds by
+construction, in the same transaction as the change. Time alone also moves a status (pace, a KPI
+gone quiet, a KPI period completing): the status timer (`loops.py`) re-evaluates every open
+cycle, as does `POST /v1/cycles/{id}/refresh`; so do the writes that move the whole cycle (its
+dates, activating, closing) and grading a closed one.
 
-A batch of KPI values takes the partial path, `reevaluate_touched`: only the KRs that stored a
-new period value, and the objectives above them, are re-judged (`domain.touched`), read and
-written in plain rows, so a batch costs what it holds, not what its cycle holds.
+The partial forms re-judge only what the change touched and the objectives above it
+(`domain.touched`), so a change costs what it moves, not what its cycle holds:
+`reevaluate_touched` for a batch of KPI values (the KRs that stored a new period value, read
+and written in plain rows), `reevaluate_write` for a write to a KR or an objective of an open
+cycle (create, edit, check-in, backfill, promotion, carry-over: the rows it holds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from services.goals import mappers
@@ -32,7 +35,7 @@ from shared.db import AsyncSession
 from shared.outbox import enqueue
 from shared.tenants import timezone_of
 
-__all__ = ["Change", "reevaluate", "reevaluate_touched"]
+__all__ = ["Change", "reevaluate", "reevaluate_touched", "reevaluate_write"]
 
 
 def _policy(settings: GoalsSettings) -> evaluation.Policy:
@@ -104,6 +107,42 @@ async def _announce(
         )
 
 
+async def _judge_part(
+    session: AsyncSession,
+    settings: GoalsSettings,
+    cycle: Cycle,
+    touched: Sequence[KeyResultState],
+    edited: Collection[str | None],
+    now: datetime,
+    change: Change,
+) -> evaluation.Outcome:
+    """`domain.touched.evaluate_touched` of the `touched` KRs and the `edited` objectives,
+    from the cycle's objectives and the other KRs under the affected ones as stored, with its
+    events in the outbox; the caller writes the judged numbers back."""
+    tenant = cycle.tenant
+    view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
+    objectives = [
+        mappers.objective_state(row)
+        for row in await objective_repo.states_in_cycle(session, tenant, cycle.id)
+    ]
+    ids = [kr.id for kr in touched]
+    followers = [kr.id for kr in touched if kr.follows_kpi]
+    moving = partial.affected(objectives, touched, edited)
+    outcome = partial.evaluate_touched(
+        view,
+        objectives,
+        touched,
+        await link_repo.periods_of(session, tenant, followers),
+        await kr_repo.light_of_objectives(session, tenant, cycle.id, moving, excluding=ids),
+        edited=edited,
+        change=change,
+        policy=_policy(settings),
+        now=now,
+    )
+    await _announce(session, settings, tenant, outcome.events, now)
+    return outcome
+
+
 async def reevaluate_touched(
     session: AsyncSession,
     settings: GoalsSettings,
@@ -117,23 +156,7 @@ async def reevaluate_touched(
     events (`domain.touched.evaluate_touched`: those a full `reevaluate` would emit for this
     change); returns the touched KRs as re-judged. An open cycle only."""
     tenant = cycle.tenant
-    view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
-    objectives = [
-        mappers.objective_state(row)
-        for row in await objective_repo.states_in_cycle(session, tenant, cycle.id)
-    ]
-    ids = [kr.id for kr in touched]
-    moving = partial.affected(objectives, touched)
-    outcome = partial.evaluate_touched(
-        view,
-        objectives,
-        touched,
-        await link_repo.periods_of(session, tenant, ids),
-        await kr_repo.light_of_objectives(session, tenant, cycle.id, moving, excluding=ids),
-        change=change,
-        policy=_policy(settings),
-        now=now,
-    )
+    outcome = await _judge_part(session, settings, cycle, touched, (), now, change)
     await judged_repo.save_key_results(
         session, tenant, outcome.key_results.values(), mappers.KR_JUDGED, outcome.changed, now
     )
@@ -143,5 +166,35 @@ async def reevaluate_touched(
     await judged_repo.save_objectives(
         session, tenant, moved, mappers.OBJECTIVE_JUDGED, outcome.changed, now
     )
-    await _announce(session, settings, tenant, outcome.events, now)
     return outcome.key_results
+
+
+async def reevaluate_write(
+    session: AsyncSession,
+    settings: GoalsSettings,
+    cycle: Cycle,
+    now: datetime,
+    change: Change = Change(),
+    *,
+    key_results: Sequence[KeyResult] = (),
+    objectives: Collection[str | None] = (),
+) -> None:
+    """After a write in an open cycle, re-judge only what it moved: the KRs `key_results` it
+    made or edited (the rows the session holds), the objectives `objectives` it made or edited
+    (and the parent an objective left), and the objectives above them all, at `now`; the rows
+    are updated in place and an event enqueued for each change, as `reevaluate` does for them
+    (`domain.touched.evaluate_touched`). The cycle's other KRs keep their stored numbers: what
+    time alone moved there is the status timer's."""
+    await session.flush()  # the plain-row reads below see the write
+    ordered = sorted(key_results, key=lambda kr: (kr.created_at, kr.id))  # the cycle's order
+    touched = [mappers.kr_state(kr) for kr in ordered]
+    outcome = await _judge_part(session, settings, cycle, touched, objectives, now, change)
+    for kr in ordered:
+        mappers.write_back(kr, outcome.key_results[kr.id], mappers.KR_JUDGED)
+        if kr.id in outcome.changed:
+            kr.updated_at = now
+    for o in await objective_repo.of_ids(session, cycle.tenant, list(outcome.objectives)):
+        mappers.write_back(o, outcome.objectives[o.id], mappers.OBJECTIVE_JUDGED)
+        if o.id in outcome.changed:
+            o.updated_at = now
+    await session.flush()

@@ -19,7 +19,7 @@ from services.goals.repository import kpi_links as link_repo
 from services.goals.schemas import KeyResultCreate, KeyResultRead, KeyResultUpdate, ScoreOverride
 from services.goals.service.context import Write
 from services.goals.service.cycles import grade, load_open
-from services.goals.service.evaluation import Change, reevaluate
+from services.goals.service.evaluation import Change, reevaluate_write
 from services.goals.service.objectives import load as load_objective
 from services.goals.tables import Cycle, KeyResult, new_id
 from shared.db import AsyncSession
@@ -85,7 +85,10 @@ async def create(
     it from now on."""
     kr = await new_kr(write, objective_id, body, kpi)
     cycle = await load_open(write.session, write.tenant, kr.cycle_id)
-    await reevaluate(write.session, write.settings, cycle, write.now, Change(created={kr.id}))
+    change = Change(created={kr.id})
+    await reevaluate_write(
+        write.session, write.settings, cycle, write.now, change, key_results=[kr]
+    )
     return mappers.kr_read(kr)
 
 
@@ -144,7 +147,8 @@ async def update(
             raise InvalidKeyResult("kpi_aggregation applies to a KR linked to a KPI")
         kr.kpi_aggregation = body.kpi_aggregation
     _check(kr, cycle)
-    await reevaluate(session, write.settings, cycle, write.now, Change(touched={kr.id}))
+    change = Change(touched={kr.id})
+    await reevaluate_write(session, write.settings, cycle, write.now, change, key_results=[kr])
     return mappers.kr_read(kr)
 
 

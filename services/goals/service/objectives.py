@@ -28,7 +28,7 @@ from services.goals.schemas import (
 )
 from services.goals.service.context import Write
 from services.goals.service.cycles import grade, load_open
-from services.goals.service.evaluation import Change, reevaluate
+from services.goals.service.evaluation import Change, reevaluate_write
 from services.goals.tables import KeyResult, Objective, new_id
 from shared.db import AsyncSession
 from shared.errors import found
@@ -125,7 +125,10 @@ async def create(write: Write, body: ObjectiveCreate) -> ObjectiveRead:
     objective = _new(tenant, cycle.id, write.now, team_id=team_id, **fields)
     await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
     session.add(objective)
-    await reevaluate(session, write.settings, cycle, write.now, Change(created={objective.id}))
+    change = Change(created={objective.id})
+    await reevaluate_write(
+        session, write.settings, cycle, write.now, change, objectives=[objective.id]
+    )
     return mappers.objective_read(objective)
 
 
@@ -144,11 +147,14 @@ async def update(write: Write, objective_id: str, body: ObjectiveUpdate) -> Obje
         wanted_team = body.team_id if "team_id" in fields else None
         objective.team_id = await _team_of(session, tenant, owner_type, owner, wanted_team)
         objective.owner_type, objective.owner = owner_type, owner
+    edited: list[str | None] = [objective.id]
     if "parent_id" in fields and body.parent_id != objective.parent_id:
         await _check_parent(session, tenant, objective.id, cycle.id, body.parent_id)
+        edited.append(objective.parent_id)  # the parent it leaves rolls up one child less
         objective.parent_id = body.parent_id
     objective.updated_at = now
-    await reevaluate(session, write.settings, cycle, now, Change(touched={objective.id}))
+    change = Change(touched={objective.id})
+    await reevaluate_write(session, write.settings, cycle, now, change, objectives=edited)
     return mappers.objective_read(objective)
 
 
@@ -178,7 +184,7 @@ async def carry_over(write: Write, objective_id: str, body: CarryOver) -> Object
     )
     session.add(copy)
     source.carried_to_id = copy.id
-    new_krs: list[str] = []
+    new_krs: list[KeyResult] = []
     for kr in await kr_repo.of_objectives(session, tenant, [source.id]):
         clone = KeyResult(
             **{name: getattr(kr, name) for name in _KR_CARRIED},
@@ -193,6 +199,9 @@ async def carry_over(write: Write, objective_id: str, body: CarryOver) -> Object
             updated_at=now,
         )
         session.add(clone)
-        new_krs.append(clone.id)
-    await reevaluate(session, write.settings, target, now, Change(created={copy.id, *new_krs}))
+        new_krs.append(clone)
+    change = Change(created={copy.id, *(kr.id for kr in new_krs)})
+    await reevaluate_write(
+        session, write.settings, target, now, change, key_results=new_krs, objectives=[copy.id]
+    )
     return await detail(session, tenant, copy.id)

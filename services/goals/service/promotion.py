@@ -13,7 +13,7 @@ from services.goals.schemas import KeyResultCreate, KeyResultPromote, KeyResultR
 from services.goals.service import objectives as objective_service
 from services.goals.service.context import Write
 from services.goals.service.cycles import load_open
-from services.goals.service.evaluation import Change, reevaluate
+from services.goals.service.evaluation import Change, reevaluate_write
 from services.goals.service.key_results import new_kr
 
 
@@ -92,5 +92,6 @@ async def promote(
         )
         await link_repo.store_periods(session, [row])
     await session.flush()
-    await reevaluate(session, write.settings, cycle, now, Change(created={kr.id}))
+    change = Change(created={kr.id})
+    await reevaluate_write(session, write.settings, cycle, now, change, key_results=[kr])
     return mappers.kr_read(kr)

@@ -187,6 +187,45 @@ class TestObjectives:
         )
         problem(itself, 409, "alignment-cycle")
 
+    async def test_writes_leave_the_numbers_a_whole_refresh_would(self, goals: Goals) -> None:
+        """Each write re-judges only what it moved (its KR, its objective, their ancestors,
+        the parent an objective left); a refresh of the whole cycle then changes nothing."""
+        cycle = await goals.cycle()
+        top = await goals.objective(cycle["id"], "Company", level="company")
+        other = await goals.objective(cycle["id"], "Other", level="company")
+        mid = await goals.objective(cycle["id"], "Team", parent_id=top["id"])
+        kr = await goals.kr(mid["id"], weight=2.0)
+        await goals.kr(mid["id"], title="Second")
+        await goals.check_in(kr["id"], value=90.0)
+        top_before = await goals.get(f"/v1/objectives/{top['id']}")
+        assert top_before["rollup_progress"] == pytest.approx(0.6)  # (2 x 0.9 + 0) / 3
+
+        await goals.ok(
+            await goals.client.patch(f"/v1/objectives/{mid['id']}", json={"parent_id": other["id"]})
+        )
+        await goals.ok(await goals.client.patch(f"/v1/key-results/{kr['id']}", json={"weight": 1}))
+        left = await goals.get(f"/v1/objectives/{top['id']}")
+        assert (left["rollup_progress"], left["rollup_status"]) == (0.0, "not_started")
+        joined = await goals.get(f"/v1/objectives/{other['id']}")
+        assert joined["rollup_progress"] == pytest.approx(0.45)
+
+        def numbers(objectives: list[dict[str, object]]) -> list[tuple[object, ...]]:
+            return [
+                (o["id"], o["progress"], o["status"], o["rollup_progress"], o["rollup_status"])
+                for o in objectives
+            ]
+
+        listed = await goals.get("/v1/objectives", cycle_id=cycle["id"])
+        krs = await goals.get(f"/v1/objectives/{mid['id']}/key-results")
+        await goals.ok(await goals.client.post(f"/v1/cycles/{cycle['id']}/refresh"))
+        assert numbers((await goals.get("/v1/objectives", cycle_id=cycle["id"]))["items"]) == (
+            numbers(listed["items"])
+        )
+        refreshed = await goals.get(f"/v1/objectives/{mid['id']}/key-results")
+        assert [(k["progress"], k["status"]) for k in refreshed] == [
+            (k["progress"], k["status"]) for k in krs
+        ]
+
     async def test_filters_and_sorting(self, goals: Goals) -> None:
         q4 = await goals.cycle("Q4")
         q1 = await goals.cycle("Q1", days_in=1, days_left=90)
