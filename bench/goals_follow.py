@@ -19,7 +19,8 @@ one clock. Several values of one KPI period in one consumer batch: only the newe
                  `okr.events`, p50/p95/p99. Baseline: a bare consumer reading `kpi.values` at
                  the same time (produce → consume of the very same events).
 
-Profile the service while it runs: `.venv/bin/py-spy record --pid <printed pid> -o goals.svg`.
+Also reported: the goals process's CPU time (user + system, every thread) per event of each
+phase. `--profile FILE` records py-spy's collapsed stacks of the service over both phases.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -150,6 +154,22 @@ async def setup(client: httpx.AsyncClient, url: str, kpis: list[str]) -> None:
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process `pid` has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy on process `pid` (collapsed stacks to `out`, written when it is interrupted)."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(spy), "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def progress_latencies(okr: Collector, sent: dict[float, float], since: int = 0) -> list[float]:
     return [
         at - sent[e["data"]["current"]]
@@ -202,7 +222,13 @@ async def run(args: argparse.Namespace) -> None:
             headers = {"Authorization": f"Bearer {admin_key}"}
             async with httpx.AsyncClient(headers=headers, timeout=30) as client:
                 await setup(client, service.url, kpis)
-            print(f"goals pid {service.process.pid} (py-spy record --pid ... to profile)")
+            pid = service.process.pid
+            print(f"goals pid {pid}")
+            spy = None
+            if args.profile:
+                spy = py_spy(pid, args.profile)
+                await asyncio.sleep(1)  # py-spy attaches
+            cpu_start = cpu_seconds(pid)
             group = f"{topics.prefix}lodestar-goals.kpi-values"
             okr = Collector(bootstrap, okr_topic)
             await okr.start()
@@ -233,6 +259,7 @@ async def run(args: argparse.Namespace) -> None:
                 args.drain,
             )
             burst_progress = len(progress_latencies(okr, burst))
+            burst_cpu = cpu_seconds(pid) - cpu_start
             bare = await bare_consumer(bootstrap, kpi_topic, end)
 
             # --- 2. latency at a steady rate ------------------------------------------------
@@ -253,6 +280,10 @@ async def run(args: argparse.Namespace) -> None:
                 lambda: any(e["data"].get("current") == last for _, e in okr.arrivals[-50:]),
                 args.drain,
             )
+            steady_cpu = cpu_seconds(pid) - cpu_start - burst_cpu
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on an interrupt
+                spy.wait()
             await okr.stop()
             await bare_reader.stop()
             await producer.stop()
@@ -279,6 +310,7 @@ async def run(args: argparse.Namespace) -> None:
         f"\n  KR progress events (timed):    {burst_progress:>10} of {args.n} "
         f"(the rest superseded within a batch)"
     )
+    print(f"  goals CPU (user + system):     {1e6 * burst_cpu / args.n:>10.1f} µs/event")
     print(f"\nlatency — {total} events at {args.rate}/s for {args.seconds:g} s")
     print(f"  {'path':<40}{'timed':>7}   latency")
     for label, samples in (
@@ -287,6 +319,7 @@ async def run(args: argparse.Namespace) -> None:
     ):
         print(f"  {label:<40}{len(samples):>7}   {percentiles(samples)}")
     print(f"  superseded within a batch (not timed): {total - len(kr_lat)}")
+    print(f"  goals CPU (user + system): {1e6 * steady_cpu / max(total, 1):.1f} µs/event")
 
 
 if __name__ == "__main__":
@@ -296,5 +329,6 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000, help="events/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--profile", help="py-spy collapsed stacks of the service to this file")
     parser.add_argument("--drain", type=float, default=300, help="most seconds to wait")
     asyncio.run(run(parser.parse_args()))

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Column, event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -36,7 +36,9 @@ __all__ = [
     "Database",
     "SqliteFileInUse",
     "SqliteFileLock",
+    "bound",
     "create_engine",
+    "driver_connection",
     "sqlite_file",
 ]
 
@@ -55,6 +57,50 @@ SQLITE_PRAGMAS = (
     # every task waits; 1,000 pages (4 MB) bound that stall to a few ms.
     "PRAGMA wal_autocheckpoint=1000",
 )
+
+
+# The release whose private internals `driver_connection` was written against: SQLAlchemy's
+# asyncpg adapter begins its transaction lazily, at its first statement
+# (`AsyncAdapt_asyncpg_connection._transaction` None until `_start_transaction()`).
+# tests/unit/test_pinned_internals.py fails while the installed or locked version differs.
+WRITTEN_AGAINST = {"sqlalchemy": "2.1.9"}
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The driver's own connection under `session`, in the session's transaction: an
+    `asyncpg.Connection` on PostgreSQL, a `sqlite_inline.InlineConnection` on SQLite.
+
+    For the statements run once per event (the inbox, the outbox, the relay), where
+    SQLAlchemy's per-row work (compiling, bind processing, result rows) cost several times
+    the database's own. On SQLite the driver's connection is in the session's transaction
+    already (sqlite3 begins it before the first write, SQLAlchemy commits it); on PostgreSQL
+    the adapter would BEGIN at its first statement, so a transaction not begun yet is begun
+    here, as the adapter does. Errors are the driver's own (`shared.failures` reads those)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    if conn.dialect.name == "postgresql":
+        adapted: Any = raw.dbapi_connection
+        if adapted._transaction is None:
+            await adapted._start_transaction()
+    return raw.driver_connection
+
+
+_BINDERS: dict[tuple[Column[Any], str], Callable[[Any], Any]] = {}
+
+
+def bound(session: AsyncSession, column: Column[Any], value: Any) -> Any:
+    """`value` as SQLAlchemy binds it to `column` on the session's database (its type's bind
+    processing: a `UtcDateTime` is text in UTC on SQLite), for a driver's own statement."""
+    dialect = session.get_bind().dialect
+    process = _BINDERS.get((column, dialect.name))
+    if process is None:
+        bind = column.type.bind_processor(dialect)
+        process = _BINDERS[column, dialect.name] = bind if bind is not None else _same
+    return process(value)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

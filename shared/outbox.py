@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, bound, driver_connection
 from shared.events import CloudEvent, utcnow
 from shared.leader import WAKE_CHANNEL
 from shared.producer import EventProducer
@@ -46,28 +46,38 @@ async def enqueue(session: AsyncSession, topic: str, *events: CloudEvent) -> Non
     await enqueue_all(session, ((topic, event) for event in events))
 
 
+# Rows added and the relay's statements, on the driver's connection
+# (`shared.db.driver_connection`): through SQLAlchemy, compiling and binding each row cost
+# several times the insert. Rows are inserted one after the other, so `seq` follows their order.
+_NOTIFY = f"NOTIFY {WAKE_CHANNEL}"
+_PENDING = {
+    "postgresql": "SELECT seq, topic, key, payload FROM outbox WHERE seq > $1 "
+    "ORDER BY seq LIMIT $2",
+    "sqlite": "SELECT seq, topic, key, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+}
+_DELETE_POSTGRES = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])"
+_ADD = {
+    "postgresql": "INSERT INTO outbox (event_id, topic, key, payload, created_at) "
+    "VALUES ($1, $2, $3, $4, $5)",
+    "sqlite": "INSERT INTO outbox (event_id, topic, key, payload, created_at) "
+    "VALUES (?, ?, ?, ?, ?)",
+}
+
+
 async def enqueue_all(session: AsyncSession, items: Iterable[tuple[str, CloudEvent]]) -> None:
-    now = utcnow()
-    rows = [
-        {
-            "event_id": event.id,
-            "topic": topic,
-            "key": event.key,
-            "payload": event.to_json(),
-            "created_at": now,
-        }
-        for topic, event in items
-    ]
-    if rows:
-        await session.execute(insert(outbox), rows)
-        await notify_outbox(session)
-
-
-async def notify_outbox(session: AsyncSession) -> None:
-    """On PostgreSQL, wake the leading relay (in whichever replica) when this transaction
-    commits; one notification per transaction, however many rows (PostgreSQL folds them)."""
+    """Add (topic, event) pairs to the outbox, in order, inside the caller's transaction."""
+    now = bound(session, outbox.c.created_at, utcnow())
+    rows = [(event.id, topic, event.key, event.to_json(), now) for topic, event in items]
+    if not rows:
+        return
+    conn = await driver_connection(session)
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+        await conn.executemany(_ADD["postgresql"], rows)
+        # Wakes the leading relay (in whichever replica) when this transaction commits; one
+        # notification per transaction, however many rows (PostgreSQL folds them).
+        await conn.execute(_NOTIFY)
+    else:
+        await conn.cursor().executemany(_ADD["sqlite"], rows)
 
 
 class OutboxRelay:
@@ -170,31 +180,32 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish up to one batch of pending rows; returns how many were published."""
+        postgres = not self._db.is_sqlite
         async with self._db.session() as session:
-            rows = (
-                await session.execute(
-                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
-                    .where(outbox.c.seq > self._sent_upto)
-                    .order_by(outbox.c.seq)
-                    .limit(self._batch_max)
+            conn = await driver_connection(session)
+            if postgres:
+                rows = await conn.fetch(_PENDING["postgresql"], self._sent_upto, self._batch_max)
+            else:
+                cursor = await conn.cursor().execute(
+                    _PENDING["sqlite"], (self._sent_upto, self._batch_max)
                 )
-            ).all()
+                rows = await cursor.fetchall()
         if not rows:
             return 0
         # Sends are queued in seq order; the idempotent producer keeps that order per partition.
-        deliveries = [
-            await self._producer.send(row.topic, row.payload, key=row.key) for row in rows
-        ]
+        send = self._producer.send
+        deliveries = [await send(topic, payload, key=key) for _, topic, key, payload in rows]
         await asyncio.gather(*deliveries)
         self.published += len(rows)
         if self._delete_max:
-            self._sent_upto = rows[-1].seq
+            self._sent_upto = rows[-1][0]
             self._undeleted += len(rows)
             if self._undeleted >= self._delete_max:
                 await self.delete_published()
         else:
             async with self._db.transaction(notify=False) as session:
-                await session.execute(delete(outbox).where(outbox.c.seq.in_([r.seq for r in rows])))
+                conn = await driver_connection(session)
+                await conn.execute(_DELETE_POSTGRES, [row[0] for row in rows])
         return len(rows)
 
     async def delete_published(self) -> None:

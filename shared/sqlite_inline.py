@@ -108,6 +108,21 @@ class InlineCursor:
         await _while_busy(self._busy_budget_s, self._cursor.executemany, sql, rows)
         return self
 
+    async def rowcounts(self, sql: str, rows: Iterable[Any]) -> list[int]:
+        """`sql` run once per row, and each run's rowcount (sqlite3's `executemany` refuses
+        RETURNING and sums the counts). A row refused with SQLITE_BUSY changed nothing: it is
+        run again as `execute` does, after async pauses."""
+        cursor, counts = self._cursor, []
+        for row in rows:
+            try:
+                cursor.execute(sql, row)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                await _while_busy(self._busy_budget_s, cursor.execute, sql, row)
+            counts.append(cursor.rowcount)
+        return counts
+
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
 

@@ -1,6 +1,7 @@
 """The shims that lean on libraries' private internals still fit the installed libraries.
 
-`shared/sqlite_inline.py` stands in for aiosqlite under SQLAlchemy's adapter, and
+`shared/sqlite_inline.py` stands in for aiosqlite under SQLAlchemy's adapter,
+`shared/db.py` (`driver_connection`) begins the asyncpg adapter's transaction itself, and
 `shared/codec.py` (used by `services/metrics/codec.py` too) builds pydantic models without
 validating them, after msgspec's verdicts. Both were written against one release of each
 library; these tests fail, naming the module and the versions, as soon as the installed or
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared import kafka_acls, sqlite_inline
+from shared import db, kafka_acls, sqlite_inline
 from shared.db import create_engine
 
 LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
@@ -39,6 +40,7 @@ SHIMS = (
         for module in ("shared/codec.py", "services/metrics/codec.py")
         for package, pinned in CODEC_WRITTEN_AGAINST.items()
     ]
+    + [("shared/db.py", package, pinned) for package, pinned in db.WRITTEN_AGAINST.items()]
     + [
         ("shared/kafka_acls.py", package, pinned)
         for package, pinned in kafka_acls.WRITTEN_AGAINST.items()
@@ -86,6 +88,20 @@ def test_aiokafka_still_sends_raw_requests_and_has_the_v1_acl_structs() -> None:
         "resource_pattern_type_filter",
         *fields[3:],
     ]
+
+
+def test_the_asyncpg_adapter_still_begins_its_transaction_lazily() -> None:
+    """`shared.db.driver_connection` begins the adapter's transaction itself when it has not
+    begun yet (`_transaction` None), by the adapter's own `_start_transaction`; the
+    integration test of the inbox's rollback fails on PostgreSQL if that stops working."""
+    import inspect
+
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    assert "_transaction" in AsyncAdapt_asyncpg_connection.__slots__
+    assert inspect.iscoroutinefunction(AsyncAdapt_asyncpg_connection._start_transaction)
+    source = inspect.getsource(AsyncAdapt_asyncpg_connection._start_transaction)
+    assert "self._transaction = transaction" in source
 
 
 def test_pydantic_models_keep_the_four_slots_the_codec_sets() -> None:
