@@ -264,6 +264,15 @@ class TestFixedVectors:
                 b'"tenant": "acme"', b'"tenant": "acme", "tenant": "Bad"'
             ),
             dumps(envelope(KPI_VALUE_V1, DATA[KPI_VALUE_V1], padding="x" * MAX)),
+            # A seventh fractional digit sent escaped: msgspec would round it into the next
+            # day, where pydantic truncates (the raw bytes show no seven digits).
+            dumps(
+                envelope(
+                    KPI_VALUE_V1,
+                    DATA[KPI_VALUE_V1] | {"last_at": "2026-11-02T23:59:59.999999\\u0039Z"},
+                    time="2026-11-02T23:59:59.999999\\u0039Z",
+                )
+            ).replace(b"\\\\u0039", b"\\u0039"),
         ],
     )
     def test_a_malformed_record_gets_pydantics_verdict(self, raw: bytes) -> None:
