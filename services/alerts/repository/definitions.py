@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,14 +25,16 @@ async def bump(session: AsyncSession, tenant: str) -> None:
     await session.execute(stmt)
 
 
+# Built once: every batch asks (an expanding IN list).
+_VERSIONS_OF = select(col(DefinitionVersion.tenant), col(DefinitionVersion.version)).where(
+    col(DefinitionVersion.tenant).in_(bindparam("tenants", expanding=True))
+)
+
+
 async def versions_of(session: AsyncSession, tenants: Iterable[str]) -> dict[str, int]:
     """Tenant → version, one query; a tenant never written to has none (version 0)."""
     wanted = sorted(set(tenants))
-    result = await session.execute(
-        select(col(DefinitionVersion.tenant), col(DefinitionVersion.version)).where(
-            col(DefinitionVersion.tenant).in_(wanted)
-        )
-    )
+    result = await session.execute(_VERSIONS_OF, {"tenants": wanted})
     found = dict.fromkeys(wanted, 0)
     found.update({tenant: int(version) for tenant, version in result.all()})
     return found
