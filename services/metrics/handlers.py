@@ -18,7 +18,7 @@ from datetime import datetime
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.codec import Envelope
+from services.metrics.codec import Decoded
 from services.metrics.ingest import MeasurementWriter
 from services.metrics.service import graduation
 from shared import ingest_proof
@@ -72,7 +72,8 @@ async def unproven(runtime: Runtime, batch: Sequence[Inbound]) -> list[Rejection
         keys = await ingest_proof.load_keys(session, [k for k in claimed if k])
     rejected = []
     for item in batch:
-        tenant = item.decoded.tenant if isinstance(item.decoded, Envelope) else item.event.tenant
+        decoded = item.decoded
+        tenant = decoded.envelope.tenant if isinstance(decoded, Decoded) else item.event.tenant
         record = item.record
         reason = ingest_proof.refusal(tenant, record.value or b"", record.headers, keys)
         if reason is not None:
