@@ -88,6 +88,7 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._runner.batch_lock:
+            self._runner.revocations += 1
             try:
                 await self._runner.drain()
             except Exception as exc:
@@ -157,6 +158,7 @@ class ConsumerRunner:
         self._in_flight: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.batch_lock = asyncio.Lock()
+        self.revocations = 0  # partitions revoked so far (a fetch across one is not used)
         self.assigned = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -181,10 +183,19 @@ class ConsumerRunner:
         try:
             try:
                 while not self._stopping.is_set():
+                    # Fetched outside the lock: aiokafka holds a fetch while a reassignment
+                    # is in progress, and the revocation that reassignment waits for takes
+                    # the lock (holding it here stalled the member, and so its group).
+                    revocations = self.revocations
+                    fetched = await consumer.getmany(
+                        timeout_ms=self._poll_timeout_ms, max_records=self._batch_max
+                    )
                     async with self.batch_lock:
-                        fetched = await consumer.getmany(
-                            timeout_ms=self._poll_timeout_ms, max_records=self._batch_max
-                        )
+                        if self.revocations != revocations:
+                            # Fetched across a revocation: perhaps from a partition gone to
+                            # another member, perhaps of the new assignment; fetched again.
+                            self._rewind(consumer, fetched)
+                            continue
                         if consumer.assignment():
                             self.assigned.set()
                         if not fetched:
@@ -209,6 +220,18 @@ class ConsumerRunner:
                 await self.flush_commit()
             self._consumer = None
             await consumer.stop()
+
+    def _rewind(
+        self,
+        consumer: AIOKafkaConsumer,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        """Put the fetch position of each partition still assigned back before `fetched`
+        (a partition no longer assigned starts at its committed offset wherever it goes)."""
+        assigned = consumer.assignment()
+        for tp, records in fetched.items():
+            if tp in assigned:
+                consumer.seek(tp, records[0].offset)
 
     async def _finish_in_flight(self) -> None:
         """Wait until the batch being stored is stored and its offset commit is scheduled."""

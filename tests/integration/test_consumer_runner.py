@@ -229,3 +229,41 @@ async def test_a_rebalance_mid_stream_loses_and_doubles_nothing(
     assert seen_b, "the second member consumed its share"
     assert len(set(seen_a) | set(seen_b)) == 3000, "every record reached a member"
     assert await count_points(db) == 3000, "and is stored once"
+
+
+async def test_a_rebalance_while_records_trickle_in_stalls_no_member(
+    kafka_bootstrap: str, topics: Topics, db: Database, producer: EventProducer
+) -> None:
+    """A member mostly waits in the fetch when records arrive one by one; a rebalance that
+    begins then must not leave it there (aiokafka holds a fetch while a reassignment is in
+    progress, and the revocation waits for the batch in hand), or the group never settles."""
+    topic = topics.name(topics.measurements)
+    values = [measurement("acme", f"k{i % 8}", float(i)) for i in range(400)]
+    keys = [f"acme/k{i % 8}" for i in range(400)]
+    seen_a: list[str] = []
+    seen_b: list[str] = []
+    a = runner(kafka_bootstrap, topics, storing_handler(db, seen_a, []), producer)
+    b = runner(kafka_bootstrap, topics, storing_handler(db, seen_b, []), producer)
+
+    async def trickle(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            await produce(kafka_bootstrap, topic, [values[i]], keys=[keys[i]])
+
+    task_a = asyncio.create_task(a.run())
+    tasks = [task_a]
+    try:
+        await trickle(0, 1)
+        await wait_until(lambda: seen_a, what="the first member to start consuming")
+        dripping = asyncio.create_task(trickle(1, 200))  # on through the whole rebalance
+        tasks.append(asyncio.create_task(b.run()))
+        await asyncio.wait_for(b.assigned.wait(), 30)
+        await dripping
+        await trickle(200, 400)  # after the rebalance: both members take their share
+        await wait_until(lambda: stored(db, 400), timeout_s=60, what="all 400 stored")
+    finally:
+        a.request_stop()
+        b.request_stop()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+    assert seen_b, "the second member consumed its share"
+    assert len(set(seen_a) | set(seen_b)) == 400, "every record reached a member"
+    assert await count_points(db) == 400, "and is stored once"
