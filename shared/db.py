@@ -179,6 +179,14 @@ def sqlite_file(url: str) -> str | None:
     return parsed.database
 
 
+_WRITTEN = "lodestar.written"
+
+
+def wrote(session: AsyncSession, what: str) -> None:
+    """Note that the session's transaction writes `what` (see `Database.after_writing`)."""
+    session.info.setdefault(_WRITTEN, set()).add(what)
+
+
 class Database:
     """One service's database: an engine, a session factory and the writer lock."""
 
@@ -189,6 +197,12 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.after_commit: list[Callable[[], None]] = []
+        self._after_writing: dict[str, list[Callable[[], None]]] = {}
+
+    def after_writing(self, what: str, callback: Callable[[], None]) -> None:
+        """Call `callback` after each commit of a transaction that `wrote(session, what)`:
+        a loop that reads one table wakes for the commits that wrote to it, not for all."""
+        self._after_writing.setdefault(what, []).append(callback)
 
     @contextlib.asynccontextmanager
     async def write_lock(self) -> AsyncIterator[None]:
@@ -210,13 +224,17 @@ class Database:
 
         This is the boundary that commits (the request, the consumer's batch, the relay);
         code below it adds and flushes but never commits. After a commit the `after_commit`
-        callbacks run (the outbox relay's wake-up) unless `notify` is false.
+        callbacks run (the outbox relay's wake-up), and the `after_writing` ones of what the
+        transaction `wrote`, unless `notify` is false.
         """
         async with self.write_lock(), self.sessions() as session, session.begin():
             yield session
         if notify:
             for callback in self.after_commit:
                 callback()
+            for what in session.info.get(_WRITTEN, ()):
+                for callback in self._after_writing.get(what, ()):
+                    callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -87,7 +87,8 @@ class WebhookSender(BackgroundLoop):
         self._transport = transport
         self._in_flight: dict[str, str] = {}  # delivery id -> its URL
         self._tasks: set[asyncio.Task[None]] = set()
-        db.after_commit.append(self.wake)
+        # Woken by the commits that write deliveries (in this process: others' are polled).
+        db.after_writing(WebhookDelivery.__tablename__, self.wake)
 
     async def run(self) -> None:
         settings = self._settings

@@ -86,6 +86,22 @@ async def test_the_receiver_gets_a_signed_alertmanager_post(
             assert {d["last_status_code"] for d in items} == {200}
 
 
+async def test_a_delivery_is_posted_when_it_commits_not_at_the_next_poll(
+    kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
+) -> None:
+    settings = alerts_settings(kafka_bootstrap, topics, await databases.new(), admin_key)
+    settings.webhook_poll_interval_s = 120.0  # longer than the test may take
+    with webhook_receiver() as receiver:
+        async with running(create_app(settings), admin_key) as app:
+            created = await app.client.post("/v1/rules", json=rule(receiver.url))
+            assert created.status_code == 201, created.text
+            await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 9.0))
+            await wait_until(lambda: receiver.posts, timeout_s=30, what="the firing post")
+            await send(kafka_bootstrap, topics.name(topics.kpi_values), kpi_value("churn", 1.0))
+            await wait_until(lambda: len(receiver.posts) >= 2, timeout_s=30, what="the resolved")
+    assert [json.loads(body)["status"] for _, body in receiver.posts] == ["firing", "resolved"]
+
+
 async def test_a_failing_receiver_is_retried_and_never_blocks_the_topic(
     kafka_bootstrap: str, topics: Topics, databases: DatabaseFactory, admin_key: str
 ) -> None:
