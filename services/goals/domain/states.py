@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
@@ -191,10 +192,9 @@ class Outcome:
     events: tuple[Event, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class KrLight:
+class KrLight(NamedTuple):
     """A KR that a partial re-evaluation does not re-judge, as its objective's numbers read it
-    (the stored columns only)."""
+    (the stored columns only). A tuple: a batch reads an objective's thousand of them."""
 
     id: str
     objective_id: str
