@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,6 +34,52 @@ def service_kafka_env(bootstrap: str) -> dict[str, str]:
         "LODESTAR_KAFKA_PASSWORD": passwords(bootstrap)["admin"],
         "LODESTAR_INGEST_REQUIRE_PROOF": "false",
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far, every thread (`/proc/PID/stat`)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The Kafka broker's process (the JVM running `kafka.Kafka`), if one runs here."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline:
+                return int(entry.name)
+    return None
+
+
+class CpuMeter:
+    """The cores each process kept busy between `start()` and `stop()` (CPU seconds over wall
+    seconds), printed beside the latencies: on a machine of two cores, the services, the broker
+    and the bench itself share them."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._started: dict[str, float] = {}
+        self._wall = 0.0
+        self.cores: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._started = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._wall = time.perf_counter()
+
+    def stop(self) -> None:
+        wall = time.perf_counter() - self._wall
+        self.cores = {
+            name: (cpu_seconds(pid) - self._started[name]) / wall for name, pid in self.pids.items()
+        }
+
+    def report(self) -> str:
+        parts = [f"{name} {cores:.2f}" for name, cores in self.cores.items()]
+        return f"cores busy while sending: {', '.join(parts)}; sum {sum(self.cores.values()):.2f}"
 
 
 def percentiles(samples: list[float]) -> str:

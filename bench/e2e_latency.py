@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Collector, pace, percentiles, wait_for  # noqa: E402
+from bench.common import Collector, CpuMeter, broker_pid, pace, percentiles, wait_for  # noqa: E402
 from shared.auth import generate_key, install_bootstrap_key  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.ingest_proof import sign  # noqa: E402
@@ -282,10 +283,11 @@ async def measure(
     keys: dict[str, str],
     kpis: list[tuple[str, str]],
     sent: dict[float, float],
-) -> tuple[int, float, float, list[Collector]]:
+) -> tuple[int, float, float, list[Collector], CpuMeter]:
     """Define everything, then produce at the rate and collect what comes out: (measurements
     sent, the rate achieved, the seconds the setup took, the collectors: alerts, okr.events
-    and, with `--hops`, kpi.values). `sent` gets each value's send time."""
+    and, with `--hops`, kpi.values; the cores each process kept busy while sending). `sent`
+    gets each value's send time."""
     urls = {n: running.url(n) for n in ("goals", "metrics", "alerts")}
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=60) as client:
@@ -318,16 +320,20 @@ async def measure(
     with no_gc():
         pids = {n: running.services[n].process.pid for n in ("goals", "metrics", "alerts")}
         spies = profilers(args, pids)
+        broker = broker_pid()
+        meter = CpuMeter(pids | {"bench": os.getpid()} | ({"broker": broker} if broker else {}))
+        meter.start()
         started = time.perf_counter()
         total = await pace(args.rate, args.seconds, send)
         rate = total / (time.perf_counter() - started)
+        meter.stop()
         for spy in spies:
             spy.wait()
         await producer.stop()
         await settle(collectors, quiet_s=2.0, deadline_s=args.drain)
     for collector in collectors:
         await collector.stop()
-    return total, rate, setup_s, collectors
+    return total, rate, setup_s, collectors, meter
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -355,7 +361,7 @@ async def run(args: argparse.Namespace) -> None:
                 log_dir=Path(tmp),
                 extra_env=env,
             ) as running:
-                total, rate, setup_s, collectors = await measure(
+                total, rate, setup_s, collectors, meter = await measure(
                     args, running, bootstrap, topics, keys, kpis, sent
                 )
     alerts, okr, *hops = collectors
@@ -402,6 +408,7 @@ async def run(args: argparse.Namespace) -> None:
         f"alerts {total - len(alert_lat)}, KR {total - len(kr_lat)}; tenants with results: "
         f"alerts {reached['alerts']}/{args.tenants}, KR {reached['KR']}/{args.tenants}"
     )
+    print(meter.report())
 
 
 if __name__ == "__main__":

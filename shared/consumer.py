@@ -118,6 +118,8 @@ class ConsumerRunner:
         decoder: Decoder | None = None,
         observer: ConsumerObserver | None = None,
         commit_interval_ms: int = 100,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
         health_probe: HealthProbe | None = None,
         max_age_s: float | None = None,
         max_backoff_s: float = 10.0,
@@ -126,7 +128,9 @@ class ConsumerRunner:
         """`health_probe` tells a deterministic failure from an outage (without one, a failure
         that `is_transient` does not recognise is taken as deterministic); `max_age_s` refuses
         events whose CloudEvent `time` is older (the window of an inbox that deduplicates
-        them: older identities are pruned, so such an event could be applied twice)."""
+        them: older identities are pruned, so such an event could be applied twice);
+        `fetch_min_bytes` and `fetch_max_wait_ms` are the broker's wait for a fetch to fill
+        (the services' settings wait 20 ms: `shared.settings.ServiceSettings`)."""
         self.name = name
         self._bootstrap = bootstrap
         self._auth = auth or KafkaAuth()
@@ -137,6 +141,8 @@ class ConsumerRunner:
         self._dlq_for = dlq_for
         self._batch_max = batch_max
         self._poll_timeout_ms = poll_timeout_ms
+        self._fetch_min_bytes = fetch_min_bytes
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._decode: Decoder = decoder or (lambda r: decode_record(r, max_event_bytes))
         self._observer = observer
         self._health_probe = health_probe
@@ -176,6 +182,8 @@ class ConsumerRunner:
             max_poll_records=self._batch_max,
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_min_bytes=self._fetch_min_bytes,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         consumer.subscribe(self._topics, listener=_WaitForBatch(self))
         await consumer.start()

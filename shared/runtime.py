@@ -129,6 +129,8 @@ class Runtime:
                 batch_max=self.settings.consumer_batch_max,
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
                 commit_interval_ms=self.settings.consumer_commit_interval_ms,
+                fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
                 max_event_bytes=self.settings.max_event_bytes,
                 observer=self.metrics,
                 decoder=spec.decoder,
