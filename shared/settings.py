@@ -62,8 +62,10 @@ class ServiceSettings(BaseSettings):
     # (README "Measured"): a consumer fetching as soon as one record is there paid a fetch,
     # a batch and its commit per handful of records, and under load cost more in the broker
     # and the handler than the few ms it saved.
-    consumer_fetch_min_bytes: int = 64 * 1024
-    consumer_fetch_max_wait_ms: int = 20
+    # At most a fetch's own cap (`shared.consumer`: 16 MiB); a wait well inside the client's
+    # request timeout (40 s), which a longer one would trip.
+    consumer_fetch_min_bytes: int = Field(default=64 * 1024, ge=1, le=16 * 1024 * 1024)
+    consumer_fetch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
     outbox_batch_max: int = 1000
     outbox_poll_interval_s: float = 1.0
     producer_max_in_flight: int = 10_000
