@@ -44,16 +44,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def broker_pid() -> int | None:
-    """The Kafka broker's process (the JVM running `kafka.Kafka`), if one runs here."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"kafka.Kafka" in cmdline:
-                return int(entry.name)
-    return None
+    """The process of this checkout's broker (`deploy/kafka/kafka.sh`: its pid file, checked
+    against the JVM's command line, as the script checks it), if it runs; not another
+    checkout's broker on the same machine."""
+    cache = Path(os.environ.get("LODESTAR_CACHE") or Path(__file__).resolve().parents[1] / ".cache")
+    run = cache / "kafka" / "run"
+    try:
+        pid = int((run / "kafka.pid").read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if f"kafka.Kafka {run / 'server.properties'}".encode() in cmdline else None
 
 
 class CpuMeter:
