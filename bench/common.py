@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.infra import create_postgres_database, postgres_url
+from tests.support.infra import create_postgres_database, postgres_url, run_script
 from tests.support.kafka import client_options, passwords
 
 PARTITIONS = 4  # of every topic the benches use (the broker's num.partitions)
@@ -44,17 +44,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def broker_pid() -> int | None:
-    """The process of this checkout's broker (`deploy/kafka/kafka.sh`: its pid file, checked
-    against the JVM's command line, as the script checks it), if it runs; not another
-    checkout's broker on the same machine."""
-    cache = Path(os.environ.get("LODESTAR_CACHE") or Path(__file__).resolve().parents[1] / ".cache")
-    run = cache / "kafka" / "run"
+    """The process of this checkout's broker (`deploy/kafka/kafka.sh pid`), if it runs; not
+    another checkout's broker on the same machine."""
     try:
-        pid = int((run / "kafka.pid").read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except (OSError, ValueError, IndexError):
+        return int(run_script("deploy/kafka/kafka.sh", "pid"))
+    except (RuntimeError, ValueError):
         return None
-    return pid if f"kafka.Kafka {run / 'server.properties'}".encode() in cmdline else None
 
 
 class CpuMeter:

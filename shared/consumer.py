@@ -56,6 +56,8 @@ from shared.kafka_auth import KafkaAuth
 from shared.producer import EventProducer
 from shared.supervisor import RepeatedErrors
 
+FETCH_MAX_BYTES = 16 * 1024 * 1024  # of one fetch, every partition together
+
 log = structlog.get_logger(__name__)
 
 REASON_HEADER = "lodestar.dlq.reason"
@@ -180,7 +182,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._batch_max,
-            fetch_max_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=FETCH_MAX_BYTES,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_min_bytes=self._fetch_min_bytes,
             fetch_max_wait_ms=self._fetch_max_wait_ms,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.bounds import DEFAULT_MAX_FUTURE_SKEW_S
+from shared.consumer import FETCH_MAX_BYTES
 from shared.kafka_auth import KafkaAuth, SaslMechanism, SecurityProtocol
 
 
@@ -61,10 +62,9 @@ class ServiceSettings(BaseSettings):
     # A fetch waits on the broker up to `fetch_max_wait_ms` for `fetch_min_bytes` to pile up
     # (README "Measured"): a consumer fetching as soon as one record is there paid a fetch,
     # a batch and its commit per handful of records, and under load cost more in the broker
-    # and the handler than the few ms it saved.
-    # At most a fetch's own cap (`shared.consumer`: 16 MiB); a wait well inside the client's
-    # request timeout (40 s), which a longer one would trip.
-    consumer_fetch_min_bytes: int = Field(default=64 * 1024, ge=1, le=16 * 1024 * 1024)
+    # and the handler than the few ms it saved. The minimum is at most a fetch's own cap; the
+    # wait well inside the client's request timeout (40 s), which a longer one would trip.
+    consumer_fetch_min_bytes: int = Field(default=64 * 1024, ge=1, le=FETCH_MAX_BYTES)
     consumer_fetch_max_wait_ms: int = Field(default=20, ge=0, le=10_000)
     outbox_batch_max: int = 1000
     outbox_poll_interval_s: float = 1.0

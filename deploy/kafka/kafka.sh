@@ -391,13 +391,17 @@ cmd_bootstrap() {
   running_bootstrap || die "no broker running"
 }
 
+cmd_pid() {
+  broker_pid || die "no broker running"
+}
+
 case "${1:-}" in
-  fetch | start | stop | reset | status | bootstrap) "cmd_$1" ;;
+  fetch | start | stop | reset | status | bootstrap | pid) "cmd_$1" ;;
   env) cmd_env "${2:-}" ;;
   add-user) cmd_add_user "${2:-}" ;;
   remove-user) cmd_remove_user "${2:-}" ;;
   *)
-    echo "usage: $0 fetch|start|stop|reset|status|bootstrap|env USER|add-user USER|remove-user USER" >&2
+    echo "usage: $0 fetch|start|stop|reset|status|bootstrap|pid|env USER|add-user USER|remove-user USER" >&2
     exit 2
     ;;
 esac
