@@ -157,7 +157,10 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = await fresh_postgres() if args.db == "postgres" else f"sqlite+aiosqlite:///{tmp}/a.db"
         settings = AlertsSettings(
-            database_url=url, secret_key=SecretStr("x" * 43), bootstrap_tenant=TENANT
+            database_url=url,
+            secret_key=SecretStr("x" * 43),
+            bootstrap_tenant=TENANT,
+            max_rules_per_tenant=max(args.kpis, 1000),
         )
         db = Database(url)
         await upgrade(db, MIGRATIONS)

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -178,6 +179,22 @@ def progress_latencies(okr: Collector, sent: dict[float, float], since: int = 0)
     ]
 
 
+def carried(okr: Collector, value: float) -> Callable[[], bool]:
+    """A condition: a KR progress event carrying `value` has arrived on `okr.events`. Every
+    arrival is looked at once: goals announces a batch's KRs in the cycle's order, so the
+    newest value's event can be followed by many others (looking at the last 50 only missed
+    it, and the burst's CPU then counted the whole `--drain` wait of an idle service)."""
+    seen = 0
+
+    def arrived() -> bool:
+        nonlocal seen
+        fresh = okr.arrivals[seen:]
+        seen += len(fresh)
+        return any(e["data"].get("current") == value for _, e in fresh)
+
+    return arrived
+
+
 async def run(args: argparse.Namespace) -> None:
     bootstrap = kafka_bootstrap()
     topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
@@ -255,7 +272,7 @@ async def run(args: argparse.Namespace) -> None:
             handled_s = time.perf_counter() - started
             last = float(counter)  # the newest value of the burst: its progress closes phase 1
             await wait_for(
-                lambda: any(e["data"].get("current") == last for _, e in okr.arrivals[-50:]),
+                carried(okr, last),
                 args.drain,
             )
             burst_progress = len(progress_latencies(okr, burst))
@@ -277,7 +294,7 @@ async def run(args: argparse.Namespace) -> None:
             total = await pace(args.rate, args.seconds, send)
             last = float(counter)
             await wait_for(
-                lambda: any(e["data"].get("current") == last for _, e in okr.arrivals[-50:]),
+                carried(okr, last),
                 args.drain,
             )
             steady_cpu = cpu_seconds(pid) - cpu_start - burst_cpu
