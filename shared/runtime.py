@@ -41,6 +41,24 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Fetch:
+    """How long the broker holds a consumer's fetch for how many bytes to pile up."""
+
+    min_bytes: int
+    max_wait_ms: int
+
+
+SPARSE = Fetch(min_bytes=1, max_wait_ms=500)
+"""Kafka's default, for a topic of rare records nobody can batch (tenants and API keys): each
+is fetched the moment it arrives, and an idle consumer asks the broker twice a second, not
+once per live wait (`bench/idle_fetch.py`)."""
+
+UNHURRIED = Fetch(min_bytes=1024 * 1024, max_wait_ms=500)
+"""For a busy topic nobody waits on (metrics reads all of `okr.events` for the rare
+graduation): one fetch per half second or per MiB, not one per live wait."""
+
+
+@dataclass(frozen=True)
 class ConsumerSpec:
     """A consumer a service runs: its name, the topics (unprefixed) and the batch handler.
 
@@ -48,6 +66,9 @@ class ConsumerSpec:
     identities are pruned after `inbox_retention_s`, so events older than that are refused
     (a re-delivery of one would be applied again). False for a handler whose dedupe lasts
     for ever (measurements, on their stored identity) or that applies state idempotently.
+
+    `fetch`: None for a consumer whose records someone waits on (the settings'
+    `consumer_fetch_*`: a few ms at most), else `SPARSE` or `UNHURRIED`.
     """
 
     name: str
@@ -55,6 +76,7 @@ class ConsumerSpec:
     handler: BatchHandler
     decoder: Decoder | None = None
     inbox_window: bool = True
+    fetch: Fetch | None = None
 
 
 class Runtime:
@@ -106,7 +128,9 @@ class Runtime:
             # Tenant and key records are state, upserted: a late one is applied, not refused.
             tenants = [self.settings.topics.tenants]
             handler = identity_handler(self.db)
-            specs.append(ConsumerSpec("identity", tenants, handler, inbox_window=False))
+            specs.append(
+                ConsumerSpec("identity", tenants, handler, inbox_window=False, fetch=SPARSE)
+            )
         await self._start_producer()
         await ensure_topics(
             self.settings.kafka_bootstrap,
@@ -116,7 +140,11 @@ class Runtime:
         self.singleton("outbox-relay", self.relay, wake_on_outbox=True)
         self.singleton("inbox-pruner", self.pruner)
         self.supervisor.start("loop-lag", self.looplag.run)
+        live = Fetch(
+            self.settings.consumer_fetch_min_bytes, self.settings.consumer_fetch_max_wait_ms
+        )
         for spec in specs:
+            fetch = spec.fetch or live
             runner = ConsumerRunner(
                 name=spec.name,
                 bootstrap=self.settings.kafka_bootstrap,
@@ -129,8 +157,8 @@ class Runtime:
                 batch_max=self.settings.consumer_batch_max,
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
                 commit_interval_ms=self.settings.consumer_commit_interval_ms,
-                fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
-                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+                fetch_min_bytes=fetch.min_bytes,
+                fetch_max_wait_ms=fetch.max_wait_ms,
                 max_event_bytes=self.settings.max_event_bytes,
                 observer=self.metrics,
                 decoder=spec.decoder,

@@ -22,7 +22,7 @@ from services.metrics.okr_codec import skipping_decoder
 from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
 from shared.app import build_service_app
-from shared.runtime import ConsumerSpec, Runtime
+from shared.runtime import UNHURRIED, ConsumerSpec, Runtime
 
 
 def open_writer(settings: MetricsSettings) -> MeasurementWriter:
@@ -57,6 +57,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 [settings.topics.okr_events],
                 okr_events_handler(runtime),
                 decoder=skipping_decoder(settings.max_event_bytes),
+                fetch=UNHURRIED,
             ),
         ]
 
