@@ -160,7 +160,7 @@ async def run(args: argparse.Namespace) -> None:
             database_url=url,
             secret_key=SecretStr("x" * 43),
             bootstrap_tenant=TENANT,
-            max_rules_per_tenant=max(args.kpis, 1000),
+            max_rules_per_tenant=args.kpis,  # one rule per KPI
         )
         db = Database(url)
         await upgrade(db, MIGRATIONS)

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import broker_pid, cpu_seconds  # noqa: E402
+from shared.consumer import SPARSE  # noqa: E402
 from shared.settings import ServiceSettings  # noqa: E402
 from tests.support.infra import kafka_bootstrap  # noqa: E402
 from tests.support.kafka import client_options  # noqa: E402
@@ -80,7 +81,11 @@ async def main(args: argparse.Namespace) -> None:
     bootstrap = kafka_bootstrap()
     settings = ServiceSettings()
     variants = [
-        ("Kafka's defaults: 1 B, 500 ms (baseline)", 1, 500),
+        (
+            f"Kafka's defaults: {SPARSE.min_bytes} B, {SPARSE.max_wait_ms} ms (baseline)",
+            SPARSE.min_bytes,
+            SPARSE.max_wait_ms,
+        ),
         (
             f"services: {settings.consumer_fetch_min_bytes} B, "
             f"{settings.consumer_fetch_max_wait_ms} ms",

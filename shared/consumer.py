@@ -36,6 +36,7 @@ import contextlib
 import enum
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -57,6 +58,24 @@ from shared.producer import EventProducer
 from shared.supervisor import RepeatedErrors
 
 FETCH_MAX_BYTES = 16 * 1024 * 1024  # of one fetch, every partition together
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How long the broker holds a consumer's fetch for how many bytes to pile up."""
+
+    min_bytes: int
+    max_wait_ms: int
+
+
+SPARSE = Fetch(min_bytes=1, max_wait_ms=500)
+"""Kafka's default, for a topic of rare records nobody can batch (tenants and API keys): each
+is fetched the moment it arrives, and an idle consumer asks the broker twice a second, not
+once per live wait (`bench/idle_fetch.py`)."""
+
+UNHURRIED = Fetch(min_bytes=1024 * 1024, max_wait_ms=500)
+"""For a busy topic nobody waits on (metrics reads all of `okr.events` for the rare
+graduation): one fetch per half second or per MiB, not one per live wait."""
 
 log = structlog.get_logger(__name__)
 
@@ -120,8 +139,7 @@ class ConsumerRunner:
         decoder: Decoder | None = None,
         observer: ConsumerObserver | None = None,
         commit_interval_ms: int = 100,
-        fetch_min_bytes: int = 1,
-        fetch_max_wait_ms: int = 500,
+        fetch: Fetch = SPARSE,
         health_probe: HealthProbe | None = None,
         max_age_s: float | None = None,
         max_backoff_s: float = 10.0,
@@ -131,8 +149,8 @@ class ConsumerRunner:
         that `is_transient` does not recognise is taken as deterministic); `max_age_s` refuses
         events whose CloudEvent `time` is older (the window of an inbox that deduplicates
         them: older identities are pruned, so such an event could be applied twice);
-        `fetch_min_bytes` and `fetch_max_wait_ms` are the broker's wait for a fetch to fill
-        (the services' settings wait 20 ms: `shared.settings.ServiceSettings`)."""
+        `fetch` is the broker's wait for a fetch to fill (the services' live consumers wait
+        20 ms: `shared.settings.ServiceSettings`)."""
         self.name = name
         self._bootstrap = bootstrap
         self._auth = auth or KafkaAuth()
@@ -143,8 +161,7 @@ class ConsumerRunner:
         self._dlq_for = dlq_for
         self._batch_max = batch_max
         self._poll_timeout_ms = poll_timeout_ms
-        self._fetch_min_bytes = fetch_min_bytes
-        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch = fetch
         self._decode: Decoder = decoder or (lambda r: decode_record(r, max_event_bytes))
         self._observer = observer
         self._health_probe = health_probe
@@ -184,8 +201,8 @@ class ConsumerRunner:
             max_poll_records=self._batch_max,
             fetch_max_bytes=FETCH_MAX_BYTES,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_min_bytes=self._fetch_min_bytes,
-            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch.min_bytes,
+            fetch_max_wait_ms=self._fetch.max_wait_ms,
         )
         consumer.subscribe(self._topics, listener=_WaitForBatch(self))
         await consumer.start()

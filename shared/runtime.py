@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 
 from shared.auth import rotate_bootstrap_key
-from shared.consumer import ConsumerRunner
+from shared.consumer import SPARSE, ConsumerRunner, Fetch
 from shared.db import Database, SqliteFileLock, sqlite_file
 from shared.events import API_KEY_V1, new_event
 from shared.identity import identity_handler
@@ -41,24 +41,6 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class Fetch:
-    """How long the broker holds a consumer's fetch for how many bytes to pile up."""
-
-    min_bytes: int
-    max_wait_ms: int
-
-
-SPARSE = Fetch(min_bytes=1, max_wait_ms=500)
-"""Kafka's default, for a topic of rare records nobody can batch (tenants and API keys): each
-is fetched the moment it arrives, and an idle consumer asks the broker twice a second, not
-once per live wait (`bench/idle_fetch.py`)."""
-
-UNHURRIED = Fetch(min_bytes=1024 * 1024, max_wait_ms=500)
-"""For a busy topic nobody waits on (metrics reads all of `okr.events` for the rare
-graduation): one fetch per half second or per MiB, not one per live wait."""
-
-
-@dataclass(frozen=True)
 class ConsumerSpec:
     """A consumer a service runs: its name, the topics (unprefixed) and the batch handler.
 
@@ -68,7 +50,7 @@ class ConsumerSpec:
     for ever (measurements, on their stored identity) or that applies state idempotently.
 
     `fetch`: None for a consumer whose records someone waits on (the settings'
-    `consumer_fetch_*`: a few ms at most), else `SPARSE` or `UNHURRIED`.
+    `consumer_fetch_*`: a few ms at most), else `shared.consumer.SPARSE` or `UNHURRIED`.
     """
 
     name: str
@@ -144,7 +126,6 @@ class Runtime:
             self.settings.consumer_fetch_min_bytes, self.settings.consumer_fetch_max_wait_ms
         )
         for spec in specs:
-            fetch = spec.fetch or live
             runner = ConsumerRunner(
                 name=spec.name,
                 bootstrap=self.settings.kafka_bootstrap,
@@ -157,8 +138,7 @@ class Runtime:
                 batch_max=self.settings.consumer_batch_max,
                 poll_timeout_ms=self.settings.consumer_poll_timeout_ms,
                 commit_interval_ms=self.settings.consumer_commit_interval_ms,
-                fetch_min_bytes=fetch.min_bytes,
-                fetch_max_wait_ms=fetch.max_wait_ms,
+                fetch=spec.fetch or live,
                 max_event_bytes=self.settings.max_event_bytes,
                 observer=self.metrics,
                 decoder=spec.decoder,

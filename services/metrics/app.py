@@ -22,7 +22,8 @@ from services.metrics.okr_codec import skipping_decoder
 from services.metrics.routes import dashboard, kpis, measurements
 from services.metrics.settings import MetricsSettings
 from shared.app import build_service_app
-from shared.runtime import UNHURRIED, ConsumerSpec, Runtime
+from shared.consumer import UNHURRIED
+from shared.runtime import ConsumerSpec, Runtime
 
 
 def open_writer(settings: MetricsSettings) -> MeasurementWriter:
