@@ -145,6 +145,7 @@ def objective_state(o: Objective | Row[Any]) -> ev.ObjectiveState:
         rollup_status=o.rollup_status,
         score=o.score,
         score_overridden=o.score_overridden,
+        kr_totals=o.kr_totals,
     )
 
 
@@ -163,7 +164,9 @@ KR_JUDGED = (
     "graduated_at",
     "score",
 )
-OBJECTIVE_JUDGED = ("progress", "status", "state", "score", "rollup_progress", "rollup_status")
+OBJECTIVE_JUDGED = (
+    *("progress", "status", "state", "score", "rollup_progress", "rollup_status", "kr_totals"),
+)
 
 
 def write_back(row: KeyResult | Objective, state: object, names: tuple[str, ...]) -> None:

@@ -7,19 +7,56 @@ lists can filter and sort on them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.goals.domain.totals import STATUSES, KrTotals
 from shared.tables import UtcDateTime, infra_metadata
 
 
 def new_id() -> str:
     """A new primary key: a random UUID, as text (36 characters)."""
     return str(uuid.uuid4())
+
+
+class KrTotalsText(TypeDecorator[KrTotals]):
+    """An objective's `KrTotals` as JSON text: its two sums are integers of a few hundred
+    digits (units of 2**-1074), beyond any numeric column; NULL: not counted yet."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: KrTotals | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        statuses = {s.value: n for s, n in zip(STATUSES, value.statuses, strict=True) if n}
+        return json.dumps(
+            {
+                "count": value.count,
+                "weight_max": value.weight_max,
+                "weights": value.weights,
+                "terms": value.terms,
+                "statuses": statuses,
+            }
+        )
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> KrTotals | None:
+        if value is None:
+            return None
+        held = json.loads(value)
+        return KrTotals(
+            count=held["count"],
+            weight_max=held["weight_max"],
+            weights=held["weights"],
+            terms=held["terms"],
+            statuses=tuple(held["statuses"].get(s.value, 0) for s in STATUSES),
+        )
 
 
 class GoalsTable(SQLModel, registry=registry()):
@@ -94,6 +131,9 @@ class Objective(GoalsTable, table=True):
     score: float | None = None
     score_note: str | None = None
     score_overridden: bool = False
+    # What its own progress and status are made of (`domain.totals`), kept by every
+    # re-evaluation: a batch of KPI values moves them by the KRs it touched.
+    kr_totals: KrTotals | None = Field(default=None, sa_column=Column(KrTotalsText()))
     carried_from_id: str | None = Field(default=None, max_length=36)
     carried_to_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(sa_type=UtcDateTime)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
-from services.goals.domain import scoring
+from services.goals.domain import scoring, totals
 from services.goals.domain.states import (
     Change,
     CycleView,
@@ -31,6 +31,7 @@ from services.goals.domain.states import (
     Outcome,
     Policy,
 )
+from services.goals.domain.totals import KrTotals
 
 __all__ = [
     "Change",
@@ -159,27 +160,27 @@ def judge_kr(
 
 
 def judge_objective(
-    o: ObjectiveState,
-    own: Sequence[KeyResultState | KrLight],
-    *,
-    frozen: bool,
-    closed: bool,
-    closing: bool,
+    o: ObjectiveState, totals: KrTotals, *, frozen: bool, closing: bool
 ) -> ObjectiveState:
-    """The objective's own progress, status, state and score from its KRs `own` (as judged),
-    before the roll-up."""
-    weights = [kr.weight for kr in own]
-    if not frozen:
-        o = replace(
-            o,
-            progress=p.objective_progress([kr.progress for kr in own], weights),
-            status=p.objective_status([p.Status(kr.status) for kr in own]).value,
-            state="closed" if closing else o.state,
-        )
-    if closed and not o.score_overridden:
-        scores = [kr.score if kr.score is not None else 0.0 for kr in own]
-        o = replace(o, score=scoring.objective_score(scores, weights))
-    return o
+    """The objective's own progress, status and state from the `totals` of its KRs (as
+    judged), before the roll-up and the score."""
+    if frozen:
+        return replace(o, kr_totals=totals)
+    return replace(
+        o,
+        progress=totals.progress(),
+        status=totals.status().value,
+        state="closed" if closing else o.state,
+        kr_totals=totals,
+    )
+
+
+def scored(o: ObjectiveState, own: Sequence[KeyResultState]) -> ObjectiveState:
+    """A closed cycle's objective with its score from its KRs `own` (unless overridden)."""
+    if o.score_overridden:
+        return o
+    scores = [kr.score if kr.score is not None else 0.0 for kr in own]
+    return replace(o, score=scoring.objective_score(scores, [kr.weight for kr in own]))
 
 
 def rolled_up(o: ObjectiveState, own_krs: bool, kids: Sequence[ObjectiveState]) -> ObjectiveState:
@@ -328,10 +329,13 @@ def evaluate(
         by_objective.setdefault(kr.objective_id, []).append(kr)
     judged_objectives = {
         o.id: judge_objective(
-            o, by_objective[o.id], frozen=frozen, closed=closed, closing=change.closing
+            o, totals.of_krs(by_objective[o.id]), frozen=frozen, closing=change.closing
         )
         for o in objectives
     }
+    if closed:
+        for oid, o in judged_objectives.items():
+            judged_objectives[oid] = scored(o, by_objective[oid])
     if not frozen:
         own_krs = {oid: bool(krs) for oid, krs in by_objective.items()}
         roll_up(judged_objectives, children_of(objectives), own_krs, judged_objectives)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from services.goals.domain import kpi_link as link
 from services.goals.domain import progress as p
+from services.goals.domain.totals import KrTotals
 from shared.periods import DEFAULT_TIMEZONE
 
 
@@ -132,6 +133,9 @@ class ObjectiveState:
     rollup_status: str
     score: float | None
     score_overridden: bool
+    # What its own progress and status are made of (`totals`); None: not counted yet (a row
+    # from before the totals were kept), counted from its KRs by the next re-evaluation.
+    kr_totals: KrTotals | None = None
 
     def numbers(self) -> tuple[object, ...]:
         """What an event announces a change of."""
@@ -190,6 +194,9 @@ class Outcome:
     objectives: dict[str, ObjectiveState]
     changed: frozenset[str]
     events: tuple[Event, ...]
+    # Of a partial re-evaluation: the objectives whose stored columns moved (an announced
+    # number, or only their totals), the ones it writes back.
+    rewritten: frozenset[str] = frozenset()
 
 
 class KrLight(NamedTuple):

@@ -7,7 +7,10 @@ The same rules as `evaluation.evaluate` (the per-KR and per-objective functions 
 `announce` are its own), so for a cycle whose stored numbers are those a full re-evaluation at
 `now` leaves, the outcome and the events are exactly those of the full one; the other KRs keep
 their stored numbers (the status timer still re-evaluates whole cycles for what time alone
-moves). Pure, like `evaluation`.
+moves). An objective's own numbers come from its stored totals (`totals.KrTotals`), moved by
+the touched KRs, so the thousand other KRs of an objective are not read; only an objective not
+counted yet, or one whose KRs a write may have added or re-weighted, is counted from all of
+them (`to_read`). Pure, like `evaluation`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime
 
 from services.goals.domain import evaluation as ev
 from services.goals.domain import kpi_link as link
+from services.goals.domain import totals
 from services.goals.domain.states import (
     Change,
     CycleView,
@@ -46,6 +50,28 @@ def affected(
     return found
 
 
+def to_read(
+    objectives: Sequence[ObjectiveState],
+    touched: Sequence[KeyResultState],
+    edited: Iterable[str | None] = (),
+    *,
+    counted: bool,
+) -> set[str]:
+    """The objectives `affected` whose KRs a partial re-evaluation reads to count them
+    (`totals.of_krs`): those not counted yet, and, unless the `touched` KRs are `counted` in
+    their objectives' totals as given (a batch of KPI values: as stored, their weights kept),
+    the touched KRs' own (a write may add a KR or change its weight). The others' totals
+    follow the touched KRs (`KrTotals.moved`): an objective of a thousand KRs is not read
+    for the few a batch moves."""
+    by_id = {o.id: o for o in objectives}
+    recount = set() if counted else {kr.objective_id for kr in touched}
+    return {
+        oid
+        for oid in affected(objectives, touched, edited)
+        if by_id[oid].kr_totals is None or oid in recount
+    }
+
+
 def evaluate_touched(
     cycle: CycleView,
     objectives: Sequence[ObjectiveState],
@@ -54,6 +80,7 @@ def evaluate_touched(
     others: Sequence[KrLight],
     *,
     edited: Iterable[str | None] = (),
+    counted: bool,
     change: Change,
     policy: Policy,
     now: datetime,
@@ -63,8 +90,9 @@ def evaluate_touched(
     them and by the `edited` objectives; an open cycle only.
 
     `objectives`: every objective of the cycle, as stored after the change (in the cycle's
-    order). `others`: every other KR of the affected objectives, as stored. The outcome holds
-    the touched KRs and the affected objectives only.
+    order). `counted`: whether the touched KRs are as their objectives' totals count them
+    (see `to_read`). `others`: every other KR of the objectives `to_read`, as stored. The
+    outcome holds the touched KRs and the affected objectives only.
     """
     assert cycle.state != "closed", "a closed cycle is frozen"
     assert not change.closing, "a closing cycle is re-evaluated whole"
@@ -86,20 +114,28 @@ def evaluate_touched(
             graduated.append(judged)
 
     moving = affected(objectives, touched, edited)
-    own: dict[str, list[KeyResultState | KrLight]] = {oid: [] for oid in moving}
-    listed: list[KeyResultState | KrLight] = [*others, *judged_krs.values()]
-    for item in listed:
-        if item.objective_id in own:
-            own[item.objective_id].append(item)
+    reading = to_read(objectives, touched, edited, counted=counted)
+    read: dict[str, list[KeyResultState | KrLight]] = {oid: [] for oid in reading}
+    for light in others:
+        read[light.objective_id].append(light)
+    own: dict[str, list[KeyResultState]] = {oid: [] for oid in moving}
+    for kr in touched:
+        own[kr.objective_id].append(kr)
     judged_objectives = {o.id: o for o in objectives}
+    counts: dict[str, totals.KrTotals] = {}
     for oid in moving:
-        judged_objectives[oid] = ev.judge_objective(
-            judged_objectives[oid], own[oid], frozen=False, closed=False, closing=False
-        )
+        o = judged_objectives[oid]
+        after = [judged_krs[kr.id] for kr in own[oid]]
+        if oid in reading:
+            counts[oid] = totals.of_krs([*read[oid], *after])
+        else:
+            assert o.kr_totals is not None, "an objective not counted yet is read"
+            counts[oid] = o.kr_totals.moved(own[oid], after)
+        judged_objectives[oid] = ev.judge_objective(o, counts[oid], frozen=False, closing=False)
     ev.roll_up(
         judged_objectives,
         ev.children_of(objectives),
-        {oid: bool(krs) for oid, krs in own.items()},
+        {oid: counts[oid].count > 0 for oid in moving},
         moving,
     )
 
@@ -115,4 +151,7 @@ def evaluate_touched(
         objectives={oid: o for oid, o in judged_objectives.items() if oid in moving},
         changed=changed,
         events=events,
+        rewritten=frozenset(
+            o.id for o in objectives if o.id in moving and o != judged_objectives[o.id]
+        ),
     )

@@ -31,7 +31,10 @@ def _statement(table: Table, names: tuple[str, ...]) -> Any:
         stmt = (
             update(table)
             .where(table.c.tenant == bindparam("w_tenant"), table.c.id == bindparam("w_id"))
-            .values({name: bindparam(f"v_{name}") for name in names} | {"updated_at": moved})
+            .values(
+                {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names}
+                | {"updated_at": moved}
+            )
         )
         _STATEMENTS[key] = stmt
     return stmt

@@ -115,10 +115,13 @@ async def _judge_part(
     edited: Collection[str | None],
     now: datetime,
     change: Change,
+    *,
+    counted: bool,
 ) -> evaluation.Outcome:
     """`domain.touched.evaluate_touched` of the `touched` KRs and the `edited` objectives,
-    from the cycle's objectives and the other KRs under the affected ones as stored, with its
-    events in the outbox; the caller writes the judged numbers back."""
+    from the cycle's objectives as stored and the other KRs of those it must count
+    (`domain.touched.to_read`), with its events in the outbox; the caller writes the judged
+    numbers back."""
     tenant = cycle.tenant
     view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
     objectives = [
@@ -127,14 +130,15 @@ async def _judge_part(
     ]
     ids = [kr.id for kr in touched]
     followers = [kr.id for kr in touched if kr.follows_kpi]
-    moving = partial.affected(objectives, touched, edited)
+    reading = partial.to_read(objectives, touched, edited, counted=counted)
     outcome = partial.evaluate_touched(
         view,
         objectives,
         touched,
         await link_repo.periods_of(session, tenant, followers),
-        await kr_repo.light_of_objectives(session, tenant, cycle.id, moving, excluding=ids),
+        await kr_repo.light_of_objectives(session, tenant, cycle.id, reading, excluding=ids),
         edited=edited,
+        counted=counted,
         change=change,
         policy=_policy(settings),
         now=now,
@@ -156,13 +160,11 @@ async def reevaluate_touched(
     events (`domain.touched.evaluate_touched`: those a full `reevaluate` would emit for this
     change); returns the touched KRs as re-judged. An open cycle only."""
     tenant = cycle.tenant
-    outcome = await _judge_part(session, settings, cycle, touched, (), now, change)
+    outcome = await _judge_part(session, settings, cycle, touched, (), now, change, counted=True)
     await judged_repo.save_key_results(
         session, tenant, outcome.key_results.values(), mappers.KR_JUDGED, outcome.changed, now
     )
-    # Every judged column of an objective is one of its announced numbers: only an objective
-    # announced has anything to write.
-    moved = [o for oid, o in outcome.objectives.items() if oid in outcome.changed]
+    moved = [o for oid, o in outcome.objectives.items() if oid in outcome.rewritten]
     await judged_repo.save_objectives(
         session, tenant, moved, mappers.OBJECTIVE_JUDGED, outcome.changed, now
     )
@@ -188,7 +190,9 @@ async def reevaluate_write(
     await session.flush()  # the plain-row reads below see the write
     ordered = sorted(key_results, key=lambda kr: (kr.created_at, kr.id))  # the cycle's order
     touched = [mappers.kr_state(kr) for kr in ordered]
-    outcome = await _judge_part(session, settings, cycle, touched, objectives, now, change)
+    outcome = await _judge_part(
+        session, settings, cycle, touched, objectives, now, change, counted=False
+    )
     for kr in ordered:
         mappers.write_back(kr, outcome.key_results[kr.id], mappers.KR_JUDGED)
         if kr.id in outcome.changed:

@@ -23,7 +23,7 @@ from services.goals.domain.evaluation import (
     evaluate,
 )
 from services.goals.domain.kpi_link import PeriodValue
-from services.goals.domain.touched import affected, evaluate_touched
+from services.goals.domain.touched import affected, evaluate_touched, to_read
 from tests.unit.goals.test_evaluation import kr, objective
 from tests.unit.goals.test_touched import (
     AGGREGATIONS,
@@ -207,10 +207,11 @@ def test_the_write_path_is_the_full_one(seed: int) -> None:
     )
     touched = [k for k in write.key_results if k.id in write.touched]
     moving = affected(write.objectives, touched, write.edited)
+    reading = to_read(write.objectives, touched, write.edited, counted=False)
     others = [
         KrLight(k.id, k.objective_id, k.weight, k.progress, k.status, k.score)
         for k in write.key_results
-        if k.objective_id in moving and k.id not in write.touched
+        if k.objective_id in reading and k.id not in write.touched
     ]
     partial = evaluate_touched(
         cycle,
@@ -219,6 +220,7 @@ def test_the_write_path_is_the_full_one(seed: int) -> None:
         {k.id: write.periods.get(k.id, []) for k in touched if k.follows_kpi},
         others,
         edited=write.edited,
+        counted=False,
         change=write.change,
         policy=POLICY,
         now=NOW,
