@@ -102,12 +102,11 @@ def evaluation_handler(db: Database, settings: AlertsSettings) -> BatchHandler:
         if not items:
             return []
         async with db.transaction() as session:
-            now = utcnow()
-            first = await first_deliveries(session, [e for e, _ in items], now)
+            first = await first_deliveries(session, [e for e, _ in items], utcnow())
             fresh = newest(
                 [item for item, new in zip(items, first, strict=True) if new], key=state_of
             )
-            evaluator = Evaluator(session, settings, now, definitions)
+            evaluator = Evaluator(session, settings, utcnow, definitions)
             await evaluator.prepare(fresh)
             for event, payload in fresh:
                 await EVENT_HANDLERS[event.type](evaluator, event, payload)

@@ -56,13 +56,12 @@ class Ticker(BackgroundLoop):
             await self.pause(max(self._settings.evaluation_interval_s - elapsed, 0.0))
 
     async def tick_once(self) -> int:
-        now = utcnow()
         async with self._db.transaction() as session:
-            await expire_acknowledgements(session, self._settings, now)
+            await expire_acknowledgements(session, self._settings, utcnow())
             versions = await all_versions(session)
             last = self._versions
             changed = None if last is None else {t for t, v in versions.items() if last.get(t) != v}
-            evaluator = Evaluator(session, self._settings, now, self._definitions)
+            evaluator = Evaluator(session, self._settings, utcnow, self._definitions)
             seen = await evaluator.tick(changed)
         self._versions = versions
         self.ticks += 1

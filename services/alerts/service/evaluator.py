@@ -88,20 +88,27 @@ class Evaluator:
     history lines, the outbox events, the webhook deliveries. The firing set is kept current
     as alerts change, so inhibition inside one batch sees the alerts fired earlier in it.
     Nothing reaches the session's database before `flush()` but new rows a query flushes.
+
+    Evaluation happens at a time read from `clock` after what it read (`_read_clock`): a
+    change it saw was committed by a transaction whose time was read before that commit, so
+    no event it writes is older than what caused it. A time read before its reads (before
+    waiting for the write lock, or for a row another evaluation holds) could be: a key
+    result's alert freed by its KPI's alert resolving would fire before the resolution.
     """
 
     def __init__(
         self,
         session: AsyncSession,
         settings: AlertsSettings,
-        now: datetime,
+        clock: Callable[[], datetime],
         definitions: DefinitionCache | None = None,
     ) -> None:
         """`definitions`: the loop's cache kept between batches; without one (an API call)
         the tenant's definitions are loaded afresh."""
         self.session = session
         self.settings = settings
-        self.now = now
+        self.clock = clock
+        now = self.now = clock()
         self.builtins = builtin_rules(settings)
         self.loaded = BatchLoader(session, now, definitions or DefinitionCache())
         self.notifier = Notifier(settings, now)
@@ -136,6 +143,13 @@ class Evaluator:
             for rule, _kind, _subject, labels in await self._subjects(event.tenant, payload):
                 keys.add((event.tenant, self.loaded.identity(rule, event.tenant, labels)[1]))
         await loaded.load_alerts(keys)
+        self._read_clock()
+
+    def _read_clock(self) -> None:
+        """The time of the evaluation, read again once what it judges is loaded (and its
+        alerts locked); never earlier than the one it started with."""
+        self.now = max(self.now, self.clock())
+        self.loaded.now = self.notifier.now = self.now
 
     async def flush(self) -> None:
         """Write what evaluation changed: alert rows, history lines, outbox events."""
@@ -327,6 +341,7 @@ class Evaluator:
         stored = await rules_repo.by_id(
             self.session, sorted({a.rule_id for a in alerts} - set(self.builtins))
         )
+        self._read_clock()
         for alert in alerts:
             if alert.rule_id in self.builtins:
                 rule: RuleView | None = self.builtins[alert.rule_id]
@@ -353,6 +368,7 @@ class Evaluator:
         rows = await alerts_repo.rows_of_rule(self.session, tenant, rule.id)
         alerts = [self.loaded.hold(live_of(row)) for row in rows]
         await self._load_firing(alerts)
+        self._read_clock()
         for alert in alerts:
             self._step(alert, closing(rule), CLOSED)
         await self.flush()

@@ -19,6 +19,7 @@ from services.alerts.tables import AlertRule
 from shared.crypto import FERNET_PREFIX, seal
 from shared.db import AsyncSession
 from shared.errors import found
+from shared.events import utcnow
 
 # A new rule stores each field of its body as given (an enum as its value) but its target,
 # stored as (`target_kind`, `target`), and its webhook, stored checked and sealed.
@@ -113,7 +114,7 @@ async def update_rule(
         or (body.enabled is False and rule.enabled)
     )
     if identity_changes:
-        await Evaluator(session, settings, now).close_rule_alerts(tenant, rule_view(rule))
+        await Evaluator(session, settings, utcnow).close_rule_alerts(tenant, rule_view(rule))
     changes = body.model_dump(exclude_unset=True, exclude={"webhook", "remove_webhook"})
     for name, value in changes.items():
         if value is not None:
@@ -133,6 +134,6 @@ async def delete_rule(
 ) -> None:
     """Delete a rule; its open alerts resolve (and say so on the topic), their history stays."""
     rule = await get_rule(session, tenant, rule_id)
-    await Evaluator(session, settings, now).close_rule_alerts(tenant, rule_view(rule))
+    await Evaluator(session, settings, utcnow).close_rule_alerts(tenant, rule_view(rule))
     await repository.delete(session, rule)
     await bump(session, tenant)

@@ -13,6 +13,7 @@ from services.alerts.service.evaluator import Evaluator
 from services.alerts.settings import AlertsSettings
 from services.alerts.tables import TenantSettings
 from shared.db import AsyncSession
+from shared.events import utcnow
 
 
 async def get_settings(session: AsyncSession, tenant: str) -> TenantSettings | None:
@@ -32,7 +33,7 @@ async def update_settings(
     if row is None:
         row = TenantSettings(tenant=tenant, updated_at=now)
         repository.add(session, row)
-    evaluator = Evaluator(session, settings, now)
+    evaluator = Evaluator(session, settings, utcnow)
     if body.kpi_red is not None:
         if row.kpi_red and not body.kpi_red:
             await evaluator.close_rule_alerts(tenant, KPI_RED)
