@@ -13,8 +13,8 @@ twice the threshold, so its progress follows the value and its status alternates
 off track), and every `--objective-every` measurements the `objective.changed` of the one
 objective all key results are under (goals announces it once per batch it re-judges; it has
 no rule). The ticker (`Ticker.tick_once`) runs once per `--rate` measurements (once a second
-at that rate). Reported: process CPU time (every thread: SQLite's too) per measurement and per
-event of the handler, and per tick. Decoding is outside the timings
+at that rate). Reported: process CPU time (every thread: SQLite's too) and wall time per
+measurement and per event of the handler, and per tick. Decoding is outside the timings
 (`shared.inbound.decode_record`, done before).
 
 Use it for A/B comparisons within one sitting: the machine is shared, CPU time is less noisy
@@ -186,13 +186,14 @@ async def run(args: argparse.Namespace) -> None:
         # otherwise make every collection walk them, charged to whatever runs then.
         gc.collect()
         gc.freeze()
-        batch_cpu, tick_cpu, handled, ticks = 0.0, [], 0, 0
+        batch_cpu, batch_wall, tick_cpu, handled, ticks = 0.0, 0.0, [], 0, 0
         per_batch: list[float] = []
         since_tick = 0
         for batch in run:
-            t0 = time.process_time()
+            t0, w0 = time.process_time(), time.perf_counter()
             await handler(batch)
             spent = time.process_time() - t0
+            batch_wall += time.perf_counter() - w0
             batch_cpu += spent
             per_batch.append(spent / args.batch)
             handled += len(batch)
@@ -216,7 +217,9 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"  handler: {1e3 * batch_cpu / n:.3f} ms CPU per measurement, "
         f"{1e3 * batch_cpu / handled:.3f} ms per event "
-        f"(median batch {1e3 * statistics.median(per_batch):.3f} ms/measurement)"
+        f"(median batch {1e3 * statistics.median(per_batch):.3f} ms/measurement); "
+        f"wall {1e3 * batch_wall / n:.3f} ms per measurement (the database's own CPU and "
+        f"round trips are in it)"
     )
     if tick_cpu:
         print(
