@@ -65,7 +65,7 @@ class Alert(AlertsTable, table=True):
     observation can), so that a tick loads the alerts due, not every active one."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_kpi", "tenant", "kpi", "state"),)
+    __table_args__ = (Index("ix_alerts_kpi", "kpi", "tenant", "state"),)
 
     tenant: str = Field(primary_key=True, max_length=64)
     fingerprint: str = Field(primary_key=True, max_length=32)

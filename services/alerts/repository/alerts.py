@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.alerts.domain.evaluation import ACTIVE_STATES, AlertState
-from services.alerts.repository import chunks
 from services.alerts.tables import Alert, AlertHistory, AlertRule, AlertsTable
 from shared.pagination import Sort
 from shared.repository import page_of_tenant
+from shared.sql import KeyLookup
 
 _history_table: Table = AlertsTable.metadata.tables[AlertHistory.__tablename__]
 _alerts: Table = AlertsTable.metadata.tables[Alert.__tablename__]
@@ -95,10 +95,9 @@ def _update_of(names: tuple[str, ...]) -> Update:
 
 
 # The statements run per batch are built once: building one costs more than running it on
-# a small batch. IN lists are expanding parameters.
-_BY_FINGERPRINT = select(*ROW_COLUMNS).where(
-    _alerts.c.tenant.in_(bindparam("tenants", expanding=True)),
-    _alerts.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+# a small batch.
+_BY_FINGERPRINT = KeyLookup(
+    select(*ROW_COLUMNS).with_for_update(of=_alerts), _alerts, ("tenant", "fingerprint")
 )
 
 
@@ -107,18 +106,8 @@ async def rows_by_fingerprint(
 ) -> dict[tuple[str, str], RowMapping]:
     """The rows (`ROW_COLUMNS`) of the alerts of these (tenant, fingerprint) that exist,
     locked for update: plain rows by primary key, no ORM entities."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[str, str], RowMapping] = {}
-    query = _locked(_BY_FINGERPRINT)
-    for chunk in chunks(wanted):
-        params = {
-            "tenants": sorted({t for t, _ in chunk}),
-            "fingerprints": [f for _, f in chunk],
-        }
-        for row in (await session.execute(query, params)).mappings():
-            found[(row["tenant"], row["fingerprint"])] = row
-    exact = set(wanted)
-    return {k: v for k, v in found.items() if k in exact}
+    rows = await _BY_FINGERPRINT.rows(session, list(set(keys)))
+    return {(row.tenant, row.fingerprint): row._mapping for row in rows}
 
 
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

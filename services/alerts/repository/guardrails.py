@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.alerts.repository import chunks
 from services.alerts.tables import Guardrail
 from shared.pagination import Sort
 from shared.repository import page_of_tenant
+from shared.sql import KeyLookup
 
 BY_KPI = Sort("kpi", col(Guardrail.kpi))  # type: ignore[arg-type]
 
@@ -25,26 +25,18 @@ def add(session: AsyncSession, row: Guardrail) -> None:
     session.add(row)
 
 
-# Built once (run per batch); IN lists are expanding parameters.
-_OF_KPIS = select(Guardrail).where(
-    col(Guardrail.tenant).in_(bindparam("tenants", expanding=True)),
-    col(Guardrail.kpi).in_(bindparam("kpis", expanding=True)),
-)
+# Built once (run per batch).
+_OF_KPIS = KeyLookup(select(Guardrail), Guardrail.__table__, ("tenant", "kpi"))  # type: ignore[attr-defined]
 
 
 async def of_kpis(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Guardrail]:
     """The guardrail rows of these (tenant, KPI) that exist, tombstones included."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[str, str], Guardrail] = {}
-    for chunk in chunks(wanted):
-        params = {"tenants": sorted({t for t, _ in chunk}), "kpis": [k for _, k in chunk]}
-        result = await session.execute(_OF_KPIS, params)
-        for row in result.scalars().all():
-            found[(row.tenant, row.kpi)] = row
-    exact = set(wanted)
-    return {k: v for k, v in found.items() if k in exact}
+    rows = await _OF_KPIS.rows(
+        session, list(set(keys)), key=lambda row: (row[0].tenant, row[0].kpi)
+    )
+    return {(row[0].tenant, row[0].kpi): row[0] for row in rows}
 
 
 async def page(

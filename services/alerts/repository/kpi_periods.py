@@ -5,26 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts.repository import chunks
 from services.alerts.tables import AlertsTable, KpiLatestPeriod
-from shared.sql import dialect_insert
+from shared.sql import KeyLookup, dialect_insert
 
 _periods: Table = AlertsTable.metadata.tables[KpiLatestPeriod.__tablename__]
 
 Period = tuple[datetime, datetime]  # start, end
 
 
-# Built once (run per batch); IN lists are expanding parameters.
-_OF = (
-    select(_periods.c.tenant, _periods.c.kpi, _periods.c.period_start, _periods.c.period_end)
-    .where(
-        _periods.c.tenant.in_(bindparam("tenants", expanding=True)),
-        _periods.c.kpi.in_(bindparam("kpis", expanding=True)),
-    )
-    .with_for_update()
+# Built once (run per batch).
+_OF = KeyLookup(
+    select(
+        _periods.c.tenant, _periods.c.kpi, _periods.c.period_start, _periods.c.period_end
+    ).with_for_update(of=_periods),
+    _periods,
+    ("tenant", "kpi"),
 )
 
 
@@ -33,13 +31,7 @@ async def of(
 ) -> dict[tuple[str, str], Period]:
     """(tenant, kpi) → its newest period, for those that have one; locked, as the batch
     updates them."""
-    wanted = set(keys)
-    found: dict[tuple[str, str], Period] = {}
-    for part in chunks(sorted(wanted)):
-        params = {"tenants": sorted({t for t, _ in part}), "kpis": [k for _, k in part]}
-        result = await session.execute(_OF, params)
-        found.update({(t, k): (s, e) for t, k, s, e in result.all() if (t, k) in wanted})
-    return found
+    return {(t, k): (s, e) for t, k, s, e in await _OF.rows(session, list(set(keys)))}
 
 
 async def write(
