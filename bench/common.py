@@ -43,6 +43,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent on anything but idling and waiting for I/O
+    since boot (`/proc/stat`): what the database server's processes and everything else
+    running cost too."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(field) for field in Path("/proc/stat").read_text().split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def broker_pid() -> int | None:
     """The process of this checkout's broker (`deploy/kafka/kafka.sh pid`), if it runs; not
     another checkout's broker on the same machine."""
@@ -55,16 +65,20 @@ def broker_pid() -> int | None:
 class CpuMeter:
     """The cores each process kept busy between `start()` and `stop()` (CPU seconds over wall
     seconds), printed beside the latencies: on a machine of two cores, the services, the broker
-    and the bench itself share them."""
+    and the bench itself share them. The whole machine's figure beside their sum says what
+    the rest took: PostgreSQL's server processes, and whatever else runs on the host."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self._started: dict[str, float] = {}
+        self._machine = 0.0
         self._wall = 0.0
         self.cores: dict[str, float] = {}
+        self.machine = 0.0
 
     def start(self) -> None:
         self._started = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._machine = machine_busy_seconds()
         self._wall = time.perf_counter()
 
     def stop(self) -> None:
@@ -72,10 +86,14 @@ class CpuMeter:
         self.cores = {
             name: (cpu_seconds(pid) - self._started[name]) / wall for name, pid in self.pids.items()
         }
+        self.machine = (machine_busy_seconds() - self._machine) / wall
 
     def report(self) -> str:
         parts = [f"{name} {cores:.2f}" for name, cores in self.cores.items()]
-        return f"cores busy while sending: {', '.join(parts)}; sum {sum(self.cores.values()):.2f}"
+        return (
+            f"cores busy while sending: {', '.join(parts)}; sum {sum(self.cores.values()):.2f}; "
+            f"whole machine {self.machine:.2f} of {os.cpu_count()}"
+        )
 
 
 def percentiles(samples: list[float]) -> str:

@@ -391,7 +391,7 @@ async def run(args: argparse.Namespace) -> None:
         )
     print(
         f"\nE2E latency — {total} measurements at {rate:,.0f}/s over {args.kpis} KPIs in "
-        f"{args.tenants} tenant(s) (2 cores, real broker, services on {args.db}"
+        f"{args.tenants} tenant(s) ({os.cpu_count()} cores, real broker, services on {args.db}"
         f"{', tenant proofs required' if args.proof else ''}; setup {setup_s:.1f} s)"
     )
     print(f"{'path':<44}{'timed':>8}   latency")

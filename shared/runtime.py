@@ -34,6 +34,7 @@ from shared.observability import Metrics
 from shared.outbox import OutboxRelay, enqueue
 from shared.producer import EventProducer
 from shared.settings import ServiceSettings
+from shared.statistics import FirstAnalyze
 from shared.supervisor import Supervisor
 from shared.topics import ensure_topics, topic_specs
 
@@ -121,6 +122,8 @@ class Runtime:
         )
         self.singleton("outbox-relay", self.relay, wake_on_outbox=True)
         self.singleton("inbox-pruner", self.pruner)
+        if not self.db.is_sqlite:
+            self.singleton("first-analyze", FirstAnalyze(self.db))
         self.supervisor.start("loop-lag", self.looplag.run)
         live = Fetch(
             self.settings.consumer_fetch_min_bytes, self.settings.consumer_fetch_max_wait_ms

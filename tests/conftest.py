@@ -113,6 +113,16 @@ async def databases(
 
 
 @pytest.fixture
+async def postgres_databases(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[DatabaseFactory]:
+    """PostgreSQL alone, for what only PostgreSQL has (its planner, advisory locks)."""
+    factory = DatabaseFactory("postgres", tmp_path, request)
+    yield factory
+    await factory.cleanup()
+
+
+@pytest.fixture
 async def sqlite_databases(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[DatabaseFactory]:

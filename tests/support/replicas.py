@@ -16,9 +16,16 @@ from tests.support.kafka import client_options
 
 # The loops each service runs in one replica at a time (`Runtime.singleton`).
 SINGLETONS = {
-    "goals": {"outbox-relay", "inbox-pruner", "status-timer"},
-    "metrics": {"outbox-relay", "inbox-pruner"},
-    "alerts": {"outbox-relay", "inbox-pruner", "alert-timer", "webhooks", "alertmanager"},
+    "goals": {"outbox-relay", "inbox-pruner", "first-analyze", "status-timer"},
+    "metrics": {"outbox-relay", "inbox-pruner", "first-analyze"},
+    "alerts": {
+        "outbox-relay",
+        "inbox-pruner",
+        "first-analyze",
+        "alert-timer",
+        "webhooks",
+        "alertmanager",
+    },
 }
 
 LEADERS_SQL = """

@@ -7,9 +7,7 @@ definitions version). Absences are proved with sentinel events."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,15 +28,6 @@ from tests.support.apps import RunningApp, running
 from tests.support.kafka import TopicReader
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def postgres_databases(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[DatabaseFactory]:
-    factory = DatabaseFactory("postgres", tmp_path, request)
-    yield factory
-    await factory.cleanup()
 
 
 class Scenario:
