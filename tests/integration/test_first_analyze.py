@@ -5,8 +5,6 @@ write by (tenant, id), on a new database with a thousand KRs of one tenant. Post
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from shared.db import Database
 from shared.migrations import upgrade
 from shared.statistics import analyze_new_tables
 from tests.conftest import DatabaseFactory
+from tests.support.kafka import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -84,11 +83,9 @@ async def test_a_filled_table_is_analyzed_and_written_by_its_key(
         # The server counts a backend's writes when it flushes its statistics (at most once a
         # second): asked until then. The only table with rows enough: the empty ones and
         # alembic_version's one row wait.
-        deadline = time.monotonic() + 10
-        done = await analyze_new_tables(db, min_rows=100)
-        while not done and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            done = await analyze_new_tables(db, min_rows=100)
+        done = await wait_until(
+            lambda: analyze_new_tables(db, min_rows=100), timeout_s=10, what="a table analyzed"
+        )
         assert done == ["key_results"]
         assert "key_results" in await analyzed(db)
         found = await plan(db)
