@@ -73,7 +73,9 @@ async def save(session: AsyncSession) -> None:
 
 
 def _locked(query: Select[Any]) -> Select[Any]:
-    return query.with_for_update()
+    """The alert rows `query` reads, locked (not those of a table it joins: the keys'
+    `unnest` of a `KeyLookup` cannot be)."""
+    return query.with_for_update(of=_alerts)
 
 
 _UPDATES: dict[tuple[str, ...], Update] = {}
@@ -96,9 +98,7 @@ def _update_of(names: tuple[str, ...]) -> Update:
 
 # The statements run per batch are built once: building one costs more than running it on
 # a small batch.
-_BY_FINGERPRINT = KeyLookup(
-    select(*ROW_COLUMNS).with_for_update(of=_alerts), _alerts, ("tenant", "fingerprint")
-)
+_BY_FINGERPRINT = KeyLookup(_locked(select(*ROW_COLUMNS)), _alerts, ("tenant", "fingerprint"))
 
 
 async def rows_by_fingerprint(
