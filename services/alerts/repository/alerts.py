@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import RowMapping, Select, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +72,10 @@ async def save(session: AsyncSession) -> None:
     await session.flush()
 
 
-def _locked(query: Select[Any]) -> Select[Any]:
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _locked(query: _Query) -> _Query:
     """The alert rows `query` reads, locked (not those of a table it joins: the keys'
     `unnest` of a `KeyLookup` cannot be)."""
     return query.with_for_update(of=_alerts)
@@ -203,12 +206,12 @@ _MARK_DUE = (
 
 async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
     """Acknowledged alerts whose acknowledgement has lapsed by `now`, locked."""
-    result = await session.execute(
+    query = (
         select(Alert)
         .where(col(Alert.ack_expires_at) <= now)
         .order_by(col(Alert.tenant), col(Alert.fingerprint))
-        .with_for_update()
     )
+    result = await session.execute(_locked(query))
     return result.scalars().all()
 
 
