@@ -9,12 +9,17 @@ from sqlalchemy import Select, Table, and_, bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.prepared import Prepared
+
 
 def dialect_insert(session: AsyncSession, table: Table | Any) -> Any:
     """An INSERT with `on_conflict_do_nothing/do_update` for the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table | Any) -> Any:
+    """An INSERT with `on_conflict_do_nothing/do_update` for the database named `dialect`."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 class KeyLookup:
@@ -29,7 +34,10 @@ class KeyLookup:
     planner looks each combination up by the index); that matches the cartesian product of
     the columns' values, so `rows` keeps the exact keys only.
 
-    Lock with `with_for_update(of=table)`: PostgreSQL locks no function's rows."""
+    Lock with `with_for_update(of=table)`: PostgreSQL locks no function's rows.
+
+    `fetch` runs it on the driver's connection (`shared.prepared`), for the lookups run per
+    event: on PostgreSQL the same join, on SQLite one lookup by the index per key."""
 
     def __init__(self, query: Select[Any], table: Table, names: Sequence[str]) -> None:
         self._names = tuple(names)
@@ -37,6 +45,7 @@ class KeyLookup:
         self._sqlite = query.where(
             *(c.in_(bindparam(f"keys_{i}", expanding=True)) for i, c in enumerate(columns))
         )
+        point = query.where(*(c == bindparam(f"key_{i}") for i, c in enumerate(columns)))
         keys = (
             func.unnest(
                 *(
@@ -50,6 +59,7 @@ class KeyLookup:
         self._postgres = query.join_from(
             table, keys, and_(*(c == keys.c[f"key_{i}"] for i, c in enumerate(columns)))
         )
+        self._prepared = Prepared(lambda name: self._postgres if name == "postgresql" else point)
 
     def statement(self, session: AsyncSession) -> Select[Any]:
         if session.get_bind().dialect.name == "postgresql":
@@ -81,6 +91,22 @@ class KeyLookup:
             part = wanted[start : start + chunk]
             result = await session.execute(statement, self.params(session, part))
             found.extend(row for row in result if key_of(row) in exact)
+        return found
+
+    async def fetch(
+        self, session: AsyncSession, keys: Collection[tuple[Any, ...]], chunk: int = 500
+    ) -> list[tuple[Any, ...]]:
+        """The rows of exactly these keys as tuples of the query's columns, on the driver's
+        connection."""
+        wanted = sorted(set(keys))
+        if session.get_bind().dialect.name != "postgresql":
+            return await self._prepared.fetch_each(
+                session, [{f"key_{i}": v for i, v in enumerate(key)} for key in wanted]
+            )
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start : start + chunk]
+            found.extend(await self._prepared.fetch(session, self.params(session, part)))
         return found
 
     def _key(self, row: Any) -> tuple[Any, ...]:

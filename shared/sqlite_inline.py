@@ -110,18 +110,31 @@ class InlineCursor:
 
     async def rowcounts(self, sql: str, rows: Iterable[Any]) -> list[int]:
         """`sql` run once per row, and each run's rowcount (sqlite3's `executemany` refuses
-        RETURNING and sums the counts). A row refused with SQLITE_BUSY changed nothing: it is
-        run again as `execute` does, after async pauses."""
-        cursor, counts = self._cursor, []
+        RETURNING and sums the counts)."""
+        counts = []
         for row in rows:
-            try:
-                cursor.execute(sql, row)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-                await _while_busy(self._busy_budget_s, cursor.execute, sql, row)
-            counts.append(cursor.rowcount)
+            await self._execute_one(sql, row)
+            counts.append(self._cursor.rowcount)
         return counts
+
+    async def fetch_each(self, sql: str, rows: Iterable[Any]) -> list[Any]:
+        """The result rows of `sql` run once per parameter row, in order: a lookup per key,
+        where an IN list per column would match the cartesian product of their values."""
+        found: list[Any] = []
+        for row in rows:
+            await self._execute_one(sql, row)
+            found.extend(self._cursor.fetchall())
+        return found
+
+    async def _execute_one(self, sql: str, row: Any) -> None:
+        """One run of a statement run per row; a run refused with SQLITE_BUSY changed
+        nothing, and is run again as `execute` does, after async pauses."""
+        try:
+            self._cursor.execute(sql, row)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            await _while_busy(self._busy_budget_s, self._cursor.execute, sql, row)
 
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -161,6 +174,11 @@ class InlineConnection:
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
+
+    async def set_trace_callback(self, handler: Callable[[str], object] | None) -> None:
+        """`handler` is given each statement run, its parameters spelled in (tests read the
+        statements sent on the driver's connection with it)."""
+        self._conn.set_trace_callback(handler)
 
     async def commit(self) -> None:
         await _while_busy(self._busy_budget_s, self._conn.commit)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, Select, Table, Update, bindparam, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.alerts.domain.evaluation import ACTIVE_STATES, AlertState
 from services.alerts.tables import Alert, AlertHistory, AlertRule, AlertsTable
 from shared.pagination import Sort
+from shared.prepared import Prepared
 from shared.repository import page_of_tenant
 from shared.sql import KeyLookup
 
@@ -81,14 +83,20 @@ def _locked(query: _Query) -> _Query:
     return query.with_for_update(of=_alerts)
 
 
-_UPDATES: dict[tuple[str, ...], Update] = {}
+# The statements run per batch are built once (building one costs more than running it on
+# a small batch) and run on the driver's connection (`shared.prepared`): through the session,
+# compiling each row's parameters cost more than the database's work.
+_BY_FINGERPRINT = KeyLookup(_locked(select(*ROW_COLUMNS)), _alerts, ("tenant", "fingerprint"))
+_ROW_NAMES = tuple(c.name for c in ROW_COLUMNS)
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
+_INSERTS: dict[tuple[Table, tuple[str, ...]], Prepared] = {}
 
 
-def _update_of(names: tuple[str, ...]) -> Update:
+def _update_of(names: tuple[str, ...]) -> Prepared:
     """The UPDATE by primary key of these columns (built once per set of columns)."""
     stmt = _UPDATES.get(names)
     if stmt is None:
-        stmt = _UPDATES[names] = (
+        stmt = _UPDATES[names] = Prepared(
             update(_alerts)
             .where(
                 _alerts.c.tenant == bindparam("k_tenant"),
@@ -99,24 +107,29 @@ def _update_of(names: tuple[str, ...]) -> Update:
     return stmt
 
 
-# The statements run per batch are built once: building one costs more than running it on
-# a small batch.
-_BY_FINGERPRINT = KeyLookup(_locked(select(*ROW_COLUMNS)), _alerts, ("tenant", "fingerprint"))
+async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Whole rows into `table` in the order given, one executemany per run of rows with the
+    same columns (all of them, as the callers build them)."""
+    for names, run in groupby(rows, key=tuple):
+        stmt = _INSERTS.get((table, names))
+        if stmt is None:
+            values: dict[str, Any] = {n: bindparam(n) for n in names}
+            stmt = _INSERTS[table, names] = Prepared(insert(table).values(values))
+        await stmt.executemany(session, list(run))
 
 
 async def rows_by_fingerprint(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], RowMapping]:
-    """The rows (`ROW_COLUMNS`) of the alerts of these (tenant, fingerprint) that exist,
-    locked for update: plain rows by primary key, no ORM entities."""
-    rows = await _BY_FINGERPRINT.rows(session, list(set(keys)))
-    return {(row.tenant, row.fingerprint): row._mapping for row in rows}
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows (`ROW_COLUMNS`, by name) of the alerts of these (tenant, fingerprint) that
+    exist, locked for update: plain rows by primary key, no ORM entities."""
+    rows = await _BY_FINGERPRINT.fetch(session, list(set(keys)))
+    return {(row[0], row[1]): dict(zip(_ROW_NAMES, row, strict=True)) for row in rows}
 
 
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """New alert rows, whole (`service.mapping.new_row`), in one executemany."""
-    if rows:
-        await session.execute(insert(_alerts), list(rows))
+    """New alert rows, whole (`service.mapping.new_row`)."""
+    await _insert(session, _alerts, rows)
 
 
 async def update_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -129,16 +142,13 @@ async def update_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
             {"k_tenant": row["tenant"], "k_fingerprint": row["fingerprint"], **row}
         )
     for names, params in by_columns.items():
-        await session.execute(_update_of(names), params)
+        await _update_of(names).executemany(session, params)
 
 
 async def insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """History lines in one executemany, in the order given (their `seq` follows it).
-
-    Core, not the ORM's bulk insert: that one fetches every generated `seq` back, which cost
-    ~1 ms a row here."""
-    if rows:
-        await session.execute(insert(_history_table), list(rows))
+    """History lines, whole, in the order given (their `seq` follows it). Not the ORM's bulk
+    insert: that one fetches every generated `seq` back, which cost ~1 ms a row here."""
+    await _insert(session, _history_table, rows)
 
 
 async def rows_of_rule(session: AsyncSession, tenant: str, rule_id: str) -> Sequence[RowMapping]:
@@ -187,11 +197,10 @@ async def mark_due(
     params = [
         {"k_tenant": t, "k_kpi": k, "k_fresh": kpis[(t, k)], "k_now": now} for t, k in sorted(kpis)
     ]
-    if params:
-        await session.execute(_MARK_DUE, params)
+    await _MARK_DUE.executemany(session, params)
 
 
-_MARK_DUE = (
+_MARK_DUE = Prepared(
     update(_alerts)
     .where(
         _alerts.c.tenant == bindparam("k_tenant"),
@@ -215,13 +224,12 @@ async def acks_expired(session: AsyncSession, now: datetime) -> Sequence[Alert]:
     return result.scalars().all()
 
 
-_FIRING_ON_KPIS = select(
-    _alerts.c.tenant, _alerts.c.kpi, _alerts.c.fingerprint, _alerts.c.labels
-).where(
-    _alerts.c.tenant.in_(bindparam("tenants", expanding=True)),
-    _alerts.c.kpi.in_(bindparam("kpis", expanding=True)),
-    _alerts.c.state == AlertState.FIRING.value,
-    _alerts.c.subject_kind == "kpi",
+_FIRING_ON_KPIS = KeyLookup(
+    select(_alerts.c.tenant, _alerts.c.kpi, _alerts.c.fingerprint, _alerts.c.labels).where(
+        _alerts.c.state == AlertState.FIRING.value, _alerts.c.subject_kind == "kpi"
+    ),
+    _alerts,
+    ("tenant", "kpi"),
 )
 
 
@@ -232,15 +240,8 @@ async def firing_on_kpis(
     (subject kind `kpi`: the ones whose `kpi` label is the KPI and that have no `key_result`)."""
     wanted = set(keys)
     found: dict[tuple[str, str], dict[str, dict[str, str]]] = {k: {} for k in wanted}
-    if not wanted:
-        return found
-    params = {
-        "tenants": sorted({t for t, _ in wanted}),
-        "kpis": sorted({k for _, k in wanted}),
-    }
-    result = await session.execute(_FIRING_ON_KPIS, params)
-    for tenant, kpi, fp, labels in result.all():
-        if (tenant, kpi) in wanted:
+    if wanted:
+        for tenant, kpi, fp, labels in await _FIRING_ON_KPIS.fetch(session, wanted):
             found[(tenant, kpi)][fp] = dict(labels)
     return found
 

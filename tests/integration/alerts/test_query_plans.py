@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts.repository import alerts as alert_rows
 from services.alerts.repository import kpi_periods
 from services.alerts.tables import Alert, KpiLatestPeriod
-from shared.db import Database
+from shared.db import Database, driver_connection
 from shared.migrations import upgrade
 from tests.conftest import DatabaseFactory
 
@@ -62,29 +61,46 @@ def period(tenant: str, n: int) -> dict[str, object]:
 
 async def sent_by(
     db: Database, call: Callable[[AsyncSession], Awaitable[object]]
-) -> list[tuple[str, Any]]:
-    """The statements (and the first row of parameters) `call` had SQLAlchemy send, in a
-    transaction rolled back after."""
-    sent: list[tuple[str, Any]] = []
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements (and their parameters) `call` sent on the driver's connection, where
+    the repository runs them (`shared.prepared`), in a transaction rolled back after. SQLite
+    spells the parameters into the statement it reports. `call` runs once before, unheard: a
+    first run on PostgreSQL also asks for the types of the result (asyncpg's introspection)."""
+    sent: list[tuple[str, tuple[Any, ...]]] = []
 
-    def record(*args: Any) -> None:
-        _conn, _cursor, statement, parameters, _context, executemany = args
-        sent.append((statement, parameters[0] if executemany else parameters))
+    def heard(query: Any) -> None:  # an executemany's arguments: its rows; the first is kept
+        args = query.args
+        sent.append((query.query, args[0] if args and isinstance(args[0], tuple) else args))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        async with db.session() as session:
+    async with db.session() as session:
+        await call(session)
+        await session.rollback()
+        conn = await driver_connection(session)
+        if db.is_sqlite:
+            await conn.set_trace_callback(lambda sql: sent.append((sql, ())))
+        else:
+            conn.add_query_logger(heard)
+        try:
             await call(session)
-            await session.rollback()
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
-    return [(s, p) for s, p in sent if not s.lstrip().upper().startswith(("BEGIN", "ROLLBACK"))]
+        finally:
+            if db.is_sqlite:
+                await conn.set_trace_callback(None)
+            else:
+                conn.remove_query_logger(heard)
+        await session.rollback()
+    skipped = ("BEGIN", "ROLLBACK", "COMMIT", "SAVEPOINT", "RELEASE")
+    return [(s, p) for s, p in sent if not s.lstrip().upper().startswith(skipped)]
 
 
-async def plan_of(db: Database, statement: str, parameters: Any) -> str:
-    explain = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-    async with db.engine.connect() as conn:
-        rows = (await conn.exec_driver_sql(explain + statement, parameters)).all()
+async def plan_of(db: Database, statement: str, parameters: tuple[Any, ...]) -> str:
+    async with db.session() as session:
+        conn = await driver_connection(session)
+        if db.is_sqlite:
+            cursor = conn.cursor()
+            await cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            rows = await cursor.fetchall()
+        else:
+            rows = await conn.fetch("EXPLAIN " + statement, *parameters)
     return "\n".join(str(row[-1]) for row in rows)
 
 
@@ -115,14 +131,16 @@ async def test_a_batch_finds_its_rows_by_key_before_any_statistics(
         ]
         for call in calls:
             statements = await sent_by(db, call)
-            assert len(statements) == 1, statements
-            found = await plan_of(db, *statements[0])
-            if db.is_sqlite:
-                assert "USING INDEX sqlite_autoindex" in found, found
-                assert "(tenant=? AND " in found, f"both key columns looked up: {found}"
-            else:
-                assert "_pkey" in found, found
-                assert "Filter" not in found, f"both key columns looked up: {found}"
-                assert "Seq Scan on alerts" not in found, found
+            # One statement per key on SQLite (a lookup each), one for all on PostgreSQL.
+            assert len(statements) == (len(keys) if db.is_sqlite else 1), statements
+            for statement in statements:
+                found = await plan_of(db, *statement)
+                if db.is_sqlite:
+                    assert "USING INDEX sqlite_autoindex" in found, found
+                    assert "(tenant=? AND " in found, f"both key columns looked up: {found}"
+                else:
+                    assert "_pkey" in found, found
+                    assert "Filter" not in found, f"both key columns looked up: {found}"
+                    assert "Seq Scan on alerts" not in found, found
     finally:
         await db.dispose()
