@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Column, event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
@@ -103,6 +104,10 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:
@@ -113,8 +118,13 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`, with SQLite set up for durability and one writer. A failed
     statement's error never shows its parameters (webhook secrets, key hashes): logs and
-    `/readyz` carry the SQL only."""
+    `/readyz` carry the SQL only. JSON columns are written and read with msgspec: the same
+    values as the standard library's `json` (compact text, UTF-8 kept as is) at a tenth of
+    its cost, which was several percent of the alerts consumer's CPU (labels, annotations,
+    samples of every alert it reads and writes)."""
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("json_serializer", _json_text)
+    kwargs.setdefault("json_deserializer", msgspec.json.decode)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
