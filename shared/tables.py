@@ -78,7 +78,8 @@ class UtcDateTime(AwareDateTime):
 # Both run for every datetime the services bind or read on SQLite (a dozen per measurement
 # in alerts), so each takes the short way: an instant in UTC written as its ISO text without
 # the "+00:00" it ends with, and stored text read back with that suffix, which gives the
-# `UTC` singleton itself; `datetime.replace` cost more than the conversions (4 µs of 5).
+# `UTC` singleton itself; `datetime.replace` was most of their cost (per call 2.1 → 1.6 µs
+# to bind, 1.3 → 0.2 µs to read, `python -m timeit` on this project's 2-core machine).
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -93,7 +94,7 @@ def _sqlite_text(value: datetime | None) -> str | None:
 def _sqlite_instant(value: str | None) -> datetime | None:
     if value is None:
         return None
-    if len(value) == 26 and value[19] == ".":  # as `_sqlite_text` writes it
+    if len(value) == 26 and value[19] == "." and value[20:].isdigit():  # `_sqlite_text`'s
         return datetime.fromisoformat(value + "+00:00")
     read = datetime.fromisoformat(value)
     return read.replace(tzinfo=UTC) if read.tzinfo is None else read.astimezone(UTC)

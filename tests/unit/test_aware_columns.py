@@ -73,6 +73,10 @@ def test_on_sqlite_the_text_is_sqlalchemys_own_and_reads_back_as_the_instant(at:
 def test_on_sqlite_text_without_a_fraction_or_with_an_offset_reads_as_its_instant() -> None:
     assert UTC_READ("2026-12-02 09:30:00") == datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
     assert UTC_READ("2026-12-02 11:30:00+02:00") == datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    # as long as the text the bind writes, but with an offset: not read as UTC
+    assert UTC_READ("2026-12-02 11:30:00.1+0200") == datetime(
+        2026, 12, 2, 9, 30, 0, 100_000, tzinfo=UTC
+    )
     assert UTC_BIND(None) is None
     assert UTC_READ(None) is None
     with pytest.raises(ValueError, match="naive datetime"):
