@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.domain.states import KeyResultState
 from services.goals.tables import CheckIn, KeyResult
 from shared.pagination import PageQuery, Sort
+from shared.prepared import Prepared
 from shared.repository import sorted_page_of_tenant
 
 CHECK_IN_SORTS = {
@@ -20,7 +21,12 @@ CHECK_IN_SORTS = {
     "at": Sort("at", col(CheckIn.at)),  # type: ignore[arg-type]
 }
 
-_INSERT = insert(CheckIn.__table__)  # type: ignore[attr-defined]
+_CHECK_INS = CheckIn.__table__  # type: ignore[attr-defined]
+# Built once, run on the driver's connection (`shared.prepared`): every batch of kpi.values
+# records a check-in per KR it moved.
+_INSERT = Prepared(
+    insert(_CHECK_INS).values({c.name: bindparam(c.name) for c in _CHECK_INS.columns})
+)
 
 
 def row(
@@ -54,8 +60,7 @@ def row(
 
 async def add_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert check-ins in one statement; each row has every column of `check_ins`."""
-    if rows:
-        await session.execute(_INSERT, list(rows))
+    await _INSERT.executemany(session, rows)
 
 
 async def page(

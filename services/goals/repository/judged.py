@@ -1,24 +1,25 @@
 """Writing back what a partial re-evaluation judged (`service.evaluation.reevaluate_touched`):
-one executemany UPDATE for the KRs and one for the objectives, by (tenant, id), in Core (no ORM
-objects loaded, none flushed)."""
+one executemany UPDATE for the KRs and one for the objectives, by (tenant, id), on the driver's
+connection (`shared.prepared`: no ORM objects loaded, none flushed, no parameters compiled per
+row)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Boolean, Table, bindparam, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.domain.states import KeyResultState, ObjectiveState
 from services.goals.tables import KeyResult, Objective
+from shared.prepared import Prepared
 from shared.tables import UtcDateTime
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}  # (table, columns) → built once
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Prepared] = {}  # (table, columns) → built once
 
 
-def _statement(table: Table, names: tuple[str, ...]) -> Any:
+def _statement(table: Table, names: tuple[str, ...]) -> Prepared:
     """UPDATE the columns `names` (bound as `v_<name>`) of the row (`w_tenant`, `w_id`), and
     its `updated_at` to `w_now` where `w_changed` (else left as it is)."""
     key = (table.name, names)
@@ -28,7 +29,7 @@ def _statement(table: Table, names: tuple[str, ...]) -> Any:
             (bindparam("w_changed", type_=Boolean()), bindparam("w_now", type_=UtcDateTime())),
             else_=table.c.updated_at,
         )
-        stmt = (
+        stmt = Prepared(
             update(table)
             .where(table.c.tenant == bindparam("w_tenant"), table.c.id == bindparam("w_id"))
             .values(
@@ -54,8 +55,7 @@ async def _save(
         | {f"v_{name}": getattr(s, name) for name in names}
         for s in states
     ]
-    if rows:
-        await session.execute(_statement(table, tuple(names)), rows)
+    await _statement(table, tuple(names)).executemany(session, rows)
 
 
 async def save_key_results(

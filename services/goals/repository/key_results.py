@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,6 +14,7 @@ from services.goals.domain.states import KeyResultState, KrLight
 from services.goals.tables import KeyResult
 from shared.db import driver_connection
 from shared.repository import all_of_tenant, columns_of, one_of_tenant
+from shared.sql import KeyLookup
 
 
 async def get(session: AsyncSession, tenant: str, kr_id: str) -> KeyResult | None:
@@ -39,29 +40,31 @@ _KR = KeyResult.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = columns_of(_KR, KeyResultState)
 
 
-_FOLLOWING = (
-    select(*_STATE_COLUMNS)
-    .where(
-        _KR.c.tenant == bindparam("tenant"),
-        _KR.c.kpi.in_(bindparam("kpis", expanding=True)),
-        _KR.c.cycle_id == bindparam("cycle_id"),
-        _KR.c.state == "open",
-        _KR.c.kind != KrKind.MILESTONE.value,
-    )
-    .order_by(_KR.c.created_at, _KR.c.id)
-)  # built once, like the statements below: they run on every batch of kpi.values
+# Built once, like the statements below: they run on every batch of kpi.values. By the
+# (tenant, kpi) index, on the driver's connection (`shared.sql.KeyLookup`).
+_FOLLOWING = KeyLookup(
+    select(*_STATE_COLUMNS, _KR.c.created_at).where(
+        _KR.c.state == "open", _KR.c.kind != KrKind.MILESTONE.value
+    ),
+    _KR,
+    ("tenant", "kpi"),
+)
 
 
 async def following(
     session: AsyncSession, tenant: str, cycle_id: str, kpis: Collection[str]
-) -> list[Row[Any]]:
+) -> list[KeyResultState]:
     """The cycle's open KRs linked to any of `kpis` (not milestones: they cannot follow a
-    KPI), as plain rows of what a re-evaluation reads (`evaluation.KeyResultState`), in the
-    cycle's order; by the (tenant, kpi) index, not the whole cycle."""
-    if not kpis:
-        return []
-    params = {"tenant": tenant, "cycle_id": cycle_id, "kpis": list(kpis)}
-    return list((await session.execute(_FOLLOWING, params)).all())
+    KPI), as a re-evaluation reads them, in the cycle's order (created, then id); by the
+    (tenant, kpi) index, not the whole cycle."""
+    rows = await _FOLLOWING.fetch(session, [(tenant, kpi) for kpi in kpis])
+    states = [(KeyResultState(*row[:-1]), row[-1]) for row in rows]
+    mine = sorted((pair for pair in states if pair[0].cycle_id == cycle_id), key=_cycle_order)
+    return [state for state, _ in mine]
+
+
+def _cycle_order(pair: tuple[KeyResultState, datetime]) -> tuple[datetime, str]:
+    return pair[1], pair[0].id
 
 
 # The light columns of a batch's objectives, on the driver's connection

@@ -12,7 +12,8 @@ from sqlmodel import col
 
 from services.goals.domain import kpi_link as link
 from services.goals.tables import Cycle, KeyResult, KrKpiPeriod
-from shared.sql import dialect_insert
+from shared.prepared import Prepared
+from shared.sql import KeyLookup, insert_for
 
 _CYCLES_FOLLOWING = (
     select(col(KeyResult.cycle_id))
@@ -42,20 +43,21 @@ async def cycles_following(session: AsyncSession, tenant: str, kpis: Collection[
 
 _PERIODS = KrKpiPeriod.__table__  # type: ignore[attr-defined]
 _KEY = ("key_result_id", "period_start")
-_UPSERT: dict[str, Any] = {}  # dialect name → the statement, built once
 
 
-def _upsert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    stmt = _UPSERT.get(dialect)
-    if stmt is None:
-        insert = dialect_insert(session, _PERIODS)
-        stmt = insert.on_conflict_do_update(
-            index_elements=list(_KEY),
-            set_={c.name: insert.excluded[c.name] for c in _PERIODS.columns if c.name not in _KEY},
-        )
-        _UPSERT[dialect] = stmt
-    return stmt
+def _upsert(dialect: str) -> Any:
+    insert = insert_for(dialect, _PERIODS)
+    stmt = insert.values({c.name: bindparam(c.name) for c in _PERIODS.columns})
+    return stmt.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={c.name: stmt.excluded[c.name] for c in _PERIODS.columns if c.name not in _KEY},
+    )
+
+
+# The statements of a batch of kpi.values, built once and run on the driver's connection
+# (`shared.prepared`): through the session, compiling every row's parameters cost more than
+# the database's work (`_init_compiled`, bench/goals_follow.py --profile).
+_UPSERT = Prepared(_upsert)
 
 
 def period_row(
@@ -90,8 +92,7 @@ async def store_periods(session: AsyncSession, rows: Sequence[Mapping[str, Any]]
     """Insert each KR's value of a KPI period, or replace it (a late or corrected value), in
     one statement. Of several rows for one (KR, period start), the last wins."""
     unique = list({(r["key_result_id"], r["period_start"]): r for r in rows}.values())
-    if unique:
-        await session.execute(_upsert(session), unique)
+    await _UPSERT.executemany(session, unique)
 
 
 _VALUE_COLUMNS = (
@@ -110,23 +111,18 @@ def _period_value(row: Any) -> tuple[str, link.PeriodValue]:
     return kr_id, link.PeriodValue(start, end, value, count, last_at, revision)
 
 
-_STORED_OF = select(*_VALUE_COLUMNS).where(
-    _PERIODS.c.tenant == bindparam("tenant"),
-    _PERIODS.c.key_result_id.in_(bindparam("kr_ids", expanding=True)),
-    _PERIODS.c.period_start.in_(bindparam("starts", expanding=True)),
+_STORED_OF = KeyLookup(
+    select(*_VALUE_COLUMNS), _PERIODS, ("tenant", "key_result_id", "period_start")
 )
 
 
 async def stored_of(
-    session: AsyncSession, tenant: str, kr_ids: Collection[str], starts: Collection[datetime]
+    session: AsyncSession, tenant: str, keys: Collection[tuple[str, datetime]]
 ) -> dict[tuple[str, datetime], link.PeriodValue]:
-    """What the KRs already stored of these periods, by (KR id, period start)."""
-    if not kr_ids or not starts:
-        return {}
-    result = await session.execute(
-        _STORED_OF, {"tenant": tenant, "kr_ids": list(kr_ids), "starts": list(starts)}
-    )
-    return {(kr_id, value.start): value for kr_id, value in map(_period_value, result.all())}
+    """What the KRs already stored of these (KR id, period start), by that pair: a lookup by
+    the primary key per pair."""
+    rows = await _STORED_OF.fetch(session, [(tenant, kr_id, start) for kr_id, start in keys])
+    return {(kr_id, value.start): value for kr_id, value in map(_period_value, rows)}
 
 
 async def store_newer(
@@ -139,7 +135,7 @@ async def store_newer(
         return set()
     tenant = rows[0]["tenant"]
     stored = await stored_of(
-        session, tenant, {r["key_result_id"] for r in rows}, {r["period_start"] for r in rows}
+        session, tenant, {(r["key_result_id"], r["period_start"]) for r in rows}
     )
     kept: dict[tuple[str, datetime], Mapping[str, Any]] = {}
     for row in rows:
@@ -166,14 +162,7 @@ def _stamp(row: Mapping[str, Any] | link.PeriodValue) -> link.PeriodValue:
     )
 
 
-_PERIODS_OF = (
-    select(*_VALUE_COLUMNS)
-    .where(
-        _PERIODS.c.tenant == bindparam("tenant"),
-        _PERIODS.c.key_result_id.in_(bindparam("kr_ids", expanding=True)),
-    )
-    .order_by(_PERIODS.c.key_result_id, _PERIODS.c.period_start)
-)
+_PERIODS_OF = KeyLookup(select(*_VALUE_COLUMNS), _PERIODS, ("tenant", "key_result_id"))
 
 
 async def periods_of(
@@ -182,11 +171,11 @@ async def periods_of(
     """The stored KPI periods of each KR, oldest first (plain values: read on every
     re-evaluation, so no ORM objects)."""
     found: dict[str, list[link.PeriodValue]] = {kr_id: [] for kr_id in kr_ids}
-    if not kr_ids:
-        return found
-    result = await session.execute(_PERIODS_OF, {"tenant": tenant, "kr_ids": list(kr_ids)})
-    for kr_id, value in map(_period_value, result.all()):
+    rows = await _PERIODS_OF.fetch(session, [(tenant, kr_id) for kr_id in kr_ids])
+    for kr_id, value in map(_period_value, rows):
         found[kr_id].append(value)
+    for values in found.values():
+        values.sort(key=lambda v: v.start)
     return found
 
 

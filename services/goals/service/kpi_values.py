@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.goals import mappers
 from services.goals.domain import kpi_link as link
 from services.goals.domain.evaluation import KeyResultState
 from services.goals.repository import check_ins as check_in_repo
@@ -84,10 +83,7 @@ async def apply(
                 continue
             # Read under the lock: a KR may have been unlinked or moved meanwhile. Only the
             # KRs that follow the batch's KPIs, by index, not the whole cycle.
-            followers = [
-                mappers.kr_state(row)
-                for row in await kr_repo.following(session, tenant, cycle.id, kpis)
-            ]
+            followers = await kr_repo.following(session, tenant, cycle.id, kpis)
             rows, candidates = _period_rows(tenant, payloads, followers, now)
             # Only what is newer than the stored periods moves a KR (an older aggregate
             # re-published during a rebalance loses).
