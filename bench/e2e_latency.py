@@ -2,13 +2,15 @@
 
     python bench/e2e_latency.py [--rate 1000] [--seconds 20] [--kpis 50] [--tenants 1]
                                 [--db sqlite|postgres] [--proof] [--hops] [--profile DIR]
+                                [--warmup 5]
 
 Starts the real broker (deploy/kafka/kafka.sh) and goals, metrics and alerts as uvicorn
 processes on SQLite (or, with `--db postgres`, each on a fresh database of the project's
 PostgreSQL server, deploy/postgres/postgres.sh, dropped after the run), defines K KPIs spread
 over N tenants (`--tenants`: each tenant with its own admin key and its own KPIs, rules, cycle,
 objective and key results), one threshold rule per KPI and one key result linked to each KPI,
-then produces measurements at a steady rate, round-robin over the KPIs, alternating
+then produces measurements at a steady rate (after `--warmup` seconds of the same load, not
+timed), round-robin over the KPIs, alternating
 above and below the threshold so every measurement is a transition. Each value is unique, so
 an alert on `alerts` or a KR progress event on `okr.events` that carries it is matched to its
 measurement: latency = time received minus time produced, on one clock. When two measurements of
@@ -306,16 +308,28 @@ async def measure(
     await producer.start()
     topic = topics.name(topics.measurements)
 
-    async def send(i: int) -> None:
-        # Alternate above/below the threshold per KPI; every value is unique.
-        tenant, kpi = kpis[i % len(kpis)]
-        above = (i // len(kpis)) % 2 == 0
-        value = THRESHOLD + 1 + i if above else float(i)
+    warm = 0
+
+    async def send(i: int, *, timed: bool = True) -> None:
+        # Alternate above/below the threshold per KPI, on from the warm-up's last; every
+        # value is unique, a warm-up one ends in .5 and is not timed.
+        n = i + warm if timed else i
+        tenant, kpi = kpis[n % len(kpis)]
+        above = (n // len(kpis)) % 2 == 0
+        value = (THRESHOLD + 1 + n if above else float(n)) + (0 if timed else 0.5)
         raw = measurement(tenant, kpi, value)
-        sent[value] = time.perf_counter()
+        if timed:
+            sent[value] = time.perf_counter()
         await producer.send(
             topic, raw, key=f"{tenant}/{kpi}".encode(), headers=[sign(keys[tenant], raw)]
         )
+
+    if args.warmup > 0:
+        # The same load, untimed, before the timed window: the first seconds of a platform
+        # fill caches, grow the databases' files and build the period rows, and a series'
+        # first run otherwise measures that.
+        warm = await pace(args.rate, args.warmup, lambda i: send(i, timed=False))
+        print(f"warm-up: {warm} measurements at the rate, not timed")
 
     with no_gc():
         pids = {n: running.services[n].process.pid for n in ("goals", "metrics", "alerts")}
@@ -435,5 +449,8 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--drain", type=float, default=60, help="most seconds to wait for stragglers"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=5, help="seconds of the same load, untimed, first"
     )
     asyncio.run(run(parser.parse_args()))
