@@ -9,9 +9,9 @@ columns' types (a `UtcDateTime` becomes naive UTC text on SQLite, JSON a string)
 row through the result processors, exactly as SQLAlchemy would, on the connection and in the
 transaction of the session (`shared.db.driver_connection`). Errors are the driver's own.
 
-What it does not do, and refuses at compile time: expanding parameters (`IN` lists: use one
-statement per key, `fetch_each`, or arrays on PostgreSQL) and Python-side column defaults
-(the rows are written whole).
+What it does not do, and refuses at compile time: expanding parameters (`IN` lists: pass the
+keys as one value, a JSON array on SQLite or arrays on PostgreSQL, as `shared.sql.KeyLookup`
+does) and Python-side column defaults (the rows are written whole).
 """
 
 from __future__ import annotations
@@ -99,23 +99,6 @@ class Prepared:
         cursor = conn.cursor()
         await cursor.execute(compiled.sql, args)
         return compiled.read(await cursor.fetchall())
-
-    async def fetch_each(
-        self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...]]:
-        """The result rows of one run per parameter row, in order. On SQLite, where a run is
-        a call into the library (no round trip), this is a lookup per key by the index; on
-        PostgreSQL it is a round trip per row: pass arrays to `fetch` there instead."""
-        compiled = self._for(session)
-        conn = await driver_connection(session)
-        await _know_readers(compiled, session, conn)
-        if session.get_bind().dialect.name == "postgresql":
-            found = []
-            for row in rows:
-                found.extend(await conn.fetch(compiled.sql, *compiled.args(row)))
-            return compiled.read(found)
-        cursor = conn.cursor()
-        return compiled.read(await cursor.fetch_each(compiled.sql, map(compiled.args, rows)))
 
 
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:

@@ -117,15 +117,6 @@ class InlineCursor:
             counts.append(self._cursor.rowcount)
         return counts
 
-    async def fetch_each(self, sql: str, rows: Iterable[Any]) -> list[Any]:
-        """The result rows of `sql` run once per parameter row, in order: a lookup per key,
-        where an IN list per column would match the cartesian product of their values."""
-        found: list[Any] = []
-        for row in rows:
-            await self._execute_one(sql, row)
-            found.extend(self._cursor.fetchall())
-        return found
-
     async def _execute_one(self, sql: str, row: Any) -> None:
         """One run of a statement run per row; a run refused with SQLITE_BUSY changed
         nothing, and is run again as `execute` does, after async pauses."""

@@ -104,6 +104,27 @@ async def test_rows_written_through_sqlalchemy_read_back_here_by_key(db: Databas
     assert all(isinstance(r[3], dict) and isinstance(r[4], bool) for r in found)
 
 
+# By a key with a time in it, filtered: a KeyLookup whose keys must bind as their column's
+# type does.
+BY_TIME = KeyLookup(
+    select(*(probe.c[n] for n in NAMES)).where(probe.c.on.is_(True)), probe, ("tenant", "at")
+)
+
+
+async def test_keys_with_a_time_find_the_rows_written_with_it_in_any_zone(db: Database) -> None:
+    rows = [row(tenant, n) for tenant in ("acme", "other") for n in range(12)]
+    async with db.transaction() as session:
+        await session.execute(insert(probe), rows)
+    timed = [r for r in rows if r["at"] is not None]
+    keys = [(r["tenant"], r["at"].astimezone(UTC)) for r in timed[::2]]
+    keys.append(("acme", datetime(2030, 1, 1, tzinfo=UTC)))  # no such row
+    async with db.session() as session:
+        found = await BY_TIME.fetch(session, keys)
+    wanted = {(r["tenant"], r["at"]) for r in timed[::2] if r["on"]}
+    assert len(wanted) >= 3
+    assert sorted(found) == sorted(in_utc(r) for r in timed if (r["tenant"], r["at"]) in wanted)
+
+
 async def test_an_update_is_in_the_sessions_transaction(db: Database) -> None:
     async with db.transaction() as session:
         await INSERT.executemany(session, [row("acme", 1), row("acme", 2)])
