@@ -142,6 +142,34 @@ def new_event(
     )
 
 
+def own_event(
+    *, type: str, source: str, tenant: str, subject: str, data: dict[str, Any], time: datetime
+) -> CloudEvent:
+    """A new event of ours built from values this service made, without validating them
+    again: `data` is what the payload's model would dump (`model_dump(mode="json",
+    by_alias=True)`), written out by the caller. The event `new_event` builds, at a third of
+    its cost; for the events sent per measurement (an alert, a key result's progress), where
+    building and validating the models cost more than the rest of the announcement."""
+    return CloudEvent.model_construct(
+        specversion="1.0",
+        id=str(uuid.uuid4()),
+        source=source,
+        type=type,
+        time=time,
+        subject=subject,
+        tenant=tenant,
+        datacontenttype="application/json",
+        data=data,
+    )
+
+
+def finite(value: float | None) -> float | None:
+    """`value` as a `FiniteFloat | None` field holds it (a float, or None); a non-finite
+    number raises the ValueError that field's validation does (data written out for
+    `own_event`)."""
+    return None if value is None else _finite(float(value))
+
+
 class _Payload(SafeText):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
