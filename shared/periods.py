@@ -81,8 +81,13 @@ def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=8192)
 def _period_of(t: datetime, period: Period, tz: ZoneInfo) -> tuple[date, datetime, datetime]:
-    """(first local date, UTC start, UTC end) of the period holding `t`."""
+    """(first local date, UTC start, UTC end) of the period holding `t`.
+
+    Remembered: goals asks it for the same instants on every batch (each linked KR's window
+    start and end, each value's period start), ~4 µs each through the zone's rules. Equal
+    instants in different zones are one key, and have one answer."""
     first = _first_day(t.astimezone(tz).date(), period)
     start, end = _midnight(first, tz), _midnight(_following_day(first, period), tz)
     if t >= end:
