@@ -145,6 +145,26 @@ async def test_an_update_is_in_the_sessions_transaction(db: Database) -> None:
         assert (await BY_KEY.fetch(session, [("acme", "n1")])) == [in_utc(row("acme", 1))]
 
 
+async def test_each_transaction_of_a_session_runs_its_statements_in_itself(db: Database) -> None:
+    """The driver's connection is remembered per transaction (`shared.db.driver_connection`):
+    a session that commits and goes on runs the next statements in its next transaction, so
+    a rollback there takes back those and only those."""
+    async with db.sessions() as session:
+        await session.begin()
+        await INSERT.executemany(session, [row("acme", 1)])
+        await session.commit()
+        await session.begin()
+        await INSERT.executemany(session, [row("acme", 2)])
+        assert len(await BY_KEY.fetch(session, [("acme", "n1"), ("acme", "n2")])) == 2
+        await session.rollback()
+        await session.begin()
+        await INSERT.executemany(session, [row("acme", 3)])
+        await session.commit()
+    async with db.session() as session:
+        found = await BY_KEY.fetch(session, [("acme", f"n{n}") for n in (1, 2, 3)])
+    assert sorted(found) == sorted(in_utc(row("acme", n)) for n in (1, 3))
+
+
 async def test_what_it_cannot_run_is_refused_before_anything_runs(db: Database) -> None:
     expanding = Prepared(
         select(probe.c.name).where(probe.c.name.in_(bindparam("names", expanding=True)))
