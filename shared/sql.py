@@ -13,6 +13,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import Join
 
+from shared.db import binder
 from shared.prepared import Prepared
 
 
@@ -92,7 +93,6 @@ class KeyLookup:
         on = and_(*(c == func.json_extract(each.c.value, f"$[{i}]") for i, c in enumerate(columns)))
         self._sqlite_joined = query.select_from(_CrossJoin(each, table, on))
         self._columns = columns
-        self._binders: tuple[Callable[[Any], Any] | None, ...] | None = None
         self._prepared = Prepared(self.fetch_statement)
 
     def fetch_statement(self, dialect: str) -> Select[Any]:
@@ -148,15 +148,10 @@ class KeyLookup:
     def _json(self, session: AsyncSession, keys: Sequence[tuple[Any, ...]]) -> str:
         """The keys as one JSON array of arrays, each value as its column's type binds it
         (a `UtcDateTime` as the text SQLite stores), so the join compares like with like."""
-        binders = self._binders
-        if binders is None:
-            dialect = session.get_bind().dialect
-            binders = self._binders = tuple(
-                c.type.dialect_impl(dialect).bind_processor(dialect) for c in self._columns
-            )
+        binders = [binder(session, c) for c in self._columns]
         return json.dumps(
             [
-                [v if b is None or v is None else b(v) for v, b in zip(key, binders, strict=True)]
+                [None if v is None else b(v) for v, b in zip(key, binders, strict=True)]
                 for key in keys
             ]
         )
