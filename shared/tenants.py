@@ -3,6 +3,8 @@ timezone their KPI periods follow (`shared.periods`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +19,15 @@ async def timezone_of(session: AsyncSession, slug: str) -> str:
     stmt = select(tenants.c.timezone).where(tenants.c.slug == slug)
     found = (await session.execute(stmt)).scalar_one_or_none()
     return found if found is not None else DEFAULT_TIMEZONE
+
+
+async def timezones_of(session: AsyncSession, slugs: Collection[str]) -> dict[str, str]:
+    """Each tenant's timezone, by slug, in one statement (`timezone_of` of each)."""
+    if not slugs:
+        return {}
+    stmt = select(tenants.c.slug, tenants.c.timezone).where(tenants.c.slug.in_(list(slugs)))
+    found: dict[str, str] = dict((await session.execute(stmt)).all())
+    return {slug: found.get(slug, DEFAULT_TIMEZONE) for slug in slugs}
 
 
 async def ensure_tenant(session: AsyncSession, slug: str) -> None:

@@ -4,8 +4,8 @@ types on the topic are skipped, not refused: it carries other services' events t
 
 A batch is one transaction: the identities of its events are recorded in the same transaction
 (one statement), so a re-delivered event changes nothing; then each handler gets the fresh
-events of its type, all at once, since the use cases are set-based (one statement per cycle,
-not per event).
+events of its type, all at once, since the use cases are set-based (one statement per step of a
+batch, not per event, cycle or tenant).
 """
 
 from __future__ import annotations

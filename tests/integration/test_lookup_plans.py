@@ -16,13 +16,16 @@ import pytest
 from sqlalchemy.dialects import sqlite
 
 from services.alerts.repository import alerts, guardrails, kpi_periods
-from services.goals.repository import key_results, kpi_links
+from services.goals.repository import key_results, kpi_links, objectives
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.sql import KeyLookup
 
 ROOT = Path(__file__).resolve().parents[2]
-REPOSITORIES = {"alerts": (alerts, guardrails, kpi_periods), "goals": (key_results, kpi_links)}
+REPOSITORIES = {
+    "alerts": (alerts, guardrails, kpi_periods),
+    "goals": (key_results, kpi_links, objectives),
+}
 
 
 def lookups(modules: tuple[ModuleType, ...]) -> list[tuple[str, KeyLookup]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -23,6 +25,24 @@ async def get(
     """The cycle; `for_update` locks its row (PostgreSQL): writes in one cycle run one after
     the other and each re-evaluation sees the previous one's result."""
     return await one_of_tenant(session, Cycle, tenant, for_update=for_update, id=cycle_id)
+
+
+async def lock_open(session: AsyncSession, keys: Collection[tuple[str, str]]) -> list[Cycle]:
+    """The cycles of these (tenant, id) that are not closed, each row locked (PostgreSQL) in
+    (tenant, id) order, the order every writer of several cycles locks them in, so two such
+    writers never wait for each other; a copy the session holds is refreshed (as `get`)."""
+    if not keys:
+        return []
+    stmt = (
+        select(Cycle)
+        .where(
+            tuple_(col(Cycle.tenant), col(Cycle.id)).in_(sorted(keys)), col(Cycle.state) != "closed"
+        )
+        .order_by(col(Cycle.tenant), col(Cycle.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def by_name(session: AsyncSession, tenant: str, name: str) -> Cycle | None:

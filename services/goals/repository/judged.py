@@ -44,8 +44,7 @@ def _statement(table: Table, names: tuple[str, ...]) -> Prepared:
 async def _save(
     session: AsyncSession,
     table: Table,
-    tenant: str,
-    states: Iterable[KeyResultState | ObjectiveState],
+    states: Iterable[tuple[str, KeyResultState | ObjectiveState]],
     names: Sequence[str],
     changed: Collection[str],
     now: datetime,
@@ -53,34 +52,32 @@ async def _save(
     rows = [
         {"w_tenant": tenant, "w_id": s.id, "w_changed": s.id in changed, "w_now": now}
         | {f"v_{name}": getattr(s, name) for name in names}
-        for s in states
+        for tenant, s in states
     ]
     await _statement(table, tuple(names)).executemany(session, rows)
 
 
 async def save_key_results(
     session: AsyncSession,
-    tenant: str,
-    states: Iterable[KeyResultState],
+    states: Iterable[tuple[str, KeyResultState]],
     names: Sequence[str],
     changed: Collection[str],
     now: datetime,
 ) -> None:
-    """Write the columns `names` of each KR; `updated_at` moves to `now` for those in
+    """Write the columns `names` of each (tenant, KR); `updated_at` moves to `now` for those in
     `changed`."""
     table = KeyResult.__table__  # type: ignore[attr-defined]
-    await _save(session, table, tenant, states, names, changed, now)
+    await _save(session, table, states, names, changed, now)
 
 
 async def save_objectives(
     session: AsyncSession,
-    tenant: str,
-    states: Iterable[ObjectiveState],
+    states: Iterable[tuple[str, ObjectiveState]],
     names: Sequence[str],
     changed: Collection[str],
     now: datetime,
 ) -> None:
-    """Write the columns `names` of each objective; `updated_at` moves to `now` for those in
-    `changed`."""
+    """Write the columns `names` of each (tenant, objective); `updated_at` moves to `now` for
+    those in `changed`."""
     table = Objective.__table__  # type: ignore[attr-defined]
-    await _save(session, table, tenant, states, names, changed, now)
+    await _save(session, table, states, names, changed, now)

@@ -11,34 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.goals.domain import kpi_link as link
-from services.goals.tables import Cycle, KeyResult, KrKpiPeriod
+from services.goals.tables import KeyResult, KrKpiPeriod
 from shared.prepared import Prepared
 from shared.sql import KeyLookup, insert_for
 
-_CYCLES_FOLLOWING = (
-    select(col(KeyResult.cycle_id))
-    .join(
-        Cycle,
-        (col(Cycle.id) == col(KeyResult.cycle_id)) & (col(Cycle.tenant) == bindparam("tenant")),
-    )
-    .where(
-        col(KeyResult.tenant) == bindparam("tenant"),
-        col(KeyResult.kpi).in_(bindparam("kpis", expanding=True)),
-        col(KeyResult.state) == "open",
-        col(Cycle.state) != "closed",
-    )
-    .distinct()
-    .order_by(col(KeyResult.cycle_id))
-)  # built once: this runs on every batch of kpi.values
+_KR = KeyResult.__table__  # type: ignore[attr-defined]
+# Built once, like the statements below: they run on every batch of kpi.values. By the
+# (tenant, kpi) index, on the driver's connection (`shared.sql.KeyLookup`).
+_CYCLES_FOLLOWING = KeyLookup(
+    select(_KR.c.tenant, _KR.c.cycle_id).where(_KR.c.state == "open"), _KR, ("tenant", "kpi")
+)
 
 
-async def cycles_following(session: AsyncSession, tenant: str, kpis: Collection[str]) -> list[str]:
-    """The ids of the tenant's cycles, not closed, with an open KR linked to any of `kpis`,
-    in id order (the order writers lock cycles in)."""
-    if not kpis:
-        return []
-    result = await session.execute(_CYCLES_FOLLOWING, {"tenant": tenant, "kpis": list(kpis)})
-    return list(result.scalars().all())
+async def cycles_following(
+    session: AsyncSession, kpis: Collection[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The (tenant, id) of the cycles with an open KR linked to any of these (tenant, KPI);
+    whether a cycle is closed is for the caller to check, with the cycle locked."""
+    return {(tenant, cycle_id) for tenant, cycle_id in await _CYCLES_FOLLOWING.fetch(session, kpis)}
 
 
 _PERIODS = KrKpiPeriod.__table__  # type: ignore[attr-defined]
@@ -117,25 +107,25 @@ _STORED_OF = KeyLookup(
 
 
 async def stored_of(
-    session: AsyncSession, tenant: str, keys: Collection[tuple[str, datetime]]
+    session: AsyncSession, keys: Collection[tuple[str, str, datetime]]
 ) -> dict[tuple[str, datetime], link.PeriodValue]:
-    """What the KRs already stored of these (KR id, period start), by that pair: a lookup by
-    the primary key per pair."""
-    rows = await _STORED_OF.fetch(session, [(tenant, kr_id, start) for kr_id, start in keys])
+    """What the KRs already stored of these (tenant, KR id, period start), by (KR id, period
+    start): a lookup by the primary key per key."""
+    rows = await _STORED_OF.fetch(session, keys)
     return {(kr_id, value.start): value for kr_id, value in map(_period_value, rows)}
 
 
 async def store_newer(
     session: AsyncSession, rows: Sequence[Mapping[str, Any]]
 ) -> set[tuple[str, datetime]]:
-    """Store those of `rows` (one tenant's) that are no older than what their KR stored of
+    """Store those of `rows` (of any tenants) that are no older than what their KR stored of
     their period (`kpi_link.newer_aggregate`) and differ from it; returns the (KR id, period
-    start) of the rows stored. Run with the KRs' cycle locked: nothing writes them meanwhile."""
+    start) of the rows stored. Run with the KRs' cycles locked: nothing writes them
+    meanwhile."""
     if not rows:
         return set()
-    tenant = rows[0]["tenant"]
     stored = await stored_of(
-        session, tenant, {(r["key_result_id"], r["period_start"]) for r in rows}
+        session, {(r["tenant"], r["key_result_id"], r["period_start"]) for r in rows}
     )
     kept: dict[tuple[str, datetime], Mapping[str, Any]] = {}
     for row in rows:
@@ -166,12 +156,12 @@ _PERIODS_OF = KeyLookup(select(*_VALUE_COLUMNS), _PERIODS, ("tenant", "key_resul
 
 
 async def periods_of(
-    session: AsyncSession, tenant: str, kr_ids: Collection[str]
+    session: AsyncSession, krs: Collection[tuple[str, str]]
 ) -> dict[str, list[link.PeriodValue]]:
-    """The stored KPI periods of each KR, oldest first (plain values: read on every
-    re-evaluation, so no ORM objects)."""
-    found: dict[str, list[link.PeriodValue]] = {kr_id: [] for kr_id in kr_ids}
-    rows = await _PERIODS_OF.fetch(session, [(tenant, kr_id) for kr_id in kr_ids])
+    """The stored KPI periods of each of these (tenant, KR id), by KR id, oldest first (plain
+    values: read on every re-evaluation, so no ORM objects)."""
+    found: dict[str, list[link.PeriodValue]] = {kr_id: [] for _, kr_id in krs}
+    rows = await _PERIODS_OF.fetch(session, krs)
     for kr_id, value in map(_period_value, rows):
         found[kr_id].append(value)
     for values in found.values():

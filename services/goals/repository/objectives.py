@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,6 +12,7 @@ from services.goals.domain.states import ObjectiveState
 from services.goals.tables import Objective
 from shared.pagination import PageQuery, Sort
 from shared.repository import all_of_tenant, columns_of, one_of_tenant, sorted_page_of_tenant
+from shared.sql import KeyLookup
 
 OBJECTIVE_SORTS = {
     "created_at": Sort("created_at", col(Objective.created_at)),  # type: ignore[arg-type]
@@ -59,21 +59,26 @@ _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = columns_of(_OBJECTIVES, ObjectiveState)
 
 
-_STATES_IN_CYCLE = (
-    select(*_STATE_COLUMNS)
-    .where(
-        _OBJECTIVES.c.tenant == bindparam("tenant"),
-        _OBJECTIVES.c.cycle_id == bindparam("cycle_id"),
-    )
-    .order_by(_OBJECTIVES.c.created_at, _OBJECTIVES.c.id)
-)  # built once: it runs on every batch of kpi.values
+# Built once: it runs on every batch of kpi.values. By the (tenant, cycle_id) index, on the
+# driver's connection (`shared.sql.KeyLookup`).
+_STATES_IN_CYCLES = KeyLookup(
+    select(*_STATE_COLUMNS, _OBJECTIVES.c.created_at),
+    _OBJECTIVES,
+    ("tenant", "cycle_id"),
+)
 
 
-async def states_in_cycle(session: AsyncSession, tenant: str, cycle_id: str) -> list[Row[Any]]:
-    """Every objective of the cycle as plain rows of what a re-evaluation reads of it
-    (`evaluation.ObjectiveState`), in the cycle's order: no ORM objects."""
-    params = {"tenant": tenant, "cycle_id": cycle_id}
-    return list((await session.execute(_STATES_IN_CYCLE, params)).all())
+async def states_in_cycles(
+    session: AsyncSession, cycles: Collection[tuple[str, str]]
+) -> dict[str, list[ObjectiveState]]:
+    """Every objective of these (tenant, cycle id), by cycle id, as a re-evaluation reads it,
+    each cycle's in its order (created, then id): plain values, no ORM objects."""
+    found: dict[str, list[ObjectiveState]] = {cycle_id: [] for _, cycle_id in cycles}
+    rows = sorted(await _STATES_IN_CYCLES.fetch(session, cycles), key=lambda r: (r[-1], r[0]))
+    for row in rows:
+        state = ObjectiveState(*row[:-1])
+        found[state.cycle_id].append(state)
+    return found
 
 
 async def of_ids(session: AsyncSession, tenant: str, ids: Sequence[str]) -> list[Objective]:

@@ -19,6 +19,7 @@ cycle (create, edit, check-in, backfill, promotion, carry-over: the rows it hold
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.goals import mappers
@@ -33,9 +34,9 @@ from services.goals.settings import GoalsSettings
 from services.goals.tables import Cycle, KeyResult
 from shared.db import AsyncSession
 from shared.outbox import enqueue
-from shared.tenants import timezone_of
+from shared.tenants import timezone_of, timezones_of
 
-__all__ = ["Change", "reevaluate", "reevaluate_touched", "reevaluate_write"]
+__all__ = ["Change", "Part", "reevaluate", "reevaluate_touched", "reevaluate_write"]
 
 
 def _policy(settings: GoalsSettings) -> evaluation.Policy:
@@ -73,7 +74,7 @@ async def reevaluate(
         view,
         [mappers.objective_state(o) for o in objective_rows],
         krs,
-        await link_repo.periods_of(session, tenant, followers),
+        await link_repo.periods_of(session, [(tenant, kr_id) for kr_id in followers]),
         change=change,
         policy=_policy(settings),
         now=now,
@@ -86,89 +87,133 @@ async def reevaluate(
         mappers.write_back(o, outcome.objectives[o.id], mappers.OBJECTIVE_JUDGED)
         if o.id in outcome.changed:
             o.updated_at = now
-    await _announce(session, settings, tenant, outcome.events, now)
+    await _announce(session, settings, [(tenant, e) for e in outcome.events], now)
     await session.flush()
 
 
 async def _announce(
     session: AsyncSession,
     settings: GoalsSettings,
-    tenant: str,
-    events: Sequence[evaluation.Event],
+    events: Sequence[tuple[str, evaluation.Event]],
     now: datetime,
 ) -> None:
-    """Put the events in the outbox (published on `okr.events` once committed)."""
+    """Put the (tenant, event)s in the outbox (published on `okr.events` once committed)."""
     if events:
         source = f"lodestar/{settings.service_name}"
         await enqueue(
             session,
             settings.topics.name(settings.topics.okr_events),
-            *(mappers.cloud_event(e, source=source, tenant=tenant, time=now) for e in events),
+            *(
+                mappers.cloud_event(e, source=source, tenant=tenant, time=now)
+                for tenant, e in events
+            ),
         )
 
 
-async def _judge_part(
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What a partial re-evaluation re-judges in one open cycle: the `touched` KRs (as stored
+    after the change, in the cycle's order), the `edited` objectives, and the objectives above
+    them all."""
+
+    cycle: Cycle
+    touched: Sequence[KeyResultState]
+    edited: Collection[str | None] = ()
+
+
+async def _judge_parts(
     session: AsyncSession,
     settings: GoalsSettings,
-    cycle: Cycle,
-    touched: Sequence[KeyResultState],
-    edited: Collection[str | None],
+    parts: Sequence[Part],
     now: datetime,
     change: Change,
     *,
     counted: bool,
-) -> evaluation.Outcome:
-    """`domain.touched.evaluate_touched` of the `touched` KRs and the `edited` objectives,
-    from the cycle's objectives as stored and the other KRs of those it must count
-    (`domain.touched.to_read`), with its events in the outbox; the caller writes the judged
-    numbers back."""
-    tenant = cycle.tenant
-    view = mappers.cycle_view(cycle, await timezone_of(session, tenant))
-    objectives = [
-        mappers.objective_state(row)
-        for row in await objective_repo.states_in_cycle(session, tenant, cycle.id)
+) -> list[evaluation.Outcome]:
+    """`domain.touched.evaluate_touched` of each part, from its cycle's objectives as stored
+    and the other KRs of those it must count (`domain.touched.to_read`), with the events in
+    the outbox; the caller writes the judged numbers back. Each read is one statement for all
+    the parts, whatever their cycles and tenants (a batch of kpi.values touches a cycle of
+    each tenant it carries)."""
+    keys = [(part.cycle.tenant, part.cycle.id) for part in parts]
+    zones = await timezones_of(session, {tenant for tenant, _ in keys})
+    objectives = await objective_repo.states_in_cycles(session, keys)
+    readings = [
+        partial.to_read(objectives[part.cycle.id], part.touched, part.edited, counted=counted)
+        for part in parts
     ]
-    ids = [kr.id for kr in touched]
-    followers = [kr.id for kr in touched if kr.follows_kpi]
-    reading = partial.to_read(objectives, touched, edited, counted=counted)
-    outcome = partial.evaluate_touched(
-        view,
-        objectives,
-        touched,
-        await link_repo.periods_of(session, tenant, followers),
-        await kr_repo.light_of_objectives(session, tenant, cycle.id, reading, excluding=ids),
-        edited=edited,
-        counted=counted,
-        change=change,
-        policy=_policy(settings),
-        now=now,
+    touched = [(part.cycle.tenant, kr) for part in parts for kr in part.touched]
+    periods = await link_repo.periods_of(
+        session, [(tenant, kr.id) for tenant, kr in touched if kr.follows_kpi]
     )
-    await _announce(session, settings, tenant, outcome.events, now)
-    return outcome
+    others = await kr_repo.light_of_objectives(
+        session,
+        [
+            (tenant, cycle_id, oid)
+            for (tenant, cycle_id), reading in zip(keys, readings, strict=True)
+            for oid in reading
+        ],
+        excluding={kr.id for _, kr in touched},
+    )
+    outcomes: list[evaluation.Outcome] = []
+    events: list[tuple[str, evaluation.Event]] = []
+    for part, reading in zip(parts, readings, strict=True):
+        outcome = partial.evaluate_touched(
+            mappers.cycle_view(part.cycle, zones[part.cycle.tenant]),
+            objectives[part.cycle.id],
+            part.touched,
+            periods,
+            [light for oid in reading for light in others[oid]],
+            edited=part.edited,
+            counted=counted,
+            change=change,
+            policy=_policy(settings),
+            now=now,
+        )
+        outcomes.append(outcome)
+        events.extend((part.cycle.tenant, event) for event in outcome.events)
+    await _announce(session, settings, events, now)
+    return outcomes
 
 
 async def reevaluate_touched(
     session: AsyncSession,
     settings: GoalsSettings,
-    cycle: Cycle,
-    touched: Sequence[KeyResultState],
+    parts: Sequence[Part],
     now: datetime,
     change: Change,
 ) -> dict[str, KeyResultState]:
-    """Re-judge only the `touched` KRs (open, following a KPI, as stored with the cycle locked,
-    in its order) and the objectives above them, at `now`, write them back and enqueue the
-    events (`domain.touched.evaluate_touched`: those a full `reevaluate` would emit for this
-    change); returns the touched KRs as re-judged. An open cycle only."""
-    tenant = cycle.tenant
-    outcome = await _judge_part(session, settings, cycle, touched, (), now, change, counted=True)
+    """Re-judge only the `touched` KRs of each part (open, following a KPI, as stored with the
+    cycle locked, in its order) and the objectives above them, at `now`, write them back and
+    enqueue the events (`domain.touched.evaluate_touched`: those a full `reevaluate` of each
+    cycle would emit for this change); returns the touched KRs as re-judged, by id. Open
+    cycles only; the parts' cycles and their KRs all differ."""
+    outcomes = await _judge_parts(session, settings, parts, now, change, counted=True)
+    changed = {oid for outcome in outcomes for oid in outcome.changed}
     await judged_repo.save_key_results(
-        session, tenant, outcome.key_results.values(), mappers.KR_JUDGED, outcome.changed, now
+        session,
+        [
+            (part.cycle.tenant, kr)
+            for part, outcome in zip(parts, outcomes, strict=True)
+            for kr in outcome.key_results.values()
+        ],
+        mappers.KR_JUDGED,
+        changed,
+        now,
     )
-    moved = [o for oid, o in outcome.objectives.items() if oid in outcome.rewritten]
     await judged_repo.save_objectives(
-        session, tenant, moved, mappers.OBJECTIVE_JUDGED, outcome.changed, now
+        session,
+        [
+            (part.cycle.tenant, o)
+            for part, outcome in zip(parts, outcomes, strict=True)
+            for oid, o in outcome.objectives.items()
+            if oid in outcome.rewritten
+        ],
+        mappers.OBJECTIVE_JUDGED,
+        changed,
+        now,
     )
-    return outcome.key_results
+    return {kr.id: kr for outcome in outcomes for kr in outcome.key_results.values()}
 
 
 async def reevaluate_write(
@@ -190,8 +235,8 @@ async def reevaluate_write(
     await session.flush()  # the plain-row reads below see the write
     ordered = sorted(key_results, key=lambda kr: (kr.created_at, kr.id))  # the cycle's order
     touched = [mappers.kr_state(kr) for kr in ordered]
-    outcome = await _judge_part(
-        session, settings, cycle, touched, objectives, now, change, counted=False
+    [outcome] = await _judge_parts(
+        session, settings, [Part(cycle, touched, objectives)], now, change, counted=False
     )
     for kr in ordered:
         mappers.write_back(kr, outcome.key_results[kr.id], mappers.KR_JUDGED)

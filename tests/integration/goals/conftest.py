@@ -177,6 +177,7 @@ class Loop(Goals):
     ) -> None:
         super().__init__(app)
         self.metrics = metrics.client
+        self.metrics_app = metrics
         self.bootstrap = bootstrap
         self.topics = topics
 
@@ -191,6 +192,26 @@ class Loop(Goals):
 
     async def linked_kr(self, objective_id: str, kpi: str, **body: Any) -> Any:
         return await self.kr(objective_id, kpi=kpi, **body)
+
+    @contextlib.asynccontextmanager
+    async def other_tenant(self, tenant: str = "globex") -> AsyncIterator[Loop]:
+        """The loop as an admin of another tenant sees it: one key, valid on goals and on
+        metrics (goals forwards it when a KR is linked to a KPI)."""
+        key = generate_key()[0]
+        other = Loop(self.app, self.metrics_app, self.bootstrap, self.topics)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            for app in (self.app, self.metrics_app):
+                async with app.runtime.db.transaction() as session:
+                    await install_bootstrap_key(session, tenant, key)
+                client = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app.app),
+                    base_url="http://test",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                clients.append(await stack.enter_async_context(client))
+            other.client, other.metrics = clients
+            yield other
 
 
 @contextlib.asynccontextmanager

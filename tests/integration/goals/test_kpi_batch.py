@@ -98,7 +98,7 @@ class TestCoalescedBatch:
             got = await loop.get(f"/v1/key-results/{kr['id']}")
             assert got["current"] == 37.0  # 30 + 7: replaced, never added up
             async with runtime.db.session() as session:
-                stored = await link_repo.periods_of(session, "acme", [kr["id"]])
+                stored = await link_repo.periods_of(session, [("acme", kr["id"])])
             assert [(r.value, r.start) for r in stored[kr["id"]]] == [
                 (7.0, today() - DAY),
                 (30.0, today()),
@@ -167,5 +167,84 @@ class TestCoalescedBatch:
             await link_repo.store_periods(session, [row(3.0), row(4.0)])
 
         async with db.session() as session:
-            stored = await link_repo.periods_of(session, "acme", [kr["id"]])
+            stored = await link_repo.periods_of(session, [("acme", kr["id"])])
         assert [r.value for r in stored[kr["id"]]] == [4.0]
+
+
+class TestBatchAcrossTenantsAndCycles:
+    async def test_each_kr_moves_by_its_own_tenants_values(self, loop_db: Loop) -> None:
+        """One batch carries values of two tenants (one KPI key in both) for KRs in three
+        cycles: each KR takes its own tenant's value, once, and each objective its KRs'
+        mean; the progress events carry the KR's tenant."""
+        loop = loop_db
+        runtime = loop.app.runtime
+        settings = runtime.settings
+        assert isinstance(settings, GoalsSettings)
+        async with loop.other_tenant("globex") as globex:
+            krs: dict[str, tuple[str, dict[str, Any]]] = {}  # name → (tenant, KR)
+            objectives: dict[str, dict[str, Any]] = {}
+            for side in (loop, globex):
+                await side.kpi("mql", period="day", aggregation="sum")
+            await loop.kpi("nps", period="day", aggregation="sum")
+            plan = [  # (tenant, side, cycle, KR name, KPI, start, target)
+                ("acme", loop, "2026-Q4", "a1", "mql", 0.0, 100.0),
+                ("acme", loop, "2026-Q4", "a2", "nps", 0.0, 10.0),
+                ("acme", loop, "2026-H2", "b1", "mql", 20.0, 120.0),
+                ("globex", globex, "2026-Q4", "g1", "mql", 0.0, 100.0),
+            ]
+            cycles: dict[tuple[str, str], str] = {}
+            for tenant, side, cycle_name, name, kpi, start, target in plan:
+                if (tenant, cycle_name) not in cycles:
+                    active = cycle_name == "2026-Q4"  # a planned cycle follows its KPIs too
+                    cycle = await side.cycle(cycle_name, active=active)
+                    objective = await side.objective(cycle["id"], title=cycle_name)
+                    cycles[(tenant, cycle_name)] = objective["id"]
+                    objectives[f"{tenant}/{cycle_name}"] = objective
+                kr = await side.linked_kr(
+                    cycles[(tenant, cycle_name)],
+                    kpi,
+                    start=start,
+                    target=target,
+                    kpi_aggregation="sum",
+                )
+                krs[name] = (tenant, kr)
+
+            batch = [
+                kpi_values.KpiValue("acme", payload("mql", 0, 40.0)),
+                kpi_values.KpiValue("globex", payload("mql", 0, 80.0)),
+                kpi_values.KpiValue("acme", payload("nps", 0, 5.0)),
+            ]
+            okr_topic = loop.topics.name(loop.topics.okr_events)
+            async with TopicReader(loop.bootstrap, okr_topic) as okr:
+                async with runtime.db.transaction() as session:
+                    assert await kpi_values.apply(session, settings, batch, utcnow()) == 4
+
+                # (current, progress) each KR must show: its tenant's value, from the spec
+                want = {"a1": (40.0, 0.4), "a2": (5.0, 0.5), "b1": (40.0, 0.2), "g1": (80.0, 0.8)}
+                sides = {"acme": loop, "globex": globex}
+                for name, (tenant, kr) in krs.items():
+                    got = await sides[tenant].get(f"/v1/key-results/{kr['id']}")
+                    assert (got["current"], got["progress"]) == pytest.approx(want[name]), name
+                    page = await sides[tenant].get(f"/v1/key-results/{kr['id']}/check-ins")
+                    entries = [c for c in page["items"] if c["source"] == "kpi"]
+                    assert [c["value"] for c in entries] == [want[name][0]], name
+                mean = {"acme/2026-Q4": 0.45, "acme/2026-H2": 0.2, "globex/2026-Q4": 0.8}
+                for key, objective in objectives.items():
+                    tenant = key.split("/")[0]
+                    got = await sides[tenant].get(f"/v1/objectives/{objective['id']}")
+                    assert got["progress"] == pytest.approx(mean[key]), key
+
+                def progress(records: list[Any]) -> dict[str, tuple[str, float]]:
+                    events = [json.loads(r.value) for r in records]
+                    return {
+                        e["subject"]: (e["tenant"], e["data"]["current"])
+                        for e in events
+                        if e["type"] == "lodestar.kr.progress.v1" and e["data"]["source"] == "kpi"
+                    }
+
+                await okr.wait_for(
+                    lambda rs: len(progress(rs)) == len(krs), what="each KR's progress event"
+                )
+                assert progress(okr.records) == {
+                    kr["id"]: (tenant, want[name][0]) for name, (tenant, kr) in krs.items()
+                }
