@@ -29,8 +29,9 @@ async def get(
 
 async def lock_open(session: AsyncSession, keys: Collection[tuple[str, str]]) -> list[Cycle]:
     """The cycles of these (tenant, id) that are not closed, each row locked (PostgreSQL) in
-    (tenant, id) order, the order every writer of several cycles locks them in, so two such
-    writers never wait for each other; a copy the session holds is refreshed (as `get`)."""
+    (tenant, id) order, the order every writer of several cycles locks them in, so no two
+    writers ever wait for each other's locks at once (a deadlock); a copy the session holds is
+    refreshed (as `get`)."""
     if not keys:
         return []
     stmt = (
