@@ -16,13 +16,12 @@ from shared.tables import tenants
 
 async def timezone_of(session: AsyncSession, slug: str) -> str:
     """The tenant's timezone (UTC for a tenant this service has not heard of yet)."""
-    stmt = select(tenants.c.timezone).where(tenants.c.slug == slug)
-    found = (await session.execute(stmt)).scalar_one_or_none()
-    return found if found is not None else DEFAULT_TIMEZONE
+    return (await timezones_of(session, [slug]))[slug]
 
 
 async def timezones_of(session: AsyncSession, slugs: Collection[str]) -> dict[str, str]:
-    """Each tenant's timezone, by slug, in one statement (`timezone_of` of each)."""
+    """Each tenant's timezone, by slug, in one statement (UTC for a tenant this service has
+    not heard of yet)."""
     if not slugs:
         return {}
     stmt = select(tenants.c.slug, tenants.c.timezone).where(tenants.c.slug.in_(list(slugs)))

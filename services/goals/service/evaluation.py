@@ -155,6 +155,7 @@ async def _judge_parts(
         ],
         excluding={kr.id for _, kr in touched},
     )
+    policy = _policy(settings)
     outcomes: list[evaluation.Outcome] = []
     events: list[tuple[str, evaluation.Event]] = []
     for part, reading in zip(parts, readings, strict=True):
@@ -167,7 +168,7 @@ async def _judge_parts(
             edited=part.edited,
             counted=counted,
             change=change,
-            policy=_policy(settings),
+            policy=policy,
             now=now,
         )
         outcomes.append(outcome)

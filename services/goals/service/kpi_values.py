@@ -20,7 +20,7 @@ from services.goals.repository import key_results as kr_repo
 from services.goals.repository import kpi_links as link_repo
 from services.goals.service.evaluation import Change, Part, reevaluate_touched
 from services.goals.settings import GoalsSettings
-from services.goals.tables import Cycle, new_id
+from services.goals.tables import new_id
 from shared.db import AsyncSession
 from shared.events import KpiValueV1
 
@@ -79,16 +79,17 @@ async def apply(
     # Read under the locks: a KR may have been unlinked or moved meanwhile. Only the KRs that
     # follow the batch's KPIs, by index, not whole cycles.
     followers = await kr_repo.following(session, kpis)
-    rows: list[dict[str, Any]] = []
-    candidates: list[tuple[Cycle, KeyResultState, KpiValueV1]] = []
-    for cycle in cycles:
-        in_cycle = followers.get((cycle.tenant, cycle.id), [])
-        for kr, payload in _candidates(by_tenant[cycle.tenant], in_cycle):
-            rows.append(_period_row(cycle.tenant, kr, payload, now))
-            candidates.append((cycle, kr, payload))
+    in_cycles = [(cycle, followers.get((cycle.tenant, cycle.id), [])) for cycle in cycles]
+    candidates = [
+        (cycle, kr, payload)
+        for cycle, in_cycle in in_cycles
+        for kr, payload in _candidates(by_tenant[cycle.tenant], in_cycle)
+    ]
     # Only what is newer than the stored periods moves a KR (an older aggregate re-published
     # during a rebalance loses).
-    stored = await link_repo.store_newer(session, rows)
+    stored = await link_repo.store_newer(
+        session, [_period_row(cycle.tenant, kr, payload, now) for cycle, kr, payload in candidates]
+    )
     # KR id → the last of its values in the batch that it stored
     last_value = {
         kr.id: (cycle.tenant, payload)
@@ -97,12 +98,8 @@ async def apply(
     }
     parts = [
         Part(cycle, moved)
-        for cycle in cycles
-        if (
-            moved := [
-                kr for kr in followers.get((cycle.tenant, cycle.id), []) if kr.id in last_value
-            ]
-        )
+        for cycle, in_cycle in in_cycles
+        if (moved := [kr for kr in in_cycle if kr.id in last_value])
     ]
     if not parts:
         return 0
