@@ -31,6 +31,17 @@ def iso(value: datetime) -> str:
     return value.isoformat()
 
 
+async def admin_client(app: RunningApp, tenant: str, key: str) -> httpx.AsyncClient:
+    """A client of `app` holding `key`, installed there as an admin key of `tenant`."""
+    async with app.runtime.db.transaction() as session:
+        await install_bootstrap_key(session, tenant, key)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
 class Goals:
     """Shortcuts over the REST API; each asserts the status it expects."""
 
@@ -77,14 +88,7 @@ class Goals:
 
     async def other_tenant_client(self, tenant: str = "globex") -> httpx.AsyncClient:
         """A client holding an admin key of another tenant."""
-        key = generate_key()[0]
-        async with self.app.runtime.db.transaction() as session:
-            await install_bootstrap_key(session, tenant, key)
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app.app),
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {key}"},
-        )
+        return await admin_client(self.app, tenant, generate_key()[0])
 
 
 async def goals_settings(
@@ -200,17 +204,10 @@ class Loop(Goals):
         key = generate_key()[0]
         other = Loop(self.app, self.metrics_app, self.bootstrap, self.topics)
         async with contextlib.AsyncExitStack() as stack:
-            clients = []
-            for app in (self.app, self.metrics_app):
-                async with app.runtime.db.transaction() as session:
-                    await install_bootstrap_key(session, tenant, key)
-                client = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app.app),
-                    base_url="http://test",
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                clients.append(await stack.enter_async_context(client))
-            other.client, other.metrics = clients
+            other.client, other.metrics = [
+                await stack.enter_async_context(await admin_client(app, tenant, key))
+                for app in (self.app, self.metrics_app)
+            ]
             yield other
 
 
